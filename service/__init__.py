@@ -1,0 +1,1 @@
+"""tuneforge control plane: settings, data model, validation, jobs, billing, webhooks, API."""

@@ -1,0 +1,1 @@
+"""Database: typed models, engine and session handling."""

@@ -1,0 +1,87 @@
+"""The one reader of the environment: every knob is a field here, prefixed ``TUNEFORGE_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TUNEFORGE_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    broker_url: str = ""
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    together_api_key: SecretStr | None = None
+    together_base_url: str | None = None
+    mistral_api_key: SecretStr | None = None
+    mistral_base_url: str | None = None
+    fireworks_api_key: SecretStr | None = None
+    fireworks_base_url: str | None = None
+    fireworks_account_id: str | None = None
+
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    max_line_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    tokenizers_dir: Path | None = None
+    local_models_dir: Path | None = None
+    local_gpu_hourly_rate: float = Field(default=2.0, ge=0)
+    local_cpu_hourly_rate: float = Field(default=0.10, ge=0)
+
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = Field(default=15.0, gt=0)
+    webhook_retry_schedule_s: list[int] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+    )
+    webhook_disable_after_s: int = Field(default=5 * 24 * 3600, gt=0)
+    webhook_secret_grace_s: int = Field(default=24 * 3600, ge=0)
+
+    reconcile_interval_s: float = Field(default=5.0, gt=0)
+    lease_ttl_s: float = Field(default=60.0, gt=0)
+    session_max_age_s: int = Field(default=8 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'tuneforge.sqlite').resolve()}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+        if self.environment == "production" and (
+            self.secret_key.get_secret_value() == DEV_SECRET_KEY
+        ):
+            raise ValueError("TUNEFORGE_SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when both the database and the broker need no server (the one-command mode)."""
+        return self.database_url.startswith("sqlite") and self.broker_url.startswith("sqla+")
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
