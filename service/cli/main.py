@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import typer
 
+from service.cli import admin, runtime
+
 app = typer.Typer(
     name="tuneforge",
     help="Run LLM fine-tuning jobs on managed providers or your own GPUs behind one API.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.command()(runtime.migrate)
+app.command()(runtime.serve)
+app.command()(runtime.api)
+app.command()(runtime.worker)
+app.command()(runtime.beat)
+app.add_typer(admin.tenants_app, name="tenants")
+app.add_typer(admin.keys_app, name="keys")
+
+if __name__ == "__main__":
+    app()

@@ -142,9 +142,7 @@ class JobEvent(Base):
     __table_args__ = (Index("ix_job_events_job_seq", "job_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    id: Mapped[str] = mapped_column(
-        String(40), unique=True, default=lambda: new_id("ftevent-")
-    )
+    id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_id("ftevent-"))
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     level: Mapped[str] = mapped_column(String(8), default="info")
@@ -172,9 +170,7 @@ class Checkpoint(Base):
 
 class Metric(Base):
     __tablename__ = "metrics"
-    __table_args__ = (
-        UniqueConstraint("job_id", "step", "name", name="uq_metrics_job_step_name"),
-    )
+    __table_args__ = (UniqueConstraint("job_id", "step", "name", name="uq_metrics_job_step_name"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -215,7 +211,9 @@ class WebhookDelivery(Base):
     endpoint_id: Mapped[str | None] = mapped_column(
         ForeignKey("webhook_endpoints.id", ondelete="SET NULL"), index=True
     )
-    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
     event_id: Mapped[str] = mapped_column(String(40))
     event_type: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(String(2048))

@@ -1,0 +1,27 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from service.api import health
+from service.api.errors import install_error_handlers
+from service.db.database import Database, database_for
+from service.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="tuneforge",
+        version="0.1.0",
+        description=(
+            "Run LLM fine-tuning jobs on managed providers or your own GPUs behind one "
+            "OpenAI-compatible API."
+        ),
+    )
+    app.state.settings = settings
+    app.state.database = database or database_for(settings)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app

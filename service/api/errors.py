@@ -1,0 +1,91 @@
+"""Every error leaves the API in OpenAI's body shape, whatever raised it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import TuneforgeError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "forbidden"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+
+
+def error_response(
+    status: int, message: str, *, type_: str, code: str | None, param: str | None = None
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(status_code=status, content=body)
+
+
+def _param_from_loc(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or None
+
+
+def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
+    loc = tuple(error.get("loc", ()))
+    param = _param_from_loc(loc)
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        detail = error.get("ctx", {}).get("error", "")
+        return f"We could not parse the JSON body of your request: {detail}".strip(), None
+    if kind == "missing":
+        return f"Missing required parameter: '{param}'.", param
+    message = error.get("msg", "Invalid value")
+    return (f"Invalid value for '{param}': {message}." if param else f"{message}."), param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TuneforgeError)
+    async def _tuneforge(_: Request, exc: TuneforgeError) -> JSONResponse:
+        headers = {}
+        retry_after = exc.extra.get("retry_after") if exc.extra else None
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        message, param = _validation_message(errors[0]) if errors else ("Invalid request.", None)
+        if len(errors) > 1:
+            message += f" ({len(errors) - 1} more problem(s) in this request.)"
+        return error_response(
+            400, message, type_="invalid_request_error", code="invalid_request", param=param
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        type_, code = _HTTP_CODES.get(exc.status_code, ("invalid_request_error", None))
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            message = f"Unknown request URL: {request.method} {request.url.path}."
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed for {request.url.path}."
+        else:
+            message = str(exc.detail)
+        return error_response(exc.status_code, message, type_=type_, code=code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            500,
+            "The server had an error while processing your request. Sorry about that!",
+            type_="server_error",
+            code="internal_error",
+        )

@@ -1,0 +1,55 @@
+"""SQL for tenants, their API keys and budgets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import ApiKey, Tenant, TenantBudget
+
+
+class TenantRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_name(self, name: str) -> Tenant | None:
+        return self.session.scalars(select(Tenant).where(Tenant.name == name)).first()
+
+    def by_id(self, tenant_id: str) -> Tenant | None:
+        return self.session.get(Tenant, tenant_id)
+
+    def all(self) -> list[Tenant]:
+        return list(self.session.scalars(select(Tenant).order_by(Tenant.name)))
+
+    def add(self, tenant: Tenant) -> Tenant:
+        self.session.add(tenant)
+        self.session.flush()
+        return tenant
+
+    def active_key_by_digest(self, digest: str) -> ApiKey | None:
+        return self.session.scalars(
+            select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+        ).first()
+
+    def add_key(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        self.session.flush()
+        return key
+
+    def keys_of(self, tenant_id: str) -> list[ApiKey]:
+        return list(
+            self.session.scalars(
+                select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at)
+            )
+        )
+
+    def key_by_id(self, key_id: str) -> ApiKey | None:
+        return self.session.get(ApiKey, key_id)
+
+    def budget_of(self, tenant_id: str) -> TenantBudget | None:
+        return self.session.get(TenantBudget, tenant_id)
+
+    def touch_key(self, key: ApiKey, when: datetime) -> None:
+        key.last_used_at = when

@@ -1,0 +1,87 @@
+"""Tenants and API keys: creation, lookup by presented key, revocation, budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from service.auth.keys import generate_key, hash_key
+from service.db.models import ApiKey, Tenant, TenantBudget
+from service.db.types import utcnow
+from service.errors import Conflict, InvalidRequest, NotFound
+from service.tenants.repository import TenantRepository
+
+# Writing last_used_at on every request would turn every read into a write; once a minute is
+# plenty for "when was this key last used".
+_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    plaintext: str
+
+
+def create_tenant(session: Session, name: str) -> Tenant:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidRequest("tenant name must be 1-200 characters", param="name")
+    repo = TenantRepository(session)
+    if repo.by_name(name) is not None:
+        raise Conflict(f"tenant {name!r} already exists", param="name", code="tenant_exists")
+    return repo.add(Tenant(name=name))
+
+
+def get_tenant_by_name(session: Session, name: str) -> Tenant:
+    tenant = TenantRepository(session).by_name(name)
+    if tenant is None:
+        raise NotFound(f"no tenant named {name!r}", param="tenant")
+    return tenant
+
+
+def create_api_key(
+    session: Session, tenant: Tenant, *, admin: bool = False, name: str = ""
+) -> CreatedKey:
+    new = generate_key()
+    key = ApiKey(
+        tenant_id=tenant.id, name=name, prefix=new.prefix, key_hash=new.digest, is_admin=admin
+    )
+    TenantRepository(session).add_key(key)
+    return CreatedKey(key=key, plaintext=new.plaintext)
+
+
+def authenticate(session: Session, presented: str) -> ApiKey | None:
+    repo = TenantRepository(session)
+    key = repo.active_key_by_digest(hash_key(presented))
+    if key is None:
+        return None
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL:
+        repo.touch_key(key, now)
+    return key
+
+
+def revoke_api_key(session: Session, key_id: str) -> ApiKey:
+    key = TenantRepository(session).key_by_id(key_id)
+    if key is None:
+        raise NotFound(f"no API key {key_id!r}", param="key_id")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def set_monthly_budget(session: Session, tenant: Tenant, limit: Decimal) -> TenantBudget:
+    if limit < 0:
+        raise InvalidRequest("a budget cannot be negative", param="monthly_limit")
+    repo = TenantRepository(session)
+    budget = repo.budget_of(tenant.id)
+    if budget is None:
+        budget = TenantBudget(tenant_id=tenant.id, monthly_limit=limit)
+        session.add(budget)
+    else:
+        budget.monthly_limit = limit
+    session.flush()
+    return budget
