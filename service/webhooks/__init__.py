@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, Standard Webhooks signing, SSRF-safe sending and the delivery engine."""

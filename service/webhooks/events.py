@@ -1,0 +1,78 @@
+"""Event types and payloads: OpenAI's ``{id, object: "event", created_at, type, data}`` shape,
+with the job's status, fine-tuned model, error and cost added to ``data``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from service.db.ids import new_id
+from service.db.models import Checkpoint, Job
+
+JOB_SUCCEEDED = "fine_tuning.job.succeeded"
+JOB_FAILED = "fine_tuning.job.failed"
+JOB_CANCELLED = "fine_tuning.job.cancelled"
+JOB_RUNNING = "fine_tuning.job.running"
+CHECKPOINT_CREATED = "fine_tuning.job.checkpoint.created"
+
+TERMINAL_EVENTS: tuple[str, ...] = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED)
+EVENT_TYPES: tuple[str, ...] = (*TERMINAL_EVENTS, JOB_RUNNING, CHECKPOINT_CREATED)
+
+_EVENT_FOR_STATUS = {
+    "succeeded": JOB_SUCCEEDED,
+    "failed": JOB_FAILED,
+    "cancelled": JOB_CANCELLED,
+    "running": JOB_RUNNING,
+}
+
+
+def event_type_for_status(status: str) -> str | None:
+    """The event a job entering ``status`` announces, if any."""
+    return _EVENT_FOR_STATUS.get(status)
+
+
+def new_event_id() -> str:
+    return new_id("evt_")
+
+
+def job_event_payload(
+    job: Job,
+    event_type: str,
+    *,
+    event_id: str,
+    created_at: datetime,
+    checkpoint: Checkpoint | None = None,
+) -> dict[str, Any]:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    data: dict[str, Any] = {
+        "id": job.id,
+        "object": "fine_tuning.job",
+        "status": job.status,
+        "model": job.model,
+        "provider": job.provider,
+        "fine_tuned_model": job.fine_tuned_model,
+        "error": job.error,
+        "estimated_cost": _money(job.estimated_cost),
+        "cost": _money(job.cost),
+        "metadata": job.user_metadata or None,
+    }
+    if checkpoint is not None:
+        data["checkpoint"] = {
+            "id": checkpoint.id,
+            "object": "fine_tuning.job.checkpoint",
+            "step_number": checkpoint.step,
+            "fine_tuned_model_checkpoint": checkpoint.fine_tuned_model_checkpoint,
+            "metrics": checkpoint.metrics,
+        }
+    return {
+        "id": event_id,
+        "object": "event",
+        "created_at": int(created_at.timestamp()),
+        "type": event_type,
+        "data": data,
+    }
+
+
+def _money(value: Any) -> float | None:
+    return None if value is None else float(value)
