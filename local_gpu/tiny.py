@@ -1,0 +1,150 @@
+"""A tiny Llama with a locally trained tokenizer, for tests, benchmarks and the demo.
+
+Nothing is downloaded: the tokenizer is a byte-level BPE trained here on synthetic chats, and
+the model is randomly initialised from a config. Widths are multiples of 64 because
+bitsandbytes' CPU 4-bit inference kernel needs out_features % 32 == 0.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SPECIAL_TOKENS = ("<|pad|>", "<|bos|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>")
+
+# The assistant reply sits inside {% generation %} so transformers can build an assistant mask.
+TINY_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "<|assistant|>\n{% generation %}{{ message['content'] }}<|end|>\n{% endgeneration %}"
+    "{% else %}"
+    "<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+_NAMES = ["Ada", "Linus", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Dennis"]
+_CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Quito", "Perth", "Dakar", "Riga"]
+_COLORS = ["red", "green", "blue", "amber", "violet", "teal", "coral", "ivory"]
+_SYSTEMS = [
+    "You are a helpful assistant.",
+    "You answer briefly and precisely.",
+    "You are a friendly travel guide.",
+]
+
+
+def _turn(rng: random.Random) -> tuple[str, str]:
+    name, city, color = rng.choice(_NAMES), rng.choice(_CITIES), rng.choice(_COLORS)
+    count = rng.randint(2, 9)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return (
+            f"Where does {name} live?",
+            f"{name} lives in {city}, in a {color} house with {count} windows.",
+        )
+    if kind == 1:
+        items = ", ".join(rng.sample(_COLORS, k=min(count, len(_COLORS))))
+        return (f"List {count} colors for {name}.", f"Here are colors for {name}: {items}.")
+    steps = " ".join(f"Step {i}: walk to {rng.choice(_CITIES)}." for i in range(1, count + 1))
+    return (f"How does {name} get to {city}?", f"{name} follows {count} steps. {steps}")
+
+
+def synthetic_conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Chat records in the local trainer input format: 1-3 turns, 60% with a system prompt."""
+    rng = random.Random(seed)
+    records: list[dict[str, Any]] = []
+    for _ in range(count):
+        messages: list[dict[str, str]] = []
+        if rng.random() < 0.6:
+            messages.append({"role": "system", "content": rng.choice(_SYSTEMS)})
+        for _ in range(rng.randint(1, 3)):
+            question, answer = _turn(rng)
+            messages.append({"role": "user", "content": question})
+            messages.append({"role": "assistant", "content": answer})
+        records.append({"messages": messages})
+    return records
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+    return path
+
+
+def _corpus(records: list[dict[str, Any]]) -> Iterator[str]:
+    for record in records:
+        for message in record["messages"]:
+            yield message["content"]
+
+
+def build_tiny_tokenizer(directory: Path, vocab_size: int = 2048) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_corpus(synthetic_conversations(2000, seed=1234)), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<|bos|>",
+        eos_token="<|end|>",
+        pad_token="<|pad|>",
+        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
+    )
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(directory))
+    return tokenizer
+
+
+def build_tiny_model(
+    directory: Path,
+    *,
+    hidden_size: int = 256,
+    layers: int = 4,
+    heads: int = 8,
+    kv_heads: int = 4,
+    intermediate_size: int = 704,
+    vocab_size: int = 2048,
+    max_positions: int = 2048,
+    seed: int = 0,
+) -> Path:
+    """Write a random-init LlamaForCausalLM and its tokenizer to `directory`; return it."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    for width in (hidden_size, intermediate_size):
+        if width % 64:
+            raise ValueError(f"width {width} must be a multiple of 64 (bitsandbytes CPU kernel)")
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tiny_tokenizer(directory, vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(str(directory))
+    return directory
