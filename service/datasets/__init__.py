@@ -1,0 +1,1 @@
+"""Datasets: streaming validation, token counting, billed tokens and format conversion."""
