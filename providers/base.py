@@ -1,0 +1,207 @@
+"""The one interface every provider adapter implements, and the types it speaks.
+
+An adapter wraps one provider's official SDK (or REST API) and translates, in both
+directions, between that provider's wire shapes and the types below. Nothing here knows
+about our database or task queue: the caller passes a ``ProviderConfig`` and a ``JobSpec``
+and gets ``ProviderJob`` / ``ProviderEvent`` / ``ProviderCheckpoint`` back.
+
+Idempotency: ``JobSpec.tag`` is our stable key for one logical job. Adapters store it on
+the provider's side (OpenAI ``metadata``, a suffix token on Together/Mistral, the job id on
+Fireworks) so that ``find_job_by_tag`` can find a job whose create response was lost.
+``create_job`` never lets the SDK retry the POST (a retried POST can start two paid jobs);
+the caller retries on ``ProviderRetryableError`` and must call ``find_job_by_tag`` first.
+
+Every failure leaves an adapter as one of the ``providers.errors`` classes; no SDK exception
+type crosses this boundary.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+Method = Literal["supervised", "dpo"]
+TrainingType = Literal["lora", "full"]
+Auto = Literal["auto"]
+
+
+class JobStatus(StrEnum):
+    """Our status vocabulary (OpenAI's); every provider status maps onto one of these."""
+
+    VALIDATING_FILES = "validating_files"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """How to reach one provider. Built by the service from its Settings.
+
+    ``base_url`` is exactly what the provider SDK's own base-URL option takes (``None`` means
+    the SDK's default, i.e. the real service): OpenAI ``http://host:port/v1``; Together,
+    Mistral and Fireworks ``http://host:port`` (their paths already start with ``/v1``).
+    """
+
+    api_key: str
+    base_url: str | None = None
+    account_id: str | None = None
+    timeout: float = 60.0
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    n_epochs: int | Auto = "auto"
+    batch_size: int | Auto = "auto"
+    learning_rate_multiplier: float | Auto = "auto"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One fine-tuning job as we ask a provider to run it.
+
+    ``training_file``/``validation_file`` are provider file ids from ``upload_dataset``.
+    ``model`` is the provider's own model name (no ``together/`` style prefix).
+    ``options`` carries provider-specific extras passed through untouched.
+    """
+
+    tag: str
+    model: str
+    training_file: str
+    validation_file: str | None = None
+    method: Method = "supervised"
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    suffix: str | None = None
+    seed: int | None = None
+    training_type: TrainingType | None = None
+    lora_rank: int | None = None
+    lora_alpha: int | None = None
+    dpo_beta: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobError:
+    code: str
+    message: str
+    param: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """One job event. ``id`` is stable across calls (synthesised where the provider has none)."""
+
+    id: str
+    created_at: datetime
+    level: str
+    message: str
+    type: str = "message"
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderCheckpoint:
+    step: int
+    created_at: datetime
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    id: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """A provider job as we see it. ``cost`` is the provider-reported cost, when it reports one."""
+
+    provider: str
+    id: str
+    status: JobStatus
+    provider_status: str
+    model: str | None = None
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    cost: Decimal | None = None
+    cost_currency: str | None = None
+    error: JobError | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    provider: str
+    methods: frozenset[str]
+    training_types: frozenset[str]
+    supports_events: bool
+    supports_checkpoints: bool
+    supports_cost_estimate: bool
+    reports_cost: bool
+
+
+class ProviderAdapter(abc.ABC):
+    """What the service may ask of any provider. All methods are synchronous and blocking."""
+
+    name: str
+
+    @abc.abstractmethod
+    def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
+        """Upload a file already converted to this provider's format; return its file id."""
+
+    @abc.abstractmethod
+    def create_job(self, spec: JobSpec) -> ProviderJob:
+        """Create the job with SDK retries off. On a retryable error, reconcile by tag."""
+
+    @abc.abstractmethod
+    def get_job(self, provider_job_id: str) -> ProviderJob: ...
+
+    @abc.abstractmethod
+    def cancel_job(self, provider_job_id: str) -> ProviderJob: ...
+
+    @abc.abstractmethod
+    def list_events(self, provider_job_id: str, after: str | None = None) -> list[ProviderEvent]:
+        """Events oldest first; with ``after`` (an event id), only those that came after it."""
+
+    @abc.abstractmethod
+    def list_checkpoints(self, provider_job_id: str) -> list[ProviderCheckpoint]:
+        """Checkpoints with their metrics, by ascending step."""
+
+    @abc.abstractmethod
+    def find_job_by_tag(self, tag: str) -> ProviderJob | None: ...
+
+    def estimate_cost(self, spec: JobSpec) -> Decimal | None:
+        """The provider's own price estimate, where it offers one (Together)."""
+        return None
+
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+
+def tag_token(tag: str) -> str:
+    """A short, deterministic, lowercase token for a tag, for providers with short fields."""
+    return "tf" + hashlib.sha256(tag.encode()).hexdigest()[:10]
+
+
+def suffix_with_tag(user_suffix: str | None, tag: str, max_len: int) -> str:
+    """The suffix we send: the user's suffix (trimmed to fit) followed by the tag token."""
+    token = tag_token(tag)
+    if not user_suffix:
+        return token
+    room = max_len - len(token) - 1
+    return f"{user_suffix[:room]}-{token}" if room > 0 else token

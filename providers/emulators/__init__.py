@@ -1,0 +1,51 @@
+"""Loopback emulators of each provider's fine-tuning HTTP API, for tests and demos.
+
+``create_app(provider, phase_seconds=...)`` builds the ASGI app; ``serve(...)`` runs it
+(blocking); ``providers.emulators.testing.running_emulator`` runs one in a background thread.
+See ``providers.emulators.core`` for the ``/_emulator/*`` control routes and fault kinds.
+"""
+
+from __future__ import annotations
+
+from providers.emulators.core import ASGIApp, FaultRule
+
+PROVIDERS = ("openai", "together", "mistral", "fireworks")
+
+
+def create_app(provider: str, *, phase_seconds: float = 2.0, retired: bool = False) -> ASGIApp:
+    """The emulator app for ``provider``. ``retired`` (Mistral only) answers 410 on fine-tuning."""
+    if provider == "openai":
+        from providers.emulators import openai
+
+        return openai.create_app(phase_seconds)
+    if provider == "together":
+        from providers.emulators import together
+
+        return together.create_app(phase_seconds)
+    if provider == "mistral":
+        from providers.emulators import mistral
+
+        return mistral.create_app(phase_seconds, retired=retired)
+    if provider == "fireworks":
+        from providers.emulators import fireworks
+
+        return fireworks.create_app(phase_seconds)
+    raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
+
+
+def serve(
+    provider: str,
+    host: str = "127.0.0.1",
+    port: int = 9100,
+    *,
+    phase_seconds: float = 2.0,
+    retired: bool = False,
+) -> None:
+    """Run the emulator until interrupted."""
+    import uvicorn
+
+    app = create_app(provider, phase_seconds=phase_seconds, retired=retired)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+__all__ = ["PROVIDERS", "FaultRule", "create_app", "serve"]

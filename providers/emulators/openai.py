@@ -1,0 +1,245 @@
+"""Loopback emulator of OpenAI's files and fine-tuning API (``/v1/files``, ``/v1/fine_tuning``).
+
+Status path: validating_files → queued → running → succeeded (or failed / cancelled).
+Lists are newest first with ``after`` cursors, as the real API pages them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from providers.emulators.core import (
+    ASGIApp,
+    EmulatedJob,
+    EmulatorState,
+    add_control_routes,
+    count_tokens,
+    token_accuracy,
+    train_loss,
+    valid_loss,
+    with_faults,
+)
+from providers.emulators.timeline import Entry, timeline
+
+SUCCESS_PATH = ["validating_files", "queued", "running", "running", "running", "succeeded"]
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    kind = "rate_limit_exceeded" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+    body = error_body(status, message)
+    body["error"].update(param=param, code=code)
+    return JSONResponse(body, status)
+
+
+def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+    start = 0
+    if after:
+        ids = [i["id"] for i in items]
+        start = ids.index(after) + 1 if after in ids else len(items)
+    page = items[start : start + limit]
+    return {
+        "object": "list",
+        "data": page,
+        "has_more": start + limit < len(items),
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
+
+
+def create_app(phase_seconds: float = 2.0) -> ASGIApp:
+    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds)
+    app = FastAPI(title="OpenAI fine-tuning emulator")
+
+    def fine_tuned_name(job: EmulatedJob, step: int | None = None) -> str:
+        suffix = job.body.get("suffix") or ""
+        name = f"ft:{job.body['model']}:emulator-org:{suffix}:{job.id.removeprefix('ftjob-')[:8]}"
+        return f"{name}:ckpt-step-{step}" if step is not None else name
+
+    def describe(job: EmulatedJob) -> dict[str, Any]:
+        progress = state.progress(job)
+        status = {"cancelled": "cancelled", "failed": "failed", "succeeded": "succeeded"}.get(
+            progress.outcome, SUCCESS_PATH[progress.phase]
+        )
+        done = status in ("succeeded", "failed", "cancelled")
+        method = job.body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": {}}}
+        hp = job.body.get("hyperparameters") or method.get(method["type"], {}).get("hyperparameters", {})
+        n_epochs = hp.get("n_epochs", "auto")
+        epochs = 3 if n_epochs == "auto" else int(n_epochs)
+        return {
+            "id": job.id,
+            "object": "fine_tuning.job",
+            "created_at": int(job.created_at),
+            "finished_at": int(timeline(state, job)[-1].at) if done else None,
+            "estimated_finish": None if done else int(job.created_at + state.phases * state.phase_seconds),
+            "error": {"code": "invalid_training_file", "message": job.fail_message, "param": "training_file"}
+            if status == "failed"
+            else None,
+            "fine_tuned_model": fine_tuned_name(job) if status == "succeeded" else None,
+            "hyperparameters": {
+                "n_epochs": epochs,
+                "batch_size": hp.get("batch_size", 1) if hp.get("batch_size") != "auto" else 1,
+                "learning_rate_multiplier": hp.get("learning_rate_multiplier", 1.8)
+                if hp.get("learning_rate_multiplier") != "auto"
+                else 1.8,
+            },
+            "model": job.body["model"],
+            "organization_id": "org-emulator",
+            "result_files": [f"file-result-{job.id[-8:]}"] if status == "succeeded" else [],
+            "seed": job.body.get("seed", 42),
+            "status": status,
+            "trained_tokens": job.token_count * epochs if status == "succeeded" else None,
+            "training_file": job.body["training_file"],
+            "validation_file": job.body.get("validation_file"),
+            "integrations": job.body.get("integrations") or [],
+            "metadata": job.body.get("metadata"),
+            "method": method,
+            "user_provided_suffix": job.body.get("suffix"),
+        }
+
+    def event(job: EmulatedJob, n: int, entry: Entry) -> dict[str, Any]:
+        step = entry.step
+        messages = {
+            "created": f"Validating training file: {job.body['training_file']}",
+            "validated": "Files validated, moving job to queued state",
+            "started": "Fine-tuning job started",
+            "step": f"Step {step}/{state.total_steps}: training loss={train_loss(step)}",
+            "checkpoint": f"Checkpoint created at step {step}",
+            "succeeded": "The job has successfully completed",
+            "failed": job.fail_message or "Job failed",
+            "cancel_requested": "Cancellation requested",
+            "cancelled": "Fine-tuning job cancelled",
+        }
+        data: dict[str, Any] = {}
+        if entry.kind == "step":
+            data = {"step": step, "train_loss": train_loss(step), "train_mean_token_accuracy": token_accuracy(step)}
+        return {
+            "object": "fine_tuning.job.event",
+            "id": f"ftevent-{job.id[-8:]}{n:04d}",
+            "created_at": int(entry.at),
+            "level": "error" if entry.kind == "failed" else "info",
+            "message": messages[entry.kind],
+            "type": "metrics" if entry.kind == "step" else "message",
+            "data": data,
+        }
+
+    def checkpoint(job: EmulatedJob, entry: Entry) -> dict[str, Any]:
+        s = entry.step
+        return {
+            "object": "fine_tuning.job.checkpoint",
+            "id": f"ftckpt-{job.id[-8:]}{s:04d}",
+            "created_at": int(entry.at),
+            "fine_tuned_model_checkpoint": fine_tuned_name(job, s),
+            "fine_tuning_job_id": job.id,
+            "step_number": s,
+            "metrics": {
+                "step": float(s),
+                "train_loss": train_loss(s),
+                "train_mean_token_accuracy": token_accuracy(s),
+                "valid_loss": valid_loss(s),
+                "valid_mean_token_accuracy": token_accuracy(s) - 0.02,
+                "full_valid_loss": valid_loss(s),
+                "full_valid_mean_token_accuracy": token_accuracy(s) - 0.02,
+            },
+        }
+
+    def find(job_id: str) -> EmulatedJob | JSONResponse:
+        job = state.jobs.get(job_id)
+        if job is None:
+            return _error(404, f"Could not find fine-tune: {job_id}", code="fine_tune_not_found")
+        return job
+
+    @app.post("/v1/files")
+    async def upload(request: Request) -> Any:
+        form = await request.form()
+        upload = form.get("file")
+        purpose = form.get("purpose")
+        if upload is None or isinstance(upload, str) or not purpose:
+            return _error(400, "Both 'file' and 'purpose' are required.", param="file")
+        content = await upload.read()
+        file_id = f"file-{secrets.token_hex(12)}"
+        record = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "expires_at": None,
+            "filename": upload.filename or "upload.jsonl",
+            "purpose": str(purpose),
+            "status": "processed",
+            "status_details": None,
+        }
+        state.files[file_id] = {"record": record, "content": content}
+        return record
+
+    @app.get("/v1/files/{file_id}")
+    async def get_file(file_id: str) -> Any:
+        stored = state.files.get(file_id)
+        return stored["record"] if stored else _error(404, f"No such File object: {file_id}", param="id")
+
+    @app.post("/v1/fine_tuning/jobs")
+    async def create_job(request: Request) -> Any:
+        body = await request.json()
+        for required in ("model", "training_file"):
+            if not body.get(required):
+                return _error(400, f"Missing required parameter: '{required}'.", param=required)
+        for param in ("training_file", "validation_file"):
+            if body.get(param) and body[param] not in state.files:
+                return _error(400, f"invalid {param}: {body[param]}", param=param, code="invalid_file")
+        content = state.files[body["training_file"]]["content"]
+        job = state.add_job(f"ftjob-{secrets.token_hex(12)}", body, count_tokens(content))
+        return describe(job)
+
+    @app.get("/v1/fine_tuning/jobs")
+    async def list_jobs(request: Request, after: str | None = None, limit: int = 20) -> Any:
+        wanted = {k[9:-1]: v for k, v in request.query_params.items() if k.startswith("metadata[")}
+        jobs = [
+            describe(j)
+            for j in reversed(list(state.jobs.values()))
+            if all((j.body.get("metadata") or {}).get(k) == v for k, v in wanted.items())
+        ]
+        page = _page(jobs, after, limit)
+        return {"object": "list", "data": page["data"], "has_more": page["has_more"]}
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}")
+    async def get_job(job_id: str) -> Any:
+        job = find(job_id)
+        return job if isinstance(job, JSONResponse) else describe(job)
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
+    async def cancel_job(job_id: str) -> Any:
+        job = find(job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        if not state.cancel(job):
+            return _error(400, f"Job {job_id} has already completed.", code="invalid_state")
+        job.advanced = True  # OpenAI reports cancelled right away
+        return describe(job)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/events")
+    async def list_events(job_id: str, after: str | None = None, limit: int = 20) -> Any:
+        job = find(job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        events = [event(job, n, e) for n, e in enumerate(timeline(state, job))]
+        page = _page(list(reversed(events)), after, limit)
+        return {"object": "list", "data": page["data"], "has_more": page["has_more"]}
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/checkpoints")
+    async def list_checkpoints(job_id: str, after: str | None = None, limit: int = 10) -> Any:
+        job = find(job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        ckpts = [checkpoint(job, e) for e in timeline(state, job) if e.kind == "checkpoint"]
+        return _page(list(reversed(ckpts)), after, limit)
+
+    add_control_routes(app, state, describe)
+    return with_faults(app, state, error_body)

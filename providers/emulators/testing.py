@@ -1,0 +1,85 @@
+"""Run an emulator on a free loopback port in a background thread, for tests anywhere.
+
+    with running_emulator("together", phase_seconds=0.05) as emu:
+        client = Together(api_key="k", base_url=emu.sdk_base_url)
+        emu.inject(kind="status", status=429, retry_after=0.1, path="/v1/fine-tunes")
+        assert emu.job_count() == 1
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+
+from providers.emulators import create_app
+
+
+@dataclass(frozen=True)
+class EmulatorHandle:
+    provider: str
+    base_url: str  # http://127.0.0.1:PORT
+
+    @property
+    def sdk_base_url(self) -> str:
+        """What the provider SDK's base-URL option takes (OpenAI's includes ``/v1``)."""
+        return f"{self.base_url}/v1" if self.provider == "openai" else self.base_url
+
+    def _control(self, method: str, path: str, json: Any = None) -> Any:
+        response = httpx.request(method, f"{self.base_url}/_emulator{path}", json=json, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def inject(self, **rule: Any) -> None:
+        """Arm one fault rule (see ``providers.emulators.core.FaultRule``)."""
+        self._control("POST", "/faults", rule)
+
+    def clear_faults(self) -> None:
+        self._control("DELETE", "/faults")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self._control("GET", "/jobs")["data"]
+        return data
+
+    def job_count(self) -> int:
+        return len(self.jobs())
+
+    def advance(self, job_id: str) -> None:
+        self._control("POST", f"/jobs/{job_id}/advance")
+
+    def reset(self) -> None:
+        self._control("POST", "/reset")
+
+
+@contextmanager
+def running_emulator(provider: str, *, phase_seconds: float = 0.05, retired: bool = False) -> Iterator[EmulatorHandle]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(provider, phase_seconds=phase_seconds, retired=retired),
+        log_level="critical",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"{provider} emulator did not start")
+        time.sleep(0.01)
+    try:
+        yield EmulatorHandle(provider, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()
