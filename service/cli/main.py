@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import admin, runtime
+from service.cli import admin, runtime, validate
 
 app = typer.Typer(
     name="tuneforge",
@@ -19,6 +19,7 @@ app.command()(runtime.worker)
 app.command()(runtime.beat)
 app.add_typer(admin.tenants_app, name="tenants")
 app.add_typer(admin.keys_app, name="keys")
+app.command()(validate.validate)
 
 if __name__ == "__main__":
     app()
