@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str = ""
     broker_url: str = ""
+    broker_key_prefix: str = ""
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
 
     host: str = "127.0.0.1"

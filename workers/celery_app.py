@@ -19,6 +19,8 @@ def create_celery(settings: Settings) -> Celery:
         # A task not acked within this window is handed to another worker; it must outlast
         # the longest task (local training holds a lease and heartbeats in the database).
         transport_options["visibility_timeout"] = 6 * 3600
+        if settings.broker_key_prefix:
+            transport_options["global_keyprefix"] = settings.broker_key_prefix
     app.conf.update(
         task_default_queue=DEFAULT_QUEUE,
         task_queues=(Queue(DEFAULT_QUEUE), Queue(GPU_QUEUE)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from service.api import health
+from service.api import health, tenancy
 from service.api.errors import install_error_handlers
 from service.db.database import Database, database_for
 from service.settings import Settings, get_settings
@@ -24,4 +24,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database or database_for(settings)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(tenancy.router)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.session import make_engine, make_session_factory
@@ -23,8 +23,14 @@ class Database:
         return cls(engine=engine, sessions=make_session_factory(engine))
 
     def ping(self) -> None:
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        # A raw DBAPI round trip: no BEGIN, so a long writer on SQLite cannot block the probe.
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        finally:
+            raw.close()
 
 
 def database_for(settings: Settings) -> Database:

@@ -1,0 +1,63 @@
+"""Who am I, and the admin's view of tenants and their budgets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from service.api.deps import AdminDep, CallerDep, SessionDep
+from service.db.models import Tenant
+from service.errors import NotFound
+from service.tenants.repository import TenantRepository
+from service.tenants.service import set_monthly_budget
+
+router = APIRouter(prefix="/v1", tags=["tenants"])
+
+
+def _tenant_body(repo: TenantRepository, tenant: Tenant) -> dict[str, Any]:
+    budget = repo.budget_of(tenant.id)
+    return {
+        "object": "tenant",
+        "id": tenant.id,
+        "name": tenant.name,
+        "created_at": int(tenant.created_at.timestamp()),
+        "monthly_budget": (
+            {"amount": str(budget.monthly_limit), "currency": budget.currency} if budget else None
+        ),
+    }
+
+
+@router.get("/tenant")
+def current_tenant(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    repo = TenantRepository(session)
+    tenant = repo.by_id(caller.tenant_id)
+    if tenant is None:  # the key's tenant was deleted between lookups
+        raise NotFound("tenant not found")
+    body = _tenant_body(repo, tenant)
+    body["api_key"] = {"id": caller.key_id, "is_admin": caller.is_admin}
+    return body
+
+
+@router.get("/admin/tenants")
+def list_tenants(_: AdminDep, session: SessionDep) -> dict[str, Any]:
+    repo = TenantRepository(session)
+    return {"object": "list", "data": [_tenant_body(repo, t) for t in repo.all()]}
+
+
+class BudgetBody(BaseModel):
+    monthly_limit: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
+
+
+@router.put("/admin/tenants/{tenant_id}/budget")
+def put_budget(
+    tenant_id: str, body: BudgetBody, _: AdminDep, session: SessionDep
+) -> dict[str, Any]:
+    repo = TenantRepository(session)
+    tenant = repo.by_id(tenant_id)
+    if tenant is None:
+        raise NotFound(f"No tenant with id '{tenant_id}'.", param="tenant_id")
+    set_monthly_budget(session, tenant, body.monthly_limit)
+    return _tenant_body(repo, tenant)
