@@ -227,6 +227,22 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class TenantWebhookSecret(Base):
+    """The tenant's own signing secret, for deliveries to a job's one-off ``webhook_url``
+    (which has no endpoint row and so no endpoint secret)."""
+
+    __tablename__ = "tenant_webhook_secrets"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(String(255))
+    previous_secret: Mapped[str | None] = mapped_column(String(255))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
 class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
 
@@ -292,6 +308,7 @@ TENANT_OWNED = [
     Checkpoint,
     Metric,
     WebhookEndpoint,
+    TenantWebhookSecret,
     WebhookDelivery,
     WebhookAttempt,
     CostLedgerEntry,

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from service.errors import InvalidRequest, NotFound
+from service.settings import Settings
+from service.webhooks.endpoints import (
+    create_endpoint,
+    delete_endpoint,
+    endpoint_secrets,
+    get_endpoint,
+    list_endpoints,
+    rotate_endpoint_secret,
+    rotate_tenant_secret,
+    tenant_secret,
+    update_endpoint,
+    validate_webhook_url,
+)
+from service.webhooks.events import TERMINAL_EVENTS
+from tests.factories import make_tenant
+from tests.service.webhooks.helpers import resolving_to
+
+PUBLIC = resolving_to("93.184.216.34")
+
+
+def test_create_shows_a_secret_and_defaults_to_terminal_events(
+    webhook_session: Session, strict_settings: Settings
+) -> None:
+    tenant = make_tenant(webhook_session)
+    created = create_endpoint(
+        webhook_session,
+        tenant.id,
+        url="https://hooks.example.com/tf",
+        settings=strict_settings,
+        description="prod",
+        resolver=PUBLIC,
+    )
+    assert created.secret.startswith("whsec_")
+    assert created.endpoint.events == list(TERMINAL_EVENTS)
+    assert created.endpoint.enabled
+    assert list_endpoints(webhook_session, tenant.id) == [created.endpoint]
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://hooks.example.com/tf", "must use https"),
+        ("https://u:p@hooks.example.com/tf", "credentials"),
+        ("https://10.0.0.1/tf", "private"),
+        ("https://169.254.169.254/", "link-local"),
+        ("https://[::ffff:10.0.0.1]/", "private"),
+        ("https://rebind.example.com/", "resolves to a loopback"),
+    ],
+)
+def test_hostile_urls_are_refused_at_registration(
+    webhook_session: Session, strict_settings: Settings, url: str, fragment: str
+) -> None:
+    tenant = make_tenant(webhook_session)
+    with pytest.raises(InvalidRequest) as caught:
+        create_endpoint(
+            webhook_session,
+            tenant.id,
+            url=url,
+            settings=strict_settings,
+            resolver=resolving_to("127.0.0.1"),
+        )
+    assert fragment in caught.value.message and caught.value.param == "url"
+    with pytest.raises(InvalidRequest):
+        validate_webhook_url(url, strict_settings, resolving_to("127.0.0.1"))
+
+
+def test_bad_events_are_refused_naming_the_field(
+    webhook_session: Session, strict_settings: Settings
+) -> None:
+    tenant = make_tenant(webhook_session)
+    for events in (["fine_tuning.job.exploded"], []):
+        with pytest.raises(InvalidRequest) as caught:
+            create_endpoint(
+                webhook_session,
+                tenant.id,
+                url="https://hooks.example.com/",
+                settings=strict_settings,
+                events=events,
+                resolver=PUBLIC,
+            )
+        assert caught.value.param == "events"
+
+
+def test_other_tenants_endpoints_are_not_found(
+    webhook_session: Session, strict_settings: Settings
+) -> None:
+    owner, stranger = make_tenant(webhook_session), make_tenant(webhook_session)
+    endpoint = create_endpoint(
+        webhook_session,
+        owner.id,
+        url="https://hooks.example.com/",
+        settings=strict_settings,
+        resolver=PUBLIC,
+    ).endpoint
+    with pytest.raises(NotFound):
+        get_endpoint(webhook_session, stranger.id, endpoint.id)
+    with pytest.raises(NotFound):
+        update_endpoint(webhook_session, stranger.id, endpoint.id, settings=strict_settings)
+    with pytest.raises(NotFound):
+        delete_endpoint(webhook_session, stranger.id, endpoint.id)
+    with pytest.raises(NotFound):
+        rotate_endpoint_secret(webhook_session, stranger.id, endpoint.id, settings=strict_settings)
+    assert list_endpoints(webhook_session, stranger.id) == []
+
+
+def test_update_and_reenable_clear_the_failure_state(
+    webhook_session: Session, strict_settings: Settings
+) -> None:
+    tenant = make_tenant(webhook_session)
+    endpoint = create_endpoint(
+        webhook_session,
+        tenant.id,
+        url="https://hooks.example.com/",
+        settings=strict_settings,
+        resolver=PUBLIC,
+    ).endpoint
+    endpoint.enabled, endpoint.disabled_reason = False, "410 Gone"
+    endpoint.failing_since = datetime.now(UTC)
+    updated = update_endpoint(
+        webhook_session,
+        tenant.id,
+        endpoint.id,
+        settings=strict_settings,
+        url="https://other.example.com/x",
+        events=["fine_tuning.job.running"],
+        enabled=True,
+        resolver=PUBLIC,
+    )
+    assert updated.url == "https://other.example.com/x"
+    assert updated.events == ["fine_tuning.job.running"]
+    assert updated.enabled and updated.disabled_reason is None and updated.failing_since is None
+    delete_endpoint(webhook_session, tenant.id, endpoint.id)
+    assert list_endpoints(webhook_session, tenant.id) == []
+
+
+def test_rotation_keeps_the_old_secret_for_the_grace_period(
+    webhook_session: Session, strict_settings: Settings
+) -> None:
+    tenant = make_tenant(webhook_session)
+    created = create_endpoint(
+        webhook_session,
+        tenant.id,
+        url="https://hooks.example.com/",
+        settings=strict_settings,
+        resolver=PUBLIC,
+    )
+    now = datetime.now(UTC)
+    rotated = rotate_endpoint_secret(
+        webhook_session, tenant.id, created.endpoint.id, settings=strict_settings, now=now
+    )
+    assert rotated.secret != created.secret
+    assert endpoint_secrets(rotated.endpoint, now) == [rotated.secret, created.secret]
+    later = now + timedelta(seconds=strict_settings.webhook_secret_grace_s + 1)
+    assert endpoint_secrets(rotated.endpoint, later) == [rotated.secret]
+
+
+def test_tenant_secret_is_created_once_and_rotates(
+    webhook_session: Session, strict_settings: Settings
+) -> None:
+    tenant = make_tenant(webhook_session)
+    first = tenant_secret(webhook_session, tenant.id).secret
+    assert tenant_secret(webhook_session, tenant.id).secret == first
+    rotated = rotate_tenant_secret(webhook_session, tenant.id, settings=strict_settings)
+    assert rotated.secret != first and rotated.previous_secret == first
