@@ -9,7 +9,7 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
 - ``POST /_emulator/jobs/{id}/advance``: jump a job to its terminal phase.
 - ``POST /_emulator/reset``: forget jobs, files and faults.
 
-Fault kinds (a rule matches on ``method`` and a ``path`` substring, and fires ``count``
+Fault kinds (a rule matches on ``method`` and a ``path`` regex (``re.search``), and fires ``count``
 times; ``count: -1`` means forever):
 
 - ``status``: answer ``status`` with the provider's error body (and ``Retry-After`` when
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -60,7 +61,7 @@ class FaultRule(BaseModel):
             return False
         if self.method and self.method.upper() != method.upper():
             return False
-        return not self.path or self.path in path
+        return not self.path or re.search(self.path, path) is not None
 
 
 class ConnectionDropped(Exception):

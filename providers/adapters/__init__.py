@@ -1,0 +1,1 @@
+"""One adapter per provider, each on that provider's official SDK (see ``providers.base``)."""

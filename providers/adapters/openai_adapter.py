@@ -1,0 +1,148 @@
+"""OpenAI adapter on the ``openai`` SDK. Our tag travels in the job's ``metadata``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from providers.adapters._stainless import translated
+from providers.base import (
+    Capabilities,
+    JobError,
+    JobSpec,
+    JobStatus,
+    ProviderAdapter,
+    ProviderCheckpoint,
+    ProviderConfig,
+    ProviderEvent,
+    ProviderJob,
+)
+
+TAG_KEY = "tuneforge_tag"
+
+
+def _ts(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+class OpenAIAdapter(ProviderAdapter):
+    name = "openai"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.client = openai.OpenAI(
+            api_key=config.api_key,
+            base_url=config.base_url,
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+        )
+
+    def _job(self, job: Any) -> ProviderJob:
+        error = job.error
+        return ProviderJob(
+            provider=self.name,
+            id=job.id,
+            status=JobStatus(job.status),
+            provider_status=job.status,
+            model=job.model,
+            fine_tuned_model=job.fine_tuned_model,
+            trained_tokens=job.trained_tokens,
+            error=JobError(error.code or "error", error.message, error.param) if error and error.message else None,
+            created_at=_ts(job.created_at),
+            finished_at=_ts(job.finished_at),
+            tag=(job.metadata or {}).get(TAG_KEY),
+        )
+
+    def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
+        with translated(self.name, openai), path.open("rb") as fh:
+            return str(self.client.files.create(file=(filename, fh), purpose=purpose).id)  # type: ignore[arg-type]
+
+    def create_job(self, spec: JobSpec) -> ProviderJob:
+        hyper = {
+            "n_epochs": spec.hyperparameters.n_epochs,
+            "batch_size": spec.hyperparameters.batch_size,
+            "learning_rate_multiplier": spec.hyperparameters.learning_rate_multiplier,
+        }
+        if spec.method == "dpo":
+            dpo_hyper: dict[str, Any] = {**hyper, **({"beta": spec.dpo_beta} if spec.dpo_beta else {})}
+            method: dict[str, Any] = {"type": "dpo", "dpo": {"hyperparameters": dpo_hyper}}
+        else:
+            method = {"type": "supervised", "supervised": {"hyperparameters": hyper}}
+        kwargs: dict[str, Any] = {
+            "model": spec.model,
+            "training_file": spec.training_file,
+            "method": method,
+            "metadata": {TAG_KEY: spec.tag},
+        }
+        if spec.validation_file:
+            kwargs["validation_file"] = spec.validation_file
+        if spec.suffix:
+            kwargs["suffix"] = spec.suffix
+        if spec.seed is not None:
+            kwargs["seed"] = spec.seed
+        kwargs.update(spec.options)
+        with translated(self.name, openai):
+            # No SDK retry: a retried POST could start a second paid job.
+            job = self.client.with_options(max_retries=0).fine_tuning.jobs.create(**kwargs)
+        return self._job(job)
+
+    def get_job(self, provider_job_id: str) -> ProviderJob:
+        with translated(self.name, openai):
+            return self._job(self.client.fine_tuning.jobs.retrieve(provider_job_id))
+
+    def cancel_job(self, provider_job_id: str) -> ProviderJob:
+        with translated(self.name, openai):
+            return self._job(self.client.fine_tuning.jobs.cancel(provider_job_id))
+
+    def list_events(self, provider_job_id: str, after: str | None = None) -> list[ProviderEvent]:
+        events: list[ProviderEvent] = []
+        with translated(self.name, openai):
+            # Pages run newest first; stop once we reach the last event the caller has seen.
+            for e in self.client.fine_tuning.jobs.list_events(provider_job_id, limit=100):
+                if e.id == after:
+                    break
+                events.append(
+                    ProviderEvent(
+                        id=e.id,
+                        created_at=datetime.fromtimestamp(e.created_at, UTC),
+                        level=e.level,
+                        message=e.message,
+                        type=e.type or "message",
+                        data=e.data if isinstance(e.data, dict) else {},
+                    )
+                )
+        return list(reversed(events))
+
+    def list_checkpoints(self, provider_job_id: str) -> list[ProviderCheckpoint]:
+        with translated(self.name, openai):
+            checkpoints = [
+                ProviderCheckpoint(
+                    step=c.step_number,
+                    created_at=datetime.fromtimestamp(c.created_at, UTC),
+                    metrics={k: float(v) for k, v in c.metrics.model_dump().items() if v is not None},
+                    id=c.id,
+                    model=c.fine_tuned_model_checkpoint,
+                )
+                for c in self.client.fine_tuning.jobs.checkpoints.list(provider_job_id, limit=100)
+            ]
+        return sorted(checkpoints, key=lambda c: c.step)
+
+    def find_job_by_tag(self, tag: str) -> ProviderJob | None:
+        with translated(self.name, openai):
+            for job in self.client.fine_tuning.jobs.list(metadata={TAG_KEY: tag}, limit=100):
+                if (job.metadata or {}).get(TAG_KEY) == tag:
+                    return self._job(job)
+        return None
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            provider=self.name,
+            methods=frozenset({"supervised", "dpo"}),
+            training_types=frozenset({"full"}),
+            supports_events=True,
+            supports_checkpoints=True,
+            supports_cost_estimate=False,
+            reports_cost=False,
+        )
