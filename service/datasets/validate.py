@@ -23,7 +23,6 @@ from service.datasets.rules import ALL_ROLES, default_context_length, rules_for
 from service.datasets.tokens import TokenCounter, counter_for
 
 _BOM = b"\xef\xbb\xbf"
-_BATCH_CHARS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +38,7 @@ class ValidationOptions:
     n_evals: int = 0
     validation_tokens: int = 0
     max_duplicate_hashes: int = 500_000  # beyond this, duplicates are no longer looked for
+    batch_chars: int = 1 << 20  # characters of text per counting batch
 
 
 @dataclass(slots=True)
@@ -119,7 +119,7 @@ class _Run:
             if example is None or self.counter is None:
                 continue
             batch.add(raw.number, example)
-            if batch.chars >= _BATCH_CHARS:
+            if batch.chars >= self.options.batch_chars:
                 pending.append((batch, pool.submit(self.counter.count_batch, batch.texts)))
                 batch = _Batch()
                 while len(pending) > 2 * workers:
