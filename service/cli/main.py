@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import admin, runtime, validate
+from service.cli import admin, emulate, runtime, validate
 
 app = typer.Typer(
     name="tuneforge",
@@ -20,6 +20,7 @@ app.command()(runtime.beat)
 app.add_typer(admin.tenants_app, name="tenants")
 app.add_typer(admin.keys_app, name="keys")
 app.command()(validate.validate)
+app.command()(emulate.emulate)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,128 @@
+"""The model and price catalog: per provider, which models can be tuned, how, at what price.
+
+Prices are USD per 1M training tokens (``price_basis="token"``) or per GPU-hour for local
+models (``price_basis="gpu-hour"``), each with its source and the date it was read. Prices
+move: pass ``overrides`` (``{"together": {"<model>": {"price_per_million": "3.5"}}}``) to
+replace any field. Local models are discovered by the service at run time and added with
+``local_model``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+Lifecycle = Literal["available", "closing", "retired"]
+PriceBasis = Literal["token", "gpu-hour"]
+PROVIDER_PREFIXES = ("together", "mistral", "fireworks", "local", "openai")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    provider: str
+    model: str
+    context_length: int
+    methods: frozenset[str]
+    training_types: frozenset[str]
+    price: Decimal | None
+    price_basis: PriceBasis
+    price_source: str
+    price_date: date
+    lifecycle: Lifecycle = "available"
+    lifecycle_date: date | None = None
+
+    @property
+    def is_available(self) -> bool:
+        return self.lifecycle != "retired"
+
+
+SFT = frozenset({"supervised"})
+SFT_DPO = frozenset({"supervised", "dpo"})
+LORA = frozenset({"lora"})
+FULL = frozenset({"full"})
+LORA_FULL = frozenset({"lora", "full"})
+READ = date(2026, 11, 1)
+RETIRED = date(2026, 7, 13)
+OPENAI_SRC = "UNVERIFIED third-party pages (PROVIDERS.md §7); set in config"
+TOGETHER_SRC = "UNVERIFIED; ask /v1/fine-tunes/estimate-price (PROVIDERS.md §7)"
+FIREWORKS_SRC = "fireworks.ai/pricing, old undated copy (PROVIDERS.md §7)"
+MISTRAL_SRC = "none: fine-tuning API retired (client-ts PR #255)"
+
+
+def _m(provider: str, model: str, ctx: int, methods: frozenset[str], types: frozenset[str], price: str | None, src: str, **kw: Any) -> ModelInfo:
+    return ModelInfo(provider, model, ctx, methods, types, Decimal(price) if price else None, "token", src, READ, **kw)
+
+
+BUILTIN: tuple[ModelInfo, ...] = (
+    _m("openai", "gpt-4o-mini-2024-07-18", 65536, SFT_DPO, FULL, "3.00", OPENAI_SRC),
+    _m("openai", "gpt-4o-2024-08-06", 65536, SFT_DPO, FULL, "25.00", OPENAI_SRC),
+    _m("openai", "gpt-4.1-mini-2025-04-14", 65536, SFT_DPO, FULL, "5.00", OPENAI_SRC),
+    _m("openai", "gpt-4.1-2025-04-14", 65536, SFT_DPO, FULL, "25.00", OPENAI_SRC),
+    _m("together", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", 131072, SFT_DPO, LORA_FULL, "0.48", TOGETHER_SRC),
+    _m("together", "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference", 131072, SFT_DPO, LORA_FULL, "2.90", TOGETHER_SRC),
+    _m("together", "Qwen/Qwen2.5-7B-Instruct", 32768, SFT_DPO, LORA_FULL, "0.48", TOGETHER_SRC),
+    _m("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", 131072, SFT, LORA, "0.50", FIREWORKS_SRC),
+    _m("fireworks", "accounts/fireworks/models/llama-v3p1-70b-instruct", 131072, SFT, LORA, "3.00", FIREWORKS_SRC),
+    _m("fireworks", "accounts/fireworks/models/mixtral-8x7b-instruct", 32768, SFT, LORA, "2.00", FIREWORKS_SRC),
+    _m("mistral", "open-mistral-7b", 32768, SFT, LORA, None, MISTRAL_SRC, lifecycle="retired", lifecycle_date=RETIRED),
+    _m("mistral", "mistral-small-latest", 32768, SFT, LORA, None, MISTRAL_SRC, lifecycle="retired", lifecycle_date=RETIRED),
+)
+
+
+def local_model(model: str, *, context_length: int = 4096, gpu_hour_price: Decimal | None = None, source: str = "config") -> ModelInfo:
+    """Describe a model found in the local model directory (priced per GPU-hour)."""
+    return ModelInfo("local", model, context_length, SFT, LORA, gpu_hour_price, "gpu-hour", source, date.today())
+
+
+def get_catalog(
+    overrides: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+    extra: Iterable[ModelInfo] = (),
+) -> list[ModelInfo]:
+    """Built-in entries plus ``extra`` (e.g. local models), with ``overrides`` applied."""
+    catalog = [*BUILTIN, *extra]
+    if not overrides:
+        return catalog
+    result = []
+    for info in catalog:
+        changes = dict(overrides.get(info.provider, {}).get(info.model, {}))
+        if "price_per_million" in changes:
+            changes["price"] = changes.pop("price_per_million")
+        if "price" in changes and changes["price"] is not None:
+            changes["price"] = Decimal(str(changes["price"]))
+        for key in ("price_date", "lifecycle_date"):
+            if isinstance(changes.get(key), str):
+                changes[key] = date.fromisoformat(changes[key])
+        result.append(replace(info, **changes) if changes else info)
+    return result
+
+
+def find_model(provider: str, model: str, catalog: Iterable[ModelInfo] | None = None) -> ModelInfo | None:
+    for info in catalog if catalog is not None else BUILTIN:
+        if info.provider == provider and info.model == model:
+            return info
+    return None
+
+
+def available_models(catalog: Iterable[ModelInfo] | None = None, method: str | None = None) -> list[ModelInfo]:
+    """Candidates that can take a new job (not retired), optionally for one method."""
+    return [
+        m
+        for m in (catalog if catalog is not None else BUILTIN)
+        if m.is_available and (method is None or method in m.methods)
+    ]
+
+
+def resolve_provider(model: str, provider: str | None = None) -> tuple[str, str]:
+    """``("together", "meta-llama/…")`` from ``"together/meta-llama/…"``; no prefix means OpenAI.
+
+    An explicit ``provider`` wins; a prefix naming that same provider is stripped.
+    """
+    head, _, rest = model.partition("/")
+    if provider is not None:
+        return (provider, rest if head == provider and rest else model)
+    if head in PROVIDER_PREFIXES and rest:
+        return (head, rest)
+    return ("openai", model)
