@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from service.db.models import TenantWebhookSecret
+from service.db.models import Base, TenantWebhookSecret
 from service.settings import Settings
 
 
@@ -13,7 +13,9 @@ from service.settings import Settings
 def webhook_session(db_session: Session) -> Session:
     # Until the migration for tenant_webhook_secrets lands, create it inside the test's
     # rolled-back transaction (a no-op once the migrated schema has it).
-    TenantWebhookSecret.__table__.create(db_session.connection(), checkfirst=True)
+    Base.metadata.tables[TenantWebhookSecret.__tablename__].create(
+        db_session.connection(), checkfirst=True
+    )
     return db_session
 
 

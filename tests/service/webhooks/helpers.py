@@ -9,12 +9,23 @@ from decimal import Decimal
 from typing import Any
 
 import openai
+from openai.types.webhooks import (
+    FineTuningJobCancelledWebhookEvent,
+    FineTuningJobFailedWebhookEvent,
+    FineTuningJobSucceededWebhookEvent,
+)
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from service.db.models import File, Job, Tenant
 from tests.factories import make_tenant
 from tests.service.webhooks.receiver import Received
+
+FINE_TUNING_EVENTS = (
+    FineTuningJobSucceededWebhookEvent,
+    FineTuningJobFailedWebhookEvent,
+    FineTuningJobCancelledWebhookEvent,
+)
 
 
 def make_job(session: Session, tenant: Tenant, **fields: Any) -> Job:
@@ -66,6 +77,7 @@ def verify_with_both_libraries(received: Received, secret: str) -> dict[str, Any
     ):
         client = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1")
         event = client.webhooks.unwrap(received.body, received.headers, secret=secret)
+        assert isinstance(event, FINE_TUNING_EVENTS)
         assert event.type == payload["type"]
         assert event.data.id == payload["data"]["id"]
     assert json.loads(received.body) == payload
