@@ -52,8 +52,28 @@ FIREWORKS_SRC = "fireworks.ai/pricing, old undated copy (PROVIDERS.md §7)"
 MISTRAL_SRC = "none: fine-tuning API retired (client-ts PR #255)"
 
 
-def _m(provider: str, model: str, ctx: int, methods: frozenset[str], types: frozenset[str], price: str | None, src: str, **kw: Any) -> ModelInfo:
-    return ModelInfo(provider, model, ctx, methods, types, Decimal(price) if price else None, "token", src, READ, **kw)
+def _m(
+    provider: str,
+    model: str,
+    ctx: int,
+    methods: frozenset[str],
+    types: frozenset[str],
+    price: str | None,
+    src: str,
+    **kw: Any,
+) -> ModelInfo:
+    return ModelInfo(
+        provider,
+        model,
+        ctx,
+        methods,
+        types,
+        Decimal(price) if price else None,
+        "token",
+        src,
+        READ,
+        **kw,
+    )
 
 
 BUILTIN: tuple[ModelInfo, ...] = (
@@ -61,20 +81,88 @@ BUILTIN: tuple[ModelInfo, ...] = (
     _m("openai", "gpt-4o-2024-08-06", 65536, SFT_DPO, FULL, "25.00", OPENAI_SRC),
     _m("openai", "gpt-4.1-mini-2025-04-14", 65536, SFT_DPO, FULL, "5.00", OPENAI_SRC),
     _m("openai", "gpt-4.1-2025-04-14", 65536, SFT_DPO, FULL, "25.00", OPENAI_SRC),
-    _m("together", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", 131072, SFT_DPO, LORA_FULL, "0.48", TOGETHER_SRC),
-    _m("together", "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference", 131072, SFT_DPO, LORA_FULL, "2.90", TOGETHER_SRC),
+    _m(
+        "together",
+        "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+        131072,
+        SFT_DPO,
+        LORA_FULL,
+        "0.48",
+        TOGETHER_SRC,
+    ),
+    _m(
+        "together",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference",
+        131072,
+        SFT_DPO,
+        LORA_FULL,
+        "2.90",
+        TOGETHER_SRC,
+    ),
     _m("together", "Qwen/Qwen2.5-7B-Instruct", 32768, SFT_DPO, LORA_FULL, "0.48", TOGETHER_SRC),
-    _m("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", 131072, SFT, LORA, "0.50", FIREWORKS_SRC),
-    _m("fireworks", "accounts/fireworks/models/llama-v3p1-70b-instruct", 131072, SFT, LORA, "3.00", FIREWORKS_SRC),
-    _m("fireworks", "accounts/fireworks/models/mixtral-8x7b-instruct", 32768, SFT, LORA, "2.00", FIREWORKS_SRC),
-    _m("mistral", "open-mistral-7b", 32768, SFT, LORA, None, MISTRAL_SRC, lifecycle="retired", lifecycle_date=RETIRED),
-    _m("mistral", "mistral-small-latest", 32768, SFT, LORA, None, MISTRAL_SRC, lifecycle="retired", lifecycle_date=RETIRED),
+    _m(
+        "fireworks",
+        "accounts/fireworks/models/llama-v3p1-8b-instruct",
+        131072,
+        SFT,
+        LORA,
+        "0.50",
+        FIREWORKS_SRC,
+    ),
+    _m(
+        "fireworks",
+        "accounts/fireworks/models/llama-v3p1-70b-instruct",
+        131072,
+        SFT,
+        LORA,
+        "3.00",
+        FIREWORKS_SRC,
+    ),
+    _m(
+        "fireworks",
+        "accounts/fireworks/models/mixtral-8x7b-instruct",
+        32768,
+        SFT,
+        LORA,
+        "2.00",
+        FIREWORKS_SRC,
+    ),
+    _m(
+        "mistral",
+        "open-mistral-7b",
+        32768,
+        SFT,
+        LORA,
+        None,
+        MISTRAL_SRC,
+        lifecycle="retired",
+        lifecycle_date=RETIRED,
+    ),
+    _m(
+        "mistral",
+        "mistral-small-latest",
+        32768,
+        SFT,
+        LORA,
+        None,
+        MISTRAL_SRC,
+        lifecycle="retired",
+        lifecycle_date=RETIRED,
+    ),
 )
 
 
-def local_model(model: str, *, context_length: int = 4096, gpu_hour_price: Decimal | None = None, source: str = "config") -> ModelInfo:
+def local_model(
+    model: str,
+    *,
+    context_length: int = 4096,
+    gpu_hour_price: Decimal | None = None,
+    source: str = "config",
+) -> ModelInfo:
     """Describe a model found in the local model directory (priced per GPU-hour)."""
-    return ModelInfo("local", model, context_length, SFT, LORA, gpu_hour_price, "gpu-hour", source, date.today())
+    return ModelInfo(
+        "local", model, context_length, SFT, LORA, gpu_hour_price, "gpu-hour", source, date.today()
+    )
 
 
 def get_catalog(
@@ -99,14 +187,18 @@ def get_catalog(
     return result
 
 
-def find_model(provider: str, model: str, catalog: Iterable[ModelInfo] | None = None) -> ModelInfo | None:
+def find_model(
+    provider: str, model: str, catalog: Iterable[ModelInfo] | None = None
+) -> ModelInfo | None:
     for info in catalog if catalog is not None else BUILTIN:
         if info.provider == provider and info.model == model:
             return info
     return None
 
 
-def available_models(catalog: Iterable[ModelInfo] | None = None, method: str | None = None) -> list[ModelInfo]:
+def available_models(
+    catalog: Iterable[ModelInfo] | None = None, method: str | None = None
+) -> list[ModelInfo]:
     """Candidates that can take a new job (not retired), optionally for one method."""
     return [
         m

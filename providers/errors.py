@@ -89,10 +89,10 @@ def message_from_body(body: object, fallback: str) -> tuple[str, str | None, str
     """(message, code, param) from the error bodies providers send (OpenAI-style, FastAPI
     ``detail``, gRPC-gateway ``{code, message}``), or ``fallback``."""
     if isinstance(body, str | bytes):
+        text = body.decode(errors="replace") if isinstance(body, bytes) else body
         try:
-            body = json.loads(body)
+            body = json.loads(text)
         except ValueError:
-            text = body.decode(errors="replace") if isinstance(body, bytes) else body
             return (text.strip() or fallback, None, None)
     if not isinstance(body, dict):
         return (fallback, None, None)
@@ -101,7 +101,9 @@ def message_from_body(body: object, fallback: str) -> tuple[str, str | None, str
         message = inner.get("message") or inner.get("detail")
         code, param = inner.get("code"), inner.get("param")
         if isinstance(message, list):
-            message = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in message)
+            message = "; ".join(
+                str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in message
+            )
         if message:
             return (
                 str(message),
@@ -132,4 +134,6 @@ def error_for_status(
             code=code,
             retry_after=parse_retry_after(headers),
         )
-    return ProviderPermanentError(provider, message, status_code=status_code, code=code, param=param)
+    return ProviderPermanentError(
+        provider, message, status_code=status_code, code=code, param=param
+    )

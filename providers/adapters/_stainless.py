@@ -36,7 +36,9 @@ def translated(
             on_status(exc.status_code, exc)
         headers = dict(exc.response.headers.items()) if exc.response is not None else {}
         body = exc.body if exc.body is not None else str(exc.message)
-        raise error_for_status(provider, exc.status_code, body, headers, alternatives=alternatives) from None
+        raise error_for_status(
+            provider, exc.status_code, body, headers, alternatives=alternatives
+        ) from None
     except sdk.APIConnectionError as exc:
         kind = "timed out" if isinstance(exc, sdk.APITimeoutError) else "connection failed"
         raise ProviderRetryableError(provider, f"{kind}: {exc}") from None

@@ -9,6 +9,7 @@ job's ``estimatedCost`` once it has finished.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -63,7 +64,9 @@ class FireworksAdapter(ProviderAdapter):
 
     def __init__(self, config: ProviderConfig) -> None:
         if not config.account_id:
-            raise ProviderPermanentError(self.name, "Fireworks needs an account id", param="account_id")
+            raise ProviderPermanentError(
+                self.name, "Fireworks needs an account id", param="account_id"
+            )
         self.account_id = config.account_id
         self.client = fireworks.Fireworks(
             api_key=config.api_key,
@@ -80,7 +83,10 @@ class FireworksAdapter(ProviderAdapter):
         if status is JobStatus.FAILED:
             detail = job.status
             code = str(detail.code) if detail and detail.code else raw
-            error = JobError(code, (detail.message if detail else None) or "The provider reported the job failed.")
+            error = JobError(
+                code,
+                (detail.message if detail else None) or "The provider reported the job failed.",
+            )
         cost = None
         if status.is_terminal and job.estimated_cost is not None:
             units = Decimal(job.estimated_cost.units or "0")
@@ -104,20 +110,29 @@ class FireworksAdapter(ProviderAdapter):
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
         content = path.read_bytes()
         dataset_id = "tf-" + hashlib.sha256(content).hexdigest()[:24]
-        dataset = {"displayName": filename, "format": "CHAT", "exampleCount": str(content.count(b"\n"))}
+        dataset = {
+            "displayName": filename,
+            "format": "CHAT",
+            "exampleCount": str(content.count(b"\n")),
+        }
         with translated(self.name, fireworks):
-            try:
+            # Same content uploaded before (409): upload again onto the same dataset.
+            with contextlib.suppress(fireworks.ConflictError):
                 self.client.datasets.create(dataset_id=dataset_id, dataset=dataset)  # type: ignore[arg-type]
-            except fireworks.ConflictError:
-                pass  # same content uploaded before: upload again onto the same dataset
             self.client.datasets.upload(dataset_id, file=(filename, content))
         return f"accounts/{self.account_id}/datasets/{dataset_id}"
 
     def create_job(self, spec: JobSpec) -> ProviderJob:
         if spec.method != "supervised":
-            raise ProviderPermanentError(self.name, "only supervised fine-tuning is supported here", param="method")
+            raise ProviderPermanentError(
+                self.name, "only supervised fine-tuning is supported here", param="method"
+            )
         hp = spec.hyperparameters
-        kwargs: dict[str, Any] = {"dataset": spec.training_file, "base_model": spec.model, "display_name": spec.suffix or spec.tag[:60]}
+        kwargs: dict[str, Any] = {
+            "dataset": spec.training_file,
+            "base_model": spec.model,
+            "display_name": spec.suffix or spec.tag[:60],
+        }
         if hp.n_epochs != "auto":
             kwargs["epochs"] = hp.n_epochs
         if hp.batch_size != "auto":

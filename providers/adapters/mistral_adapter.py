@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from mistralai.client import Mistral
 from mistralai.client.errors import MistralError, NoResponseError
+from mistralai.client.models import TrainingFile
 
 from providers.base import (
     Capabilities,
@@ -71,7 +72,9 @@ def translated() -> Iterator[None]:
         raise
     except MistralError as exc:
         headers = dict(exc.headers.items()) if exc.headers is not None else {}
-        raise error_for_status("mistral", exc.status_code, exc.body, headers, alternatives=ALTERNATIVES) from None
+        raise error_for_status(
+            "mistral", exc.status_code, exc.body, headers, alternatives=ALTERNATIVES
+        ) from None
     except (httpx.TimeoutException, httpx.TransportError, NoResponseError) as exc:
         raise ProviderRetryableError("mistral", f"connection failed: {exc!r}") from None
     except httpx.HTTPError as exc:
@@ -96,7 +99,9 @@ class MistralAdapter(ProviderAdapter):
         error = None
         if status is JobStatus.FAILED:
             details = [(_unset(e.data) or {}).get("error") for e in events]
-            message = next((d for d in reversed(details) if d), "The provider reported the job failed.")
+            message = next(
+                (d for d in reversed(details) if d), "The provider reported the job failed."
+            )
             param = "training_file" if raw == "FAILED_VALIDATION" else None
             error = JobError(raw.lower(), str(message), param)
         cost = _unset(metadata.cost) if metadata else None
@@ -125,7 +130,9 @@ class MistralAdapter(ProviderAdapter):
 
     def create_job(self, spec: JobSpec) -> ProviderJob:
         if spec.method != "supervised":
-            raise ProviderPermanentError(self.name, "Mistral fine-tuning supports supervised only", param="method")
+            raise ProviderPermanentError(
+                self.name, "Mistral fine-tuning supports supervised only", param="method"
+            )
         hp = spec.hyperparameters
         hyper: dict[str, Any] = {}
         if hp.n_epochs != "auto":
@@ -136,7 +143,7 @@ class MistralAdapter(ProviderAdapter):
             job = self.client.fine_tuning.jobs.create(
                 model=spec.model,
                 hyperparameters=hyper,  # type: ignore[arg-type]
-                training_files=[{"file_id": spec.training_file, "weight": 1}],
+                training_files=[TrainingFile(file_id=spec.training_file, weight=1.0)],
                 validation_files=[spec.validation_file] if spec.validation_file else None,
                 suffix=suffix_with_tag(spec.suffix, spec.tag, SUFFIX_MAX),
                 auto_start=True,
@@ -199,7 +206,7 @@ class MistralAdapter(ProviderAdapter):
             page = self.client.fine_tuning.jobs.list(page_size=100)
         for job in page.data or []:
             if str(_unset(getattr(job, "suffix", None)) or "").endswith(token):
-                return self.get_job(job.id)
+                return self.get_job(str(getattr(job, "id", "")))
         return None
 
     def capabilities(self) -> Capabilities:

@@ -49,7 +49,9 @@ class OpenAIAdapter(ProviderAdapter):
             model=job.model,
             fine_tuned_model=job.fine_tuned_model,
             trained_tokens=job.trained_tokens,
-            error=JobError(error.code or "error", error.message, error.param) if error and error.message else None,
+            error=JobError(error.code or "error", error.message, error.param)
+            if error and error.message
+            else None,
             created_at=_ts(job.created_at),
             finished_at=_ts(job.finished_at),
             tag=(job.metadata or {}).get(TAG_KEY),
@@ -66,7 +68,10 @@ class OpenAIAdapter(ProviderAdapter):
             "learning_rate_multiplier": spec.hyperparameters.learning_rate_multiplier,
         }
         if spec.method == "dpo":
-            dpo_hyper: dict[str, Any] = {**hyper, **({"beta": spec.dpo_beta} if spec.dpo_beta else {})}
+            dpo_hyper: dict[str, Any] = {
+                **hyper,
+                **({"beta": spec.dpo_beta} if spec.dpo_beta else {}),
+            }
             method: dict[str, Any] = {"type": "dpo", "dpo": {"hyperparameters": dpo_hyper}}
         else:
             method = {"type": "supervised", "supervised": {"hyperparameters": hyper}}
@@ -121,7 +126,9 @@ class OpenAIAdapter(ProviderAdapter):
                 ProviderCheckpoint(
                     step=c.step_number,
                     created_at=datetime.fromtimestamp(c.created_at, UTC),
-                    metrics={k: float(v) for k, v in c.metrics.model_dump().items() if v is not None},
+                    metrics={
+                        k: float(v) for k, v in c.metrics.model_dump().items() if v is not None
+                    },
                     id=c.id,
                     model=c.fine_tuned_model_checkpoint,
                 )

@@ -91,7 +91,9 @@ class TogetherAdapter(ProviderAdapter):
             cost_currency="USD" if price else None,
             error=error,
             created_at=_when(job.created_at),
-            finished_at=_when(job.updated_at) if STATUS_MAP.get(raw, JobStatus.RUNNING).is_terminal else None,
+            finished_at=_when(job.updated_at)
+            if STATUS_MAP.get(raw, JobStatus.RUNNING).is_terminal
+            else None,
         )
 
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
@@ -105,7 +107,9 @@ class TogetherAdapter(ProviderAdapter):
                 try:
                     return str(self.client.files.upload(file=named, purpose=purpose, check=True).id)
                 except together.FileTypeError as exc:
-                    raise ProviderPermanentError(self.name, str(exc), param="training_file") from None
+                    raise ProviderPermanentError(
+                        self.name, str(exc), param="training_file"
+                    ) from None
 
     def _create_kwargs(self, spec: JobSpec) -> dict[str, Any]:
         hp = spec.hyperparameters
@@ -136,7 +140,9 @@ class TogetherAdapter(ProviderAdapter):
     def create_job(self, spec: JobSpec) -> ProviderJob:
         with translated(self.name, together):
             # create() makes three calls (limits, estimate-price, create); none is retried.
-            job = self.client.with_options(max_retries=0).fine_tuning.create(**self._create_kwargs(spec))
+            job = self.client.with_options(max_retries=0).fine_tuning.create(
+                **self._create_kwargs(spec)
+            )
         return self._job(job)
 
     def get_job(self, provider_job_id: str) -> ProviderJob:
@@ -162,7 +168,11 @@ class TogetherAdapter(ProviderAdapter):
                 level=str(e.level or "info"),
                 message=e.message,
                 type=str(_event_type(e)),
-                data={k: v for k, v in {"step": e.step, "total_steps": e.total_steps}.items() if v is not None},
+                data={
+                    k: v
+                    for k, v in {"step": e.step, "total_steps": e.total_steps}.items()
+                    if v is not None
+                },
             )
             for n, e in enumerate(raw)
         ]
@@ -176,7 +186,8 @@ class TogetherAdapter(ProviderAdapter):
             checkpoints = self.client.fine_tuning.list_checkpoints(provider_job_id).data
             metrics = self.client.fine_tuning.list_metrics(provider_job_id).metrics or []
         by_step = {
-            int(m.get("global_step", -1)): {METRIC_NAMES.get(k, k): float(v) for k, v in m.items()} for m in metrics
+            int(m.get("global_step", -1)): {METRIC_NAMES.get(k, k): float(v) for k, v in m.items()}
+            for m in metrics
         }
         return sorted(
             (
@@ -204,7 +215,11 @@ class TogetherAdapter(ProviderAdapter):
     def estimate_cost(self, spec: JobSpec) -> Decimal | None:
         kwargs = self._create_kwargs(spec)
         lora = {"type": "Lora", "lora_r": spec.lora_rank or 16, "lora_alpha": spec.lora_alpha or 32}
-        method: dict[str, Any] = {"method": "dpo"} if spec.method == "dpo" else {"method": "sft", "train_on_inputs": "auto"}
+        method: dict[str, Any] = (
+            {"method": "dpo"}
+            if spec.method == "dpo"
+            else {"method": "sft", "train_on_inputs": "auto"}
+        )
         with translated(self.name, together):
             estimate = self.client.fine_tuning.estimate_price(
                 training_file=spec.training_file,
@@ -213,7 +228,7 @@ class TogetherAdapter(ProviderAdapter):
                 n_evals=0,
                 training_method=method,  # type: ignore[arg-type]
                 training_type={"type": "Full"} if spec.training_type == "full" else lora,  # type: ignore[arg-type]
-                **({"validation_file": spec.validation_file} if spec.validation_file else {}),
+                validation_file=spec.validation_file or together.omit,
             )
         price = getattr(estimate, "estimated_total_price", None)
         return Decimal(str(price)) if estimate.estimation_available and price is not None else None

@@ -162,7 +162,7 @@ class EmulatorState:
             outcome: Literal["cancelled", "cancelling"] = "cancelled" if settled else "cancelling"
             return Progress(job.cancelled_at_phase, outcome, step, self.total_steps)
         if phase >= self.phases:
-            final = "failed" if job.fail_message else "succeeded"
+            final: Literal["failed", "succeeded"] = "failed" if job.fail_message else "succeeded"
             steps = self._step(self.phases - 1) if job.fail_message else self.total_steps
             return Progress(self.phases, final, steps, self.total_steps)
         return Progress(phase, "active", self._step(phase), self.total_steps)
@@ -218,7 +218,9 @@ class FaultMiddleware:
             return
         if rule.kind == "status":
             message = rule.message or f"Emulated error {rule.status}"
-            headers = {"Retry-After": f"{rule.retry_after:g}"} if rule.retry_after is not None else {}
+            headers = (
+                {"Retry-After": f"{rule.retry_after:g}"} if rule.retry_after is not None else {}
+            )
             response = JSONResponse(self.error_body(rule.status, message), rule.status, headers)
             await response(scope, receive, send)
         elif rule.kind == "slow":
@@ -252,11 +254,16 @@ async def _drop(send: Send) -> None:
     raise ConnectionDropped("emulated connection drop")
 
 
-def add_control_routes(app: FastAPI, state: EmulatorState, describe: Callable[[EmulatedJob], Any]) -> None:
+def add_control_routes(
+    app: FastAPI, state: EmulatorState, describe: Callable[[EmulatedJob], Any]
+) -> None:
     @app.post("/_emulator/faults")
     async def add_faults(request: Request) -> dict[str, Any]:
         payload = await request.json()
-        rules = [FaultRule.model_validate(r) for r in (payload if isinstance(payload, list) else [payload])]
+        rules = [
+            FaultRule.model_validate(r)
+            for r in (payload if isinstance(payload, list) else [payload])
+        ]
         with state.lock:
             state.faults.extend(rules)
         return {"data": [r.model_dump() for r in state.faults]}
@@ -277,7 +284,8 @@ def add_control_routes(app: FastAPI, state: EmulatorState, describe: Callable[[E
         return {
             "count": len(jobs),
             "data": [
-                {"id": j.id, "created_at": j.created_at, "body": j.body, "job": describe(j)} for j in jobs
+                {"id": j.id, "created_at": j.created_at, "body": j.body, "job": describe(j)}
+                for j in jobs
             ],
         }
 

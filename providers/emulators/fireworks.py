@@ -167,7 +167,9 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         return {k: v for k, v in record.items() if k != "content"}
 
     @app.post("/v1/accounts/{account}/supervisedFineTuningJobs")
-    async def create_job(account: str, request: Request, supervisedFineTuningJobId: str | None = None) -> Any:  # noqa: N803
+    async def create_job(
+        account: str, request: Request, supervisedFineTuningJobId: str | None = None
+    ) -> Any:
         body = await request.json()
         dataset_name = body.get("dataset") or ""
         dataset = state.files.get(f"{account}/{dataset_name.rsplit('/', 1)[-1]}")

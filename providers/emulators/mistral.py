@@ -36,7 +36,9 @@ COST_PER_MILLION_TOKENS = 4.0
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     kinds = {429: ("rate_limited", "1300"), 410: ("gone", "3010")}
-    kind, code = kinds.get(status, ("internal_error" if status >= 500 else "invalid_request", str(status)))
+    kind, code = kinds.get(
+        status, ("internal_error" if status >= 500 else "invalid_request", str(status))
+    )
     return {"object": "error", "message": message, "type": kind, "param": None, "code": code}
 
 
@@ -45,7 +47,9 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
     app = FastAPI(title="Mistral fine-tuning emulator")
     if retired:
         state.faults.append(
-            FaultRule(kind="status", path="/v1/fine_tuning", status=410, count=-1, message=RETIRED_MESSAGE)
+            FaultRule(
+                kind="status", path="/v1/fine_tuning", status=410, count=-1, message=RETIRED_MESSAGE
+            )
         )
 
     def describe(job: EmulatedJob, *, details: bool = False) -> dict[str, Any]:
@@ -60,6 +64,7 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
         hp = job.body.get("hyperparameters") or {}
         epochs = float(hp.get("epochs") or 1.0)
         tokens = int(job.token_count * epochs)
+        fine_tuned = f"ft:{job.body['model']}:{job.body.get('suffix') or 'ft'}:{job.id[:8]}"
         described: dict[str, Any] = {
             "id": job.id,
             "auto_start": job.body.get("auto_start", True),
@@ -71,9 +76,7 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
             "validation_files": job.body.get("validation_files") or [],
             "object": "job",
             "job_type": "completion",
-            "fine_tuned_model": f"ft:{job.body['model']}:{job.body.get('suffix') or 'ft'}:{job.id[:8]}"
-            if status == "SUCCESS"
-            else None,
+            "fine_tuned_model": fine_tuned if status == "SUCCESS" else None,
             "suffix": job.body.get("suffix"),
             "integrations": job.body.get("integrations") or [],
             "trained_tokens": tokens if status == "SUCCESS" else None,
@@ -91,7 +94,9 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
         }
         if details:
             described["events"] = [event(job, e) for e in entries]
-            described["checkpoints"] = [checkpoint(e) for e in reversed(entries) if e.kind == "checkpoint"]
+            described["checkpoints"] = [
+                checkpoint(e) for e in reversed(entries) if e.kind == "checkpoint"
+            ]
         return described
 
     def event(job: EmulatedJob, entry: Entry) -> dict[str, Any]:
@@ -114,19 +119,30 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
         return {
             "step_number": s,
             "created_at": int(entry.at),
-            "metrics": {"train_loss": train_loss(s), "valid_loss": valid_loss(s), "valid_mean_token_accuracy": token_accuracy(s)},
+            "metrics": {
+                "train_loss": train_loss(s),
+                "valid_loss": valid_loss(s),
+                "valid_mean_token_accuracy": token_accuracy(s),
+            },
         }
 
     def find(job_id: str) -> EmulatedJob | JSONResponse:
         job = state.jobs.get(job_id)
-        return job if job is not None else JSONResponse(error_body(404, f"Job {job_id} not found"), 404)
+        return (
+            job
+            if job is not None
+            else JSONResponse(error_body(404, f"Job {job_id} not found"), 404)
+        )
 
     @app.post("/v1/files")
     async def upload(request: Request) -> Any:
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            return JSONResponse({"detail": [{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}]}, 422)
+            return JSONResponse(
+                {"detail": [{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}]},
+                422,
+            )
         content = await upload.read()
         file_id = secrets.token_hex(16)
         record = {
@@ -144,7 +160,7 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
             "expires_at": None,
             "visibility": "workspace",
         }
-        state.files[record["id"]] = {"record": record, "content": content}
+        state.files[str(record["id"])] = {"record": record, "content": content}
         return record
 
     @app.post("/v1/fine_tuning/jobs")
@@ -152,19 +168,36 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
         body = await request.json()
         if not body.get("model") or "hyperparameters" not in body:
             missing = "model" if not body.get("model") else "hyperparameters"
-            return JSONResponse({"detail": [{"loc": ["body", missing], "msg": "Field required", "type": "missing"}]}, 422)
+            return JSONResponse(
+                {
+                    "detail": [
+                        {"loc": ["body", missing], "msg": "Field required", "type": "missing"}
+                    ]
+                },
+                422,
+            )
         files = [f.get("file_id") for f in body.get("training_files") or []]
         unknown = [f for f in files if f not in state.files]
         if not files or unknown:
-            return JSONResponse(error_body(400, f"Unknown training files: {unknown or 'none given'}"), 400)
+            return JSONResponse(
+                error_body(400, f"Unknown training files: {unknown or 'none given'}"), 400
+            )
         content = b"".join(state.files[f]["content"] for f in files)
         job = state.add_job(secrets.token_hex(16), body, count_tokens(content))
         return describe(job)
 
     @app.get("/v1/fine_tuning/jobs")
     async def list_jobs(page: int = 0, page_size: int = 100, suffix: str | None = None) -> Any:
-        jobs = [describe(j) for j in state.jobs.values() if suffix is None or j.body.get("suffix") == suffix]
-        return {"object": "list", "total": len(jobs), "data": jobs[page * page_size : (page + 1) * page_size]}
+        jobs = [
+            describe(j)
+            for j in state.jobs.values()
+            if suffix is None or j.body.get("suffix") == suffix
+        ]
+        return {
+            "object": "list",
+            "total": len(jobs),
+            "data": jobs[page * page_size : (page + 1) * page_size],
+        }
 
     @app.get("/v1/fine_tuning/jobs/{job_id}")
     async def get_job(job_id: str) -> Any:
@@ -177,7 +210,9 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
         if isinstance(job, JSONResponse):
             return job
         if not state.cancel(job):
-            return JSONResponse(error_body(400, f"Job {job_id} cannot be cancelled: it has finished"), 400)
+            return JSONResponse(
+                error_body(400, f"Job {job_id} cannot be cancelled: it has finished"), 400
+            )
         return describe(job, details=True)
 
     @app.post("/v1/fine_tuning/jobs/{job_id}/start")

@@ -30,11 +30,19 @@ SUCCESS_PATH = ["validating_files", "queued", "running", "running", "running", "
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
-    kind = "rate_limit_exceeded" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+    kind = (
+        "rate_limit_exceeded"
+        if status == 429
+        else "server_error"
+        if status >= 500
+        else "invalid_request_error"
+    )
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
-def _error(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+def _error(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> JSONResponse:
     body = error_body(status, message)
     body["error"].update(param=param, code=code)
     return JSONResponse(body, status)
@@ -70,8 +78,13 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             progress.outcome, SUCCESS_PATH[progress.phase]
         )
         done = status in ("succeeded", "failed", "cancelled")
-        method = job.body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": {}}}
-        hp = job.body.get("hyperparameters") or method.get(method["type"], {}).get("hyperparameters", {})
+        method = job.body.get("method") or {
+            "type": "supervised",
+            "supervised": {"hyperparameters": {}},
+        }
+        hp = job.body.get("hyperparameters") or method.get(method["type"], {}).get(
+            "hyperparameters", {}
+        )
         n_epochs = hp.get("n_epochs", "auto")
         epochs = 3 if n_epochs == "auto" else int(n_epochs)
         return {
@@ -79,8 +92,14 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "object": "fine_tuning.job",
             "created_at": int(job.created_at),
             "finished_at": int(timeline(state, job)[-1].at) if done else None,
-            "estimated_finish": None if done else int(job.created_at + state.phases * state.phase_seconds),
-            "error": {"code": "invalid_training_file", "message": job.fail_message, "param": "training_file"}
+            "estimated_finish": None
+            if done
+            else int(job.created_at + state.phases * state.phase_seconds),
+            "error": {
+                "code": "invalid_training_file",
+                "message": job.fail_message,
+                "param": "training_file",
+            }
             if status == "failed"
             else None,
             "fine_tuned_model": fine_tuned_name(job) if status == "succeeded" else None,
@@ -120,7 +139,11 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         }
         data: dict[str, Any] = {}
         if entry.kind == "step":
-            data = {"step": step, "train_loss": train_loss(step), "train_mean_token_accuracy": token_accuracy(step)}
+            data = {
+                "step": step,
+                "train_loss": train_loss(step),
+                "train_mean_token_accuracy": token_accuracy(step),
+            }
         return {
             "object": "fine_tuning.job.event",
             "id": f"ftevent-{job.id[-8:]}{n:04d}",
@@ -183,7 +206,11 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
     @app.get("/v1/files/{file_id}")
     async def get_file(file_id: str) -> Any:
         stored = state.files.get(file_id)
-        return stored["record"] if stored else _error(404, f"No such File object: {file_id}", param="id")
+        return (
+            stored["record"]
+            if stored
+            else _error(404, f"No such File object: {file_id}", param="id")
+        )
 
     @app.post("/v1/fine_tuning/jobs")
     async def create_job(request: Request) -> Any:
@@ -193,7 +220,9 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
                 return _error(400, f"Missing required parameter: '{required}'.", param=required)
         for param in ("training_file", "validation_file"):
             if body.get(param) and body[param] not in state.files:
-                return _error(400, f"invalid {param}: {body[param]}", param=param, code="invalid_file")
+                return _error(
+                    400, f"invalid {param}: {body[param]}", param=param, code="invalid_file"
+                )
         content = state.files[body["training_file"]]["content"]
         job = state.add_job(f"ftjob-{secrets.token_hex(12)}", body, count_tokens(content))
         return describe(job)

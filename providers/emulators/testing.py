@@ -1,9 +1,9 @@
 """Run an emulator on a free loopback port in a background thread, for tests anywhere.
 
-    with running_emulator("together", phase_seconds=0.05) as emu:
-        client = Together(api_key="k", base_url=emu.sdk_base_url)
-        emu.inject(kind="status", status=429, retry_after=0.1, path="/v1/fine-tunes")
-        assert emu.job_count() == 1
+with running_emulator("together", phase_seconds=0.05) as emu:
+    client = Together(api_key="k", base_url=emu.sdk_base_url)
+    emu.inject(kind="status", status=429, retry_after=0.1, path="/v1/fine-tunes")
+    assert emu.job_count() == 1
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ class EmulatorHandle:
 
 
 @contextmanager
-def running_emulator(provider: str, *, phase_seconds: float = 0.05, retired: bool = False) -> Iterator[EmulatorHandle]:
+def running_emulator(
+    provider: str, *, phase_seconds: float = 0.05, retired: bool = False
+) -> Iterator[EmulatorHandle]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -49,7 +49,13 @@ EVENT_TYPES = {
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
-    kind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+    kind = (
+        "rate_limit"
+        if status == 429
+        else "server_error"
+        if status >= 500
+        else "invalid_request_error"
+    )
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
@@ -86,7 +92,15 @@ def model_limits(model: str) -> dict[str, Any]:
             "min_batch_size": 8,
             "max_batch_size": 32,
             "max_batch_size_dpo": 16,
-            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            "target_modules": [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ],
         },
         "full_training": {"min_batch_size": 8, "max_batch_size": 32, "max_batch_size_dpo": 16},
     }
@@ -109,7 +123,11 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "FileType": f["file_type"],
             "purpose": f["purpose"],
             "processing_status": "COMPLETED" if f.get("content") is not None else "PENDING",
-            "validation_report": {"valid": True, "dataset_format": "conversational", "nlines": lines},
+            "validation_report": {
+                "valid": True,
+                "dataset_format": "conversational",
+                "nlines": lines,
+            },
         }
 
     def price(tokens: int, epochs: int) -> float:
@@ -126,7 +144,8 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         body = job.body
         epochs = int(body.get("n_epochs") or 1)
         tokens = job.token_count * epochs * progress.step // progress.total_steps
-        output = f"emulator-user/{body.get('model', 'model').split('/')[-1]}-{body.get('suffix') or 'ft'}-{job.id[-6:]}"
+        base_name = str(body.get("model", "model")).split("/")[-1]
+        output = f"emulator-user/{base_name}-{body.get('suffix') or 'ft'}-{job.id[-6:]}"
         f = state.files.get(body.get("training_file", ""), {})
         lines = (f.get("content") or b"").count(b"\n")
         return {
@@ -135,7 +154,9 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "user_id": "emulator-user",
             "created_at": _iso(job.created_at),
             "updated_at": _iso(timeline(state, job)[-1].at),
-            "started_at": _iso(job.created_at + 2 * state.phase_seconds) if progress.phase >= 2 else None,
+            "started_at": _iso(job.created_at + 2 * state.phase_seconds)
+            if progress.phase >= 2
+            else None,
             "model": body.get("model"),
             "model_output_name": output,
             "adapter_output_name": f"{output}-adapter",
@@ -151,11 +172,15 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "max_grad_norm": body.get("max_grad_norm"),
             "weight_decay": body.get("weight_decay"),
             "random_seed": body.get("random_seed"),
-            "training_type": body.get("training_type") or {"type": "Lora", "lora_r": 16, "lora_alpha": 32},
-            "training_method": body.get("training_method") or {"method": "sft", "train_on_inputs": "auto"},
+            "training_type": body.get("training_type")
+            or {"type": "Lora", "lora_r": 16, "lora_alpha": 32},
+            "training_method": body.get("training_method")
+            or {"method": "sft", "train_on_inputs": "auto"},
             "token_count": tokens,
             "param_count": 8_000_000_000,
-            "total_price": math.ceil(price(tokens, 1)) if status in ("completed", "cancelled", "error") else 0,
+            "total_price": math.ceil(price(tokens, 1))
+            if status in ("completed", "cancelled", "error")
+            else 0,
             "total_steps": progress.total_steps,
             "steps_completed": progress.step,
             "epochs_completed": epochs * progress.step // progress.total_steps,
@@ -192,7 +217,9 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "total_steps": state.total_steps,
             "token_count": job.token_count,
             "param_count": 8_000_000_000,
-            "checkpoint_path": f"s3://emulator/{job.id}/step-{entry.step}" if entry.kind == "checkpoint" else None,
+            "checkpoint_path": f"s3://emulator/{job.id}/step-{entry.step}"
+            if entry.kind == "checkpoint"
+            else None,
             "model_path": None,
             "wandb_url": None,
         }
@@ -204,7 +231,9 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
     @app.post("/v1/files")
     async def start_upload(request: Request) -> Response:
         form = await request.form()
-        fields = {k: str(form.get(k) or "") for k in ("purpose", "file_name", "file_type", "checksum")}
+        fields = {
+            k: str(form.get(k) or "") for k in ("purpose", "file_name", "file_type", "checksum")
+        }
         missing = [k for k, v in fields.items() if not v]
         if missing:
             return _error(400, f"Missing form fields: {', '.join(missing)}", missing[0])
@@ -221,7 +250,9 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         }
         checksums[key] = file_id
         location = f"{request.base_url}_emulator/uploads/{file_id}"
-        return Response(status_code=302, headers={"Location": location, "X-Together-File-Id": file_id})
+        return Response(
+            status_code=302, headers={"Location": location, "X-Together-File-Id": file_id}
+        )
 
     @app.put("/_emulator/uploads/{file_id}")
     async def receive_bytes(file_id: str, request: Request) -> Response:
@@ -238,7 +269,11 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
 
     @app.get("/v1/files/{file_id}")
     async def get_file(file_id: str) -> Any:
-        return file_response(file_id) if file_id in state.files else _error(404, f"File {file_id} not found", "id")
+        return (
+            file_response(file_id)
+            if file_id in state.files
+            else _error(404, f"File {file_id} not found", "id")
+        )
 
     @app.get("/v1/fine-tunes/models/limits")
     async def limits(model_name: str) -> Any:
@@ -268,8 +303,14 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             return _error(400, "Either model or from_checkpoint is required", "model")
         stored = state.files.get(body.get("training_file", ""))
         if stored is None or stored.get("content") is None:
-            return _error(400, f"Training file {body.get('training_file')} not found", "training_file")
-        job = state.add_job(f"ft-{secrets.token_hex(4)}-{secrets.token_hex(2)}", body, count_tokens(stored["content"]))
+            return _error(
+                400, f"Training file {body.get('training_file')} not found", "training_file"
+            )
+        job = state.add_job(
+            f"ft-{secrets.token_hex(4)}-{secrets.token_hex(2)}",
+            body,
+            count_tokens(stored["content"]),
+        )
         return describe(job)
 
     @app.get("/v1/fine-tunes")
@@ -297,7 +338,11 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
     @app.get("/v1/fine-tunes/{job_id}/events")
     async def list_events(job_id: str) -> Any:
         job = find(job_id)
-        return job if isinstance(job, JSONResponse) else {"data": [event(job, e) for e in timeline(state, job)]}
+        return (
+            job
+            if isinstance(job, JSONResponse)
+            else {"data": [event(job, e) for e in timeline(state, job)]}
+        )
 
     @app.get("/v1/fine-tunes/{job_id}/checkpoints")
     async def list_checkpoints(job_id: str) -> Any:
@@ -309,7 +354,9 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         return {
             "data": [
                 {
-                    "checkpoint_type": "Final" if final and e is entries[-1] else f"Intermediate (step {e.step})",
+                    "checkpoint_type": "Final"
+                    if final and e is entries[-1]
+                    else f"Intermediate (step {e.step})",
                     "created_at": _iso(e.at),
                     "path": f"{job.id}:{e.step}",
                     "step": e.step,

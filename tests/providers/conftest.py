@@ -59,7 +59,10 @@ def config(emulator: EmulatorHandle, max_retries: int = 2) -> ProviderConfig:
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
-    line = '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}\n'
+    line = (
+        '{"messages": [{"role": "user", "content": "Hi"}, '
+        '{"role": "assistant", "content": "Hello!"}]}\n'
+    )
     path = tmp_path / "train.jsonl"
     path.write_text(line * 12)
     return path

@@ -23,7 +23,9 @@ def spec_for(h: Harness, training_file: str, **overrides: object) -> JobSpec:
     return JobSpec(**fields)  # type: ignore[arg-type]
 
 
-def wait_until_terminal(adapter: ProviderAdapter, job_id: str, timeout: float = 10.0) -> ProviderJob:
+def wait_until_terminal(
+    adapter: ProviderAdapter, job_id: str, timeout: float = 10.0
+) -> ProviderJob:
     deadline = time.monotonic() + timeout
     while True:
         job = adapter.get_job(job_id)
@@ -92,7 +94,13 @@ def test_throttle_or_server_error_is_retryable_then_succeeds(harness: Harness, s
     adapter = harness.adapter_with(max_retries=0)
     file_id = adapter.upload_dataset(harness.dataset, "train.jsonl")
     job = adapter.create_job(spec_for(harness, file_id))
-    harness.emulator.inject(kind="status", status=status, retry_after=0.25, method="GET", path=READ_PATH[harness.provider])
+    harness.emulator.inject(
+        kind="status",
+        status=status,
+        retry_after=0.25,
+        method="GET",
+        path=READ_PATH[harness.provider],
+    )
 
     with pytest.raises(ProviderRetryableError) as caught:
         adapter.get_job(job.id)
@@ -107,7 +115,9 @@ def test_sdk_level_retries_ride_out_a_429_on_reads(harness: Harness) -> None:
         return
     file_id = harness.adapter.upload_dataset(harness.dataset, "train.jsonl")
     job = harness.adapter.create_job(spec_for(harness, file_id))
-    harness.emulator.inject(kind="status", status=429, retry_after=0.05, method="GET", path=READ_PATH[harness.provider])
+    harness.emulator.inject(
+        kind="status", status=429, retry_after=0.05, method="GET", path=READ_PATH[harness.provider]
+    )
 
     assert harness.adapter.get_job(job.id).id == job.id
 
@@ -135,7 +145,9 @@ def test_dropped_connection_and_hang_are_retryable(harness: Harness) -> None:
     harness.emulator.inject(kind="drop", method="GET", path=READ_PATH[harness.provider])
     with pytest.raises(ProviderRetryableError):
         adapter.get_job(job.id)
-    harness.emulator.inject(kind="slow", seconds=0.2, method="GET", path=READ_PATH[harness.provider])
+    harness.emulator.inject(
+        kind="slow", seconds=0.2, method="GET", path=READ_PATH[harness.provider]
+    )
     assert adapter.get_job(job.id).id == job.id
 
 
