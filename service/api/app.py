@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from service.api import health, tenancy
+from service.files import routes as file_routes
 from service.api.errors import install_error_handlers
 from service.db.database import Database, database_for
 from service.settings import Settings, get_settings
+from service.webhooks import routes as webhook_routes
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -25,4 +27,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(tenancy.router)
+    app.include_router(file_routes.router)
+    app.include_router(webhook_routes.router)
     return app

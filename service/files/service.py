@@ -1,0 +1,194 @@
+"""Files: register a streamed upload, validate it (inline when small, in a worker when large),
+list, fetch, delete. The validation report is kept on the file as ``validation``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.datasets.validate import ValidationOptions, validate_file
+from service.db.models import File
+from service.db.types import utcnow
+from service.errors import Conflict, InvalidRequest, NotFound
+from service.files.naming import sanitize_filename
+from service.files.repository import FileRepository
+from service.files.upload import StreamedUpload
+from service.outbox import enqueue
+from service.settings import Settings
+
+PURPOSES = frozenset({"fine-tune"})
+VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "local"})
+# Files up to this size are validated in the request; larger ones in a worker, so that an
+# upload's response never waits minutes.
+INLINE_VALIDATION_BYTES = 8 * 1024 * 1024
+VALIDATE_TASK = "tuneforge.validate_file"
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    purpose: str
+    provider: str
+    model: str | None
+
+
+def parse_upload_fields(fields: dict[str, str]) -> UploadRequest:
+    purpose = fields.get("purpose", "").strip()
+    if not purpose:
+        raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose")
+    if purpose not in PURPOSES:
+        raise InvalidRequest(
+            f"Invalid purpose '{purpose}': tuneforge accepts 'fine-tune' files.", param="purpose"
+        )
+    provider = fields.get("provider", "openai").strip() or "openai"
+    if provider not in VALIDATION_TARGETS:
+        raise InvalidRequest(
+            f"Unknown provider '{provider}' for validation; one of "
+            f"{', '.join(sorted(VALIDATION_TARGETS))}.",
+            param="provider",
+        )
+    model = fields.get("model", "").strip() or None
+    return UploadRequest(purpose=purpose, provider=provider, model=model)
+
+
+def register_upload(
+    session: Session,
+    settings: Settings,
+    *,
+    tenant_id: str,
+    file_id: str,
+    path: Path,
+    upload: StreamedUpload,
+    request: UploadRequest,
+) -> File:
+    file = FileRepository(session).add(
+        File(
+            id=file_id,
+            tenant_id=tenant_id,
+            filename=sanitize_filename(upload.filename),
+            purpose=request.purpose,
+            bytes=upload.bytes,
+            sha256=upload.sha256,
+            storage_path=str(path),
+            status="uploaded",
+            validation={"pending": True, "provider": request.provider, "model": request.model},
+        )
+    )
+    if upload.bytes <= INLINE_VALIDATION_BYTES:
+        apply_validation(file, settings)
+    else:
+        enqueue(
+            session,
+            task=VALIDATE_TASK,
+            target_id=file.id,
+            dedupe_key=f"validate:{file.id}",
+            tenant_id=tenant_id,
+        )
+    return file
+
+
+def validation_options(settings: Settings) -> ValidationOptions:
+    return ValidationOptions(
+        max_line_bytes=settings.max_line_bytes, tokenizer_dir=settings.tokenizers_dir
+    )
+
+
+def apply_validation(file: File, settings: Settings) -> None:
+    """Validate the stored bytes for the target recorded at upload and store the report."""
+    target: dict[str, Any] = file.validation or {}
+    provider = str(target.get("provider") or "openai")
+    model = target.get("model")
+    try:
+        report = validate_file(
+            file.storage_path,
+            provider=provider,
+            model=model if isinstance(model, str) else None,
+            options=validation_options(settings),
+        ).to_dict()
+    except OSError as exc:
+        file.status = "error"
+        file.status_details = f"The stored file could not be read: {exc.strerror or exc}"
+        file.validation = {"valid": False, "provider": provider, "model": model, "errors": []}
+        return
+    file.validation = report
+    file.format = report.get("format")
+    if report["valid"]:
+        file.status = "processed"
+        file.status_details = None
+    else:
+        first = report["errors"][0] if report["errors"] else {}
+        where = f"line {first['line']}: " if first.get("line") else ""
+        file.status = "error"
+        file.status_details = (
+            f"{report['error_count']} problem(s); first: {where}{first.get('message', '')}"
+        )
+
+
+def validate_pending(session: Session, settings: Settings, file_id: str) -> File | None:
+    """The worker's half of large-file validation. Idempotent: a processed file is left alone."""
+    file = FileRepository(session).get_any_tenant(file_id)
+    if file is None or file.status != "uploaded":
+        return file
+    apply_validation(file, settings)
+    session.flush()
+    return file
+
+
+def get_file(session: Session, tenant_id: str, file_id: str) -> File:
+    file = FileRepository(session).get(tenant_id, file_id)
+    if file is None:
+        raise NotFound(f"No such File object: {file_id}", param="id")
+    return file
+
+
+def list_files(
+    session: Session,
+    tenant_id: str,
+    *,
+    purpose: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+    order: str = "desc",
+) -> list[File]:
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("order must be 'asc' or 'desc'.", param="order")
+    if not 1 <= limit <= 10_000:
+        raise InvalidRequest("limit must be between 1 and 10000.", param="limit")
+    return FileRepository(session).page(
+        tenant_id, purpose=purpose, after=after, limit=limit, order=order
+    )
+
+
+def delete_file(session: Session, tenant_id: str, file_id: str) -> File:
+    repo = FileRepository(session)
+    file = repo.get(tenant_id, file_id, lock=True)
+    if file is None:
+        raise NotFound(f"No such File object: {file_id}", param="id")
+    if repo.used_by_active_job(file):
+        raise Conflict(
+            f"File {file_id} is used by a fine-tuning job that has not finished.",
+            code="file_in_use",
+        )
+    file.deleted_at = utcnow()
+    session.flush()
+    return file
+
+
+def file_object(file: File) -> dict[str, Any]:
+    """The OpenAI file object, plus tuneforge's ``validation`` report."""
+    return {
+        "id": file.id,
+        "object": "file",
+        "bytes": file.bytes,
+        "created_at": int(file.created_at.timestamp()),
+        "expires_at": None,
+        "filename": file.filename,
+        "purpose": file.purpose,
+        "status": file.status,
+        "status_details": file.status_details,
+        "format": file.format,
+        "sha256": file.sha256,
+        "validation": file.validation,
+    }
