@@ -1,0 +1,12 @@
+"""Fine-tuning providers behind one interface.
+
+- ``providers.base``: ``ProviderAdapter`` (the interface), ``ProviderConfig``, ``JobSpec``,
+  ``ProviderJob``, ``ProviderEvent``, ``ProviderCheckpoint``, ``JobStatus``, ``Capabilities``.
+- ``providers.errors``: ``ProviderRetryableError``, ``ProviderPermanentError``,
+  ``ProviderRetiredError`` — the only exceptions that leave this package.
+- ``providers.registry.get_adapter(name, config)``: an adapter on the provider's official SDK.
+- ``providers.catalog``: models, methods, training types, prices, lifecycle; ``resolve_provider``.
+- ``providers.emulators``: loopback emulators of each provider's HTTP API (tests, demos).
+
+This package imports nothing else of ours.
+"""
