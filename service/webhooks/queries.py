@@ -20,6 +20,12 @@ class DeliveryWithAttempts:
     attempts: list[WebhookAttempt]
 
 
+@dataclass(frozen=True)
+class DeliveryPage:
+    items: list[DeliveryWithAttempts]
+    has_more: bool
+
+
 def get_delivery(session: Session, tenant_id: str, delivery_id: str) -> WebhookDelivery:
     delivery = WebhookRepository(session).delivery(tenant_id, delivery_id)
     if delivery is None:
@@ -44,7 +50,8 @@ def list_deliveries(
     status: str | None = None,
     after: str | None = None,
     limit: int = 20,
-) -> list[DeliveryWithAttempts]:
+) -> DeliveryPage:
+    """Newest first; ``after`` is the last id of the previous page."""
     if status is not None and status not in DELIVERY_STATUSES:
         raise InvalidRequest(
             f"status must be one of {', '.join(DELIVERY_STATUSES)}", param="status"
@@ -53,7 +60,16 @@ def list_deliveries(
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", param="limit")
     repository = WebhookRepository(session)
     deliveries = repository.list_deliveries(
-        tenant_id, job_id=job_id, endpoint_id=endpoint_id, status=status, after=after, limit=limit
+        tenant_id,
+        job_id=job_id,
+        endpoint_id=endpoint_id,
+        status=status,
+        after=after,
+        limit=limit + 1,
     )
-    attempts = repository.attempts_of([delivery.id for delivery in deliveries])
-    return [DeliveryWithAttempts(delivery, attempts[delivery.id]) for delivery in deliveries]
+    page = deliveries[:limit]
+    attempts = repository.attempts_of([delivery.id for delivery in page])
+    return DeliveryPage(
+        [DeliveryWithAttempts(delivery, attempts[delivery.id]) for delivery in page],
+        has_more=len(deliveries) > limit,
+    )

@@ -68,7 +68,12 @@ class WebhookRepository:
 
     def delivery_for_update(self, delivery_id: str) -> WebhookDelivery | None:
         """The delivery, row-locked; None if absent or another worker holds it right now."""
-        query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+        # populate_existing: what the lock protects must be read fresh, not from the session.
+        query = (
+            select(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .execution_options(populate_existing=True)
+        )
         if self._locks_rows:
             query = query.with_for_update(skip_locked=True)
         return self.session.scalars(query).first()

@@ -83,13 +83,22 @@ def test_a_terminal_event_reaches_every_subscribed_endpoint_signed(
         assert payload["data"]["cost"] == pytest.approx(0.42)
         assert {r.headers["webhook-id"] for r in receiver.received} == {d.id for d in deliveries}
 
-    page = list_deliveries(webhook_session, tenant.id, job_id=job.id, status="delivered")
+    page = list_deliveries(webhook_session, tenant.id, job_id=job.id, status="delivered").items
     assert len(page) == 2 and all(len(item.attempts) == 1 for item in page)
     attempt = page[0].attempts[0]
     assert attempt.status_code == 200 and attempt.response_excerpt == "ok"
     assert attempt.latency_ms is not None
     only_a = list_deliveries(webhook_session, tenant.id, endpoint_id=terminal.endpoint.id)
-    assert [item.delivery.url for item in only_a] == [receiver.url("/a")]
+    assert [item.delivery.url for item in only_a.items] == [receiver.url("/a")]
+    first_page = list_deliveries(webhook_session, tenant.id, limit=1)
+    assert first_page.has_more
+    second_page = list_deliveries(
+        webhook_session, tenant.id, limit=1, after=first_page.items[0].delivery.id
+    )
+    assert not second_page.has_more
+    assert {first_page.items[0].delivery.id, second_page.items[0].delivery.id} == {
+        d.id for d in deliveries
+    }
     outbox = webhook_session.scalars(select(OutboxMessage)).all()
     assert {row.task for row in outbox} == {DELIVER_TASK}
 
@@ -338,9 +347,10 @@ def test_listing_validates_filters_and_scopes_by_tenant(
     tenant, job = tenant_and_job(webhook_session)
     _endpoint(webhook_session, tenant.id, "http://127.0.0.1:9/a", webhook_settings)
     [delivery] = enqueue_job_event(webhook_session, job, JOB_SUCCEEDED)
-    assert [i.delivery.id for i in list_deliveries(webhook_session, tenant.id)] == [delivery.id]
-    assert list_deliveries(webhook_session, tenant.id, status="failed") == []
-    assert list_deliveries(webhook_session, make_tenant(webhook_session).id) == []
+    listed = list_deliveries(webhook_session, tenant.id).items
+    assert [i.delivery.id for i in listed] == [delivery.id]
+    assert list_deliveries(webhook_session, tenant.id, status="failed").items == []
+    assert list_deliveries(webhook_session, make_tenant(webhook_session).id).items == []
     with pytest.raises(InvalidRequest) as caught:
         list_deliveries(webhook_session, tenant.id, status="exploded")
     assert caught.value.param == "status"
