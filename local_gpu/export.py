@@ -1,4 +1,4 @@
-"""Final artifacts: the adapter in safetensors (with the tokenizer) and optionally a merged model."""
+"""Final artifacts: the adapter in safetensors (with its tokenizer), optionally a merged model."""
 
 from __future__ import annotations
 

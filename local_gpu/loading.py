@@ -67,7 +67,10 @@ def load_tokenizer(model_dir: Path) -> Any:
 def load_base_model(
     model_dir: Path, device: torch.device, compute_dtype: torch.dtype, quantize: bool
 ) -> Any:
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    import transformers
+
+    auto_model: Any = transformers.AutoModelForCausalLM
+    quantization_config: Any = transformers.BitsAndBytesConfig
 
     check_model_dir(model_dir)
     options: dict[str, Any] = {
@@ -76,7 +79,7 @@ def load_base_model(
         "dtype": compute_dtype,
     }
     if quantize:
-        options["quantization_config"] = BitsAndBytesConfig(
+        options["quantization_config"] = quantization_config(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
@@ -84,14 +87,17 @@ def load_base_model(
         )
     if device.type == "cuda":
         options["device_map"] = {"": device.index or 0}
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), **options)
+    model: Any = auto_model.from_pretrained(str(model_dir), **options)
     if device.type != "cuda" and not quantize:
         model.to(device)
     return model
 
 
 def load_for_training(config: TrainingConfig) -> TrainingModel:
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    import peft
+    from peft import LoraConfig, get_peft_model
+
+    prepare_for_kbit: Any = peft.prepare_model_for_kbit_training
 
     device = resolve_device(config.device)
     compute_dtype = resolve_compute_dtype(config, device)
@@ -104,7 +110,7 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
     model = load_base_model(config.model_dir, device, compute_dtype, quantize)
     model.config.use_cache = False
     if quantize:
-        model = prepare_model_for_kbit_training(
+        model = prepare_for_kbit(
             model,
             use_gradient_checkpointing=checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
@@ -138,17 +144,20 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
 
 def build_optimizer(loaded: TrainingModel, config: TrainingConfig) -> torch.optim.Optimizer:
     params = [p for p in loaded.model.parameters() if p.requires_grad]
-    options = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    lr, decay = config.learning_rate, config.weight_decay
     if loaded.quantized:
-        import bitsandbytes as bnb
+        import bitsandbytes.optim
 
         # Paged optimizers only exist on CUDA; on CPU bnb would fall back with a warning.
-        if loaded.device.type == "cuda":
-            optimizer: torch.optim.Optimizer = bnb.optim.PagedAdamW8bit(params, **options)
-        else:
-            optimizer = bnb.optim.AdamW8bit(params, **options)
+        eight_bit: Any = (
+            bitsandbytes.optim.PagedAdamW8bit  # type: ignore[attr-defined]
+            if loaded.device.type == "cuda"
+            else bitsandbytes.optim.AdamW8bit  # type: ignore[attr-defined]
+        )
+        optimizer: torch.optim.Optimizer = eight_bit(params, lr=lr, weight_decay=decay)
         return optimizer
-    return torch.optim.AdamW(params, fused=loaded.device.type == "cuda", **options)
+    fused = loaded.device.type == "cuda"
+    return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused)
 
 
 def trainable_description(model: Any) -> tuple[int, int]:

@@ -160,12 +160,12 @@ def _run(
         step_loss = 0.0
         for batch in batches:
             loss = summed_token_loss(model, batch, device, loaded.autocast_dtype)
-            (loss / supervised).backward()
+            (loss / supervised).backward()  # type: ignore[no-untyped-call]
             step_loss += loss.item()
         torch.nn.utils.clip_grad_norm_(
             [p for p in model.parameters() if p.requires_grad], config.max_grad_norm
         )
-        learning_rate = scheduler.get_last_lr()[0]
+        learning_rate = float(scheduler.get_last_lr()[0])
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

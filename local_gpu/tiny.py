@@ -85,8 +85,10 @@ def _corpus(records: list[dict[str, Any]]) -> Iterator[str]:
 
 
 def build_tiny_tokenizer(directory: Path, vocab_size: int = 2048) -> Any:
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+
+    fast_tokenizer: Any = transformers.PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -98,7 +100,7 @@ def build_tiny_tokenizer(directory: Path, vocab_size: int = 2048) -> Any:
         show_progress=False,
     )
     bpe.train_from_iterator(_corpus(synthetic_conversations(2000, seed=1234)), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = fast_tokenizer(
         tokenizer_object=bpe,
         bos_token="<|bos|>",
         eos_token="<|end|>",
@@ -120,9 +122,14 @@ def build_tiny_model(
     intermediate_size: int = 704,
     vocab_size: int = 2048,
     max_positions: int = 2048,
+    initializer_range: float = 0.02,
     seed: int = 0,
 ) -> Path:
-    """Write a random-init LlamaForCausalLM and its tokenizer to `directory`; return it."""
+    """Write a random-init LlamaForCausalLM and its tokenizer to `directory`; return it.
+
+    A random frozen LM head caps how confident LoRA alone can make the model; a larger
+    `initializer_range` (e.g. 0.1) lets a tiny model visibly memorise a small dataset.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -139,6 +146,7 @@ def build_tiny_model(
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
         max_position_embeddings=max_positions,
+        initializer_range=initializer_range,
         tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
