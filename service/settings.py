@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     port: int = 8000
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
+    # Shared by the processes of one host/pod so /metrics sums their counters (prometheus_client
+    # multiprocess mode); unset: each process counts alone.
+    metrics_multiproc_dir: Path | None = None
+    # A worker serves its counters on this port (needs metrics_multiproc_dir); unset: none.
+    metrics_port: int | None = Field(default=None, gt=0, lt=65536)
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
