@@ -1,22 +1,10 @@
-"""Fixtures for the webhook tests: the shared migrated ``db_session`` plus a tenant and job."""
+"""Settings for the webhook tests (the database comes from the shared ``db_session``)."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.orm import Session
 
-from service.db.models import Base, TenantWebhookSecret
 from service.settings import Settings
-
-
-@pytest.fixture()
-def webhook_session(db_session: Session) -> Session:
-    # Until the migration for tenant_webhook_secrets lands, create it inside the test's
-    # rolled-back transaction (a no-op once the migrated schema has it).
-    Base.metadata.tables[TenantWebhookSecret.__tablename__].create(
-        db_session.connection(), checkfirst=True
-    )
-    return db_session
 
 
 @pytest.fixture()

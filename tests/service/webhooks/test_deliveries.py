@@ -53,72 +53,66 @@ def _outbox_keys(session: Session, delivery_id: str) -> list[str]:
 
 
 def test_a_terminal_event_reaches_every_subscribed_endpoint_signed(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
-        tenant, job = tenant_and_job(webhook_session, webhook_url=receiver.url("/job"))
-        terminal = _endpoint(webhook_session, tenant.id, receiver.url("/a"), webhook_settings)
-        _endpoint(
-            webhook_session, tenant.id, receiver.url("/b"), webhook_settings, events=[JOB_RUNNING]
-        )
-        disabled = _endpoint(webhook_session, tenant.id, receiver.url("/c"), webhook_settings)
+        tenant, job = tenant_and_job(db_session, webhook_url=receiver.url("/job"))
+        terminal = _endpoint(db_session, tenant.id, receiver.url("/a"), webhook_settings)
+        _endpoint(db_session, tenant.id, receiver.url("/b"), webhook_settings, events=[JOB_RUNNING])
+        disabled = _endpoint(db_session, tenant.id, receiver.url("/c"), webhook_settings)
         disabled.endpoint.enabled = False
 
-        deliveries = enqueue_job_event(webhook_session, job, JOB_SUCCEEDED)
+        deliveries = enqueue_job_event(db_session, job, JOB_SUCCEEDED)
         assert sorted(d.url for d in deliveries) == [receiver.url("/a"), receiver.url("/job")]
         assert len({d.event_id for d in deliveries}) == 1
         for delivery in deliveries:
-            assert _outbox_keys(webhook_session, delivery.id) == [f"deliver:{delivery.id}:0"]
-            outcome = attempt_delivery(webhook_session, delivery.id, settings=webhook_settings)
+            assert _outbox_keys(db_session, delivery.id) == [f"deliver:{delivery.id}:0"]
+            outcome = attempt_delivery(db_session, delivery.id, settings=webhook_settings)
             assert outcome.outcome == "delivered", outcome
 
         by_path = {r.path: r for r in receiver.received}
         assert set(by_path) == {"/a", "/job"}
         payload = verify_with_both_libraries(by_path["/a"], terminal.secret)
-        verify_with_both_libraries(
-            by_path["/job"], tenant_secret(webhook_session, tenant.id).secret
-        )
+        verify_with_both_libraries(by_path["/job"], tenant_secret(db_session, tenant.id).secret)
         assert payload["data"]["id"] == job.id and payload["data"]["status"] == "succeeded"
         assert payload["data"]["fine_tuned_model"] == job.fine_tuned_model
         assert payload["data"]["cost"] == pytest.approx(0.42)
         assert {r.headers["webhook-id"] for r in receiver.received} == {d.id for d in deliveries}
 
-    page = list_deliveries(webhook_session, tenant.id, job_id=job.id, status="delivered").items
+    page = list_deliveries(db_session, tenant.id, job_id=job.id, status="delivered").items
     assert len(page) == 2 and all(len(item.attempts) == 1 for item in page)
     attempt = page[0].attempts[0]
     assert attempt.status_code == 200 and attempt.response_excerpt == "ok"
     assert attempt.latency_ms is not None
-    only_a = list_deliveries(webhook_session, tenant.id, endpoint_id=terminal.endpoint.id)
+    only_a = list_deliveries(db_session, tenant.id, endpoint_id=terminal.endpoint.id)
     assert [item.delivery.url for item in only_a.items] == [receiver.url("/a")]
-    first_page = list_deliveries(webhook_session, tenant.id, limit=1)
+    first_page = list_deliveries(db_session, tenant.id, limit=1)
     assert first_page.has_more
     second_page = list_deliveries(
-        webhook_session, tenant.id, limit=1, after=first_page.items[0].delivery.id
+        db_session, tenant.id, limit=1, after=first_page.items[0].delivery.id
     )
     assert not second_page.has_more
     assert {first_page.items[0].delivery.id, second_page.items[0].delivery.id} == {
         d.id for d in deliveries
     }
-    outbox = webhook_session.scalars(select(OutboxMessage)).all()
+    outbox = db_session.scalars(select(OutboxMessage)).all()
     assert {row.task for row in outbox} == {DELIVER_TASK}
 
 
 def test_non_terminal_events_only_reach_endpoints_that_ask_for_them(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
-    tenant, job = tenant_and_job(webhook_session, status="running")
-    _endpoint(webhook_session, tenant.id, "http://127.0.0.1:9/a", webhook_settings)
+    tenant, job = tenant_and_job(db_session, status="running")
+    _endpoint(db_session, tenant.id, "http://127.0.0.1:9/a", webhook_settings)
     wants = _endpoint(
-        webhook_session,
+        db_session,
         tenant.id,
         "http://127.0.0.1:9/b",
         webhook_settings,
         events=[JOB_RUNNING, CHECKPOINT_CREATED],
     )
-    assert (
-        enqueue_job_event(webhook_session, job, JOB_SUCCEEDED)[0].endpoint_id != wants.endpoint.id
-    )
-    running = enqueue_job_event(webhook_session, job, JOB_RUNNING)
+    assert enqueue_job_event(db_session, job, JOB_SUCCEEDED)[0].endpoint_id != wants.endpoint.id
+    running = enqueue_job_event(db_session, job, JOB_RUNNING)
     assert [d.endpoint_id for d in running] == [wants.endpoint.id]
     assert running[0].payload["type"] == JOB_RUNNING
 
@@ -130,40 +124,40 @@ def _free_port() -> int:
 
 
 def test_receiver_down_then_up_gets_it_later_with_the_same_webhook_id(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/hook"
-    tenant, job = tenant_and_job(webhook_session)
-    endpoint = _endpoint(webhook_session, tenant.id, url, webhook_settings)
-    [delivery] = enqueue_job_event(webhook_session, job, JOB_SUCCEEDED)
+    tenant, job = tenant_and_job(db_session)
+    endpoint = _endpoint(db_session, tenant.id, url, webhook_settings)
+    [delivery] = enqueue_job_event(db_session, job, JOB_SUCCEEDED)
 
     now = utcnow()
-    first = attempt_delivery(webhook_session, delivery.id, settings=webhook_settings, now=now)
+    first = attempt_delivery(db_session, delivery.id, settings=webhook_settings, now=now)
     assert first.outcome == "retrying" and first.next_attempt_at is not None
     assert first.error is not None and "could not connect" in first.error
     assert timedelta(seconds=4.5) <= first.next_attempt_at - now <= timedelta(seconds=5.5)
-    assert get_endpoint(webhook_session, tenant.id, endpoint.endpoint.id).failing_since == now
-    assert _outbox_keys(webhook_session, delivery.id) == [
+    assert get_endpoint(db_session, tenant.id, endpoint.endpoint.id).failing_since == now
+    assert _outbox_keys(db_session, delivery.id) == [
         f"deliver:{delivery.id}:0",
         f"deliver:{delivery.id}:1",
     ]
-    early = attempt_delivery(webhook_session, delivery.id, settings=webhook_settings, now=now)
+    early = attempt_delivery(db_session, delivery.id, settings=webhook_settings, now=now)
     assert early.outcome == "skipped"
-    assert [d.id for d in due_deliveries(webhook_session, first.next_attempt_at)] == [delivery.id]
+    assert [d.id for d in due_deliveries(db_session, first.next_attempt_at)] == [delivery.id]
 
     with running_receiver(port) as receiver:
         later = attempt_delivery(
-            webhook_session, delivery.id, settings=webhook_settings, now=first.next_attempt_at
+            db_session, delivery.id, settings=webhook_settings, now=first.next_attempt_at
         )
         assert later.outcome == "delivered"
         [received] = receiver.received
     assert received.headers["webhook-id"] == delivery.id
     verify_with_both_libraries(received, endpoint.secret)
-    assert get_endpoint(webhook_session, tenant.id, endpoint.endpoint.id).failing_since is None
-    log = get_delivery_with_attempts(webhook_session, tenant.id, delivery.id)
+    assert get_endpoint(db_session, tenant.id, endpoint.endpoint.id).failing_since is None
+    log = get_delivery_with_attempts(db_session, tenant.id, delivery.id)
     assert [a.status_code for a in log.attempts] == [None, 200]
-    assert due_deliveries(webhook_session, first.next_attempt_at + timedelta(days=1)) == []
+    assert due_deliveries(db_session, first.next_attempt_at + timedelta(days=1)) == []
 
 
 def _one_delivery(
@@ -176,17 +170,17 @@ def _one_delivery(
 
 
 def test_500_then_429_with_retry_after_are_retried(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
         receiver.replies += [Reply(500, b"boom"), Reply(429, b"", {"Retry-After": "600"})]
-        delivery_id, _ = _one_delivery(webhook_session, webhook_settings, receiver)
+        delivery_id, _ = _one_delivery(db_session, webhook_settings, receiver)
         now = utcnow()
-        failed = attempt_delivery(webhook_session, delivery_id, settings=webhook_settings, now=now)
+        failed = attempt_delivery(db_session, delivery_id, settings=webhook_settings, now=now)
         assert (failed.outcome, failed.status_code) == ("retrying", 500)
         assert failed.next_attempt_at is not None
         limited = attempt_delivery(
-            webhook_session, delivery_id, settings=webhook_settings, now=failed.next_attempt_at
+            db_session, delivery_id, settings=webhook_settings, now=failed.next_attempt_at
         )
         assert (limited.outcome, limited.status_code) == ("retrying", 429)
         assert limited.next_attempt_at is not None
@@ -197,12 +191,12 @@ def test_500_then_429_with_retry_after_are_retried(
 
 
 def test_410_disables_the_endpoint_with_a_reason(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
         receiver.replies.append(Reply(410, b"gone"))
-        delivery_id, endpoint = _one_delivery(webhook_session, webhook_settings, receiver)
-        outcome = attempt_delivery(webhook_session, delivery_id, settings=webhook_settings)
+        delivery_id, endpoint = _one_delivery(db_session, webhook_settings, receiver)
+        outcome = attempt_delivery(db_session, delivery_id, settings=webhook_settings)
     assert (outcome.outcome, outcome.status_code) == ("failed", 410)
     assert not endpoint.endpoint.enabled
     assert endpoint.endpoint.disabled_reason is not None
@@ -210,57 +204,57 @@ def test_410_disables_the_endpoint_with_a_reason(
 
 
 def test_a_redirect_is_a_failure_and_is_not_followed(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
         receiver.replies.append(Reply(307, b"", {"Location": receiver.url("/elsewhere")}))
-        delivery_id, _ = _one_delivery(webhook_session, webhook_settings, receiver)
-        outcome = attempt_delivery(webhook_session, delivery_id, settings=webhook_settings)
+        delivery_id, _ = _one_delivery(db_session, webhook_settings, receiver)
+        outcome = attempt_delivery(db_session, delivery_id, settings=webhook_settings)
         assert [r.path for r in receiver.received] == ["/hook"]
     assert (outcome.outcome, outcome.status_code) == ("retrying", 307)
     assert outcome.error is not None and "not followed" in outcome.error
 
 
 def test_a_hanging_receiver_times_out_and_is_retried(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
         receiver.replies.append(Reply(200, b"late", delay_s=1.5))
-        delivery_id, _ = _one_delivery(webhook_session, webhook_settings, receiver)
-        outcome = attempt_delivery(webhook_session, delivery_id, settings=webhook_settings)
+        delivery_id, _ = _one_delivery(db_session, webhook_settings, receiver)
+        outcome = attempt_delivery(db_session, delivery_id, settings=webhook_settings)
     assert outcome.outcome == "retrying"
     assert outcome.error is not None and "timed out after 0.5s" in outcome.error
 
 
 def test_gives_up_when_the_schedule_is_exhausted(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     settings = webhook_settings.model_copy(update={"webhook_retry_schedule_s": [1]})
     with running_receiver() as receiver:
         receiver.replies += [Reply(500), Reply(500)]
-        delivery_id, endpoint = _one_delivery(webhook_session, settings, receiver)
-        first = attempt_delivery(webhook_session, delivery_id, settings=settings)
+        delivery_id, endpoint = _one_delivery(db_session, settings, receiver)
+        first = attempt_delivery(db_session, delivery_id, settings=settings)
         assert first.outcome == "retrying" and first.next_attempt_at is not None
         last = attempt_delivery(
-            webhook_session, delivery_id, settings=settings, now=first.next_attempt_at
+            db_session, delivery_id, settings=settings, now=first.next_attempt_at
         )
     assert last.outcome == "failed"
     assert endpoint.endpoint.enabled  # one exhausted delivery does not disable the endpoint
-    again = attempt_delivery(webhook_session, delivery_id, settings=settings)
+    again = attempt_delivery(db_session, delivery_id, settings=settings)
     assert again.outcome == "skipped"
 
 
 def test_an_endpoint_failing_for_too_long_is_disabled(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
         receiver.replies += [Reply(503), Reply(503)]
-        delivery_id, endpoint = _one_delivery(webhook_session, webhook_settings, receiver)
+        delivery_id, endpoint = _one_delivery(db_session, webhook_settings, receiver)
         start = utcnow()
-        attempt_delivery(webhook_session, delivery_id, settings=webhook_settings, now=start)
+        attempt_delivery(db_session, delivery_id, settings=webhook_settings, now=start)
         much_later = start + timedelta(seconds=webhook_settings.webhook_disable_after_s + 1)
         outcome = attempt_delivery(
-            webhook_session, delivery_id, settings=webhook_settings, now=much_later
+            db_session, delivery_id, settings=webhook_settings, now=much_later
         )
     assert outcome.outcome == "failed"
     assert not endpoint.endpoint.enabled
@@ -268,25 +262,25 @@ def test_an_endpoint_failing_for_too_long_is_disabled(
     assert reason is not None and "every delivery failed since" in reason and "503" in reason
     # Later events skip the disabled endpoint entirely.
     tenant_id = endpoint.endpoint.tenant_id
-    _, job = tenant_and_job(webhook_session)
+    _, job = tenant_and_job(db_session)
     job.tenant_id = tenant_id
-    assert enqueue_job_event(webhook_session, job, JOB_SUCCEEDED) == []
+    assert enqueue_job_event(db_session, job, JOB_SUCCEEDED) == []
 
 
 def test_both_signatures_verify_during_a_rotation(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
-        delivery_id, created = _one_delivery(webhook_session, webhook_settings, receiver)
+        delivery_id, created = _one_delivery(db_session, webhook_settings, receiver)
         rotated = rotate_endpoint_secret(
-            webhook_session,
+            db_session,
             created.endpoint.tenant_id,
             created.endpoint.id,
             settings=webhook_settings,
         )
-        assert attempt_delivery(
-            webhook_session, delivery_id, settings=webhook_settings
-        ).outcome == ("delivered")
+        assert attempt_delivery(db_session, delivery_id, settings=webhook_settings).outcome == (
+            "delivered"
+        )
         [received] = receiver.received
     assert len(received.headers["webhook-signature"].split(" ")) == 2
     verify_with_both_libraries(received, created.secret)
@@ -294,65 +288,65 @@ def test_both_signatures_verify_during_a_rotation(
 
 
 def test_redeliver_sends_again_with_the_same_webhook_id(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
-        delivery_id, endpoint = _one_delivery(webhook_session, webhook_settings, receiver)
-        attempt_delivery(webhook_session, delivery_id, settings=webhook_settings)
+        delivery_id, endpoint = _one_delivery(db_session, webhook_settings, receiver)
+        attempt_delivery(db_session, delivery_id, settings=webhook_settings)
         tenant_id = endpoint.endpoint.tenant_id
         with pytest.raises(NotFound):
-            redeliver(webhook_session, make_tenant(webhook_session).id, delivery_id)
-        delivery = redeliver(webhook_session, tenant_id, delivery_id)
+            redeliver(db_session, make_tenant(db_session).id, delivery_id)
+        delivery = redeliver(db_session, tenant_id, delivery_id)
         assert (delivery.status, delivery.attempts) == ("pending", 0)
-        outcome = attempt_delivery(webhook_session, delivery_id, settings=webhook_settings)
+        outcome = attempt_delivery(db_session, delivery_id, settings=webhook_settings)
         assert outcome.outcome == "delivered"
         first, second = receiver.received
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery_id
     assert first.body == second.body
     verify_with_both_libraries(second, endpoint.secret)
-    keys = _outbox_keys(webhook_session, delivery_id)
+    keys = _outbox_keys(db_session, delivery_id)
     assert len(keys) == 2 and keys[1].startswith(f"redeliver:{delivery_id}:")
 
 
 def test_the_split_claim_send_record_path_hides_a_claimed_delivery(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
-        delivery_id, _ = _one_delivery(webhook_session, webhook_settings, receiver)
-        claimed = claim_delivery(webhook_session, delivery_id, settings=webhook_settings)
+        delivery_id, _ = _one_delivery(db_session, webhook_settings, receiver)
+        claimed = claim_delivery(db_session, delivery_id, settings=webhook_settings)
         assert isinstance(claimed, ClaimedDelivery)
-        again = claim_delivery(webhook_session, delivery_id, settings=webhook_settings)
+        again = claim_delivery(db_session, delivery_id, settings=webhook_settings)
         assert isinstance(again, DeliveryOutcome) and again.outcome == "skipped"
-        assert due_deliveries(webhook_session, utcnow()) == []
+        assert due_deliveries(db_session, utcnow()) == []
         result = send_claimed(claimed, settings=webhook_settings)
-        outcome = record_attempt(webhook_session, delivery_id, result, settings=webhook_settings)
+        outcome = record_attempt(db_session, delivery_id, result, settings=webhook_settings)
     assert outcome.outcome == "delivered"
 
 
 def test_hostile_url_is_refused_at_send_time_and_nothing_is_sent(
-    webhook_session: Session, webhook_settings: Settings, strict_settings: Settings
+    db_session: Session, webhook_settings: Settings, strict_settings: Settings
 ) -> None:
     with running_receiver() as receiver:
         # Registered while loopback was allowed; production policy refuses it at send time.
-        delivery_id, _ = _one_delivery(webhook_session, webhook_settings, receiver)
-        outcome = attempt_delivery(webhook_session, delivery_id, settings=strict_settings)
+        delivery_id, _ = _one_delivery(db_session, webhook_settings, receiver)
+        outcome = attempt_delivery(db_session, delivery_id, settings=strict_settings)
         assert receiver.received == []
     assert outcome.outcome == "retrying"
     assert outcome.error is not None and outcome.error.startswith("refused: ")
 
 
 def test_listing_validates_filters_and_scopes_by_tenant(
-    webhook_session: Session, webhook_settings: Settings
+    db_session: Session, webhook_settings: Settings
 ) -> None:
-    tenant, job = tenant_and_job(webhook_session)
-    _endpoint(webhook_session, tenant.id, "http://127.0.0.1:9/a", webhook_settings)
-    [delivery] = enqueue_job_event(webhook_session, job, JOB_SUCCEEDED)
-    listed = list_deliveries(webhook_session, tenant.id).items
+    tenant, job = tenant_and_job(db_session)
+    _endpoint(db_session, tenant.id, "http://127.0.0.1:9/a", webhook_settings)
+    [delivery] = enqueue_job_event(db_session, job, JOB_SUCCEEDED)
+    listed = list_deliveries(db_session, tenant.id).items
     assert [i.delivery.id for i in listed] == [delivery.id]
-    assert list_deliveries(webhook_session, tenant.id, status="failed").items == []
-    assert list_deliveries(webhook_session, make_tenant(webhook_session).id).items == []
+    assert list_deliveries(db_session, tenant.id, status="failed").items == []
+    assert list_deliveries(db_session, make_tenant(db_session).id).items == []
     with pytest.raises(InvalidRequest) as caught:
-        list_deliveries(webhook_session, tenant.id, status="exploded")
+        list_deliveries(db_session, tenant.id, status="exploded")
     assert caught.value.param == "status"
     with pytest.raises(NotFound):
-        get_delivery_with_attempts(webhook_session, make_tenant(webhook_session).id, delivery.id)
+        get_delivery_with_attempts(db_session, make_tenant(db_session).id, delivery.id)

@@ -27,11 +27,11 @@ PUBLIC = resolving_to("93.184.216.34")
 
 
 def test_create_shows_a_secret_and_defaults_to_terminal_events(
-    webhook_session: Session, strict_settings: Settings
+    db_session: Session, strict_settings: Settings
 ) -> None:
-    tenant = make_tenant(webhook_session)
+    tenant = make_tenant(db_session)
     created = create_endpoint(
-        webhook_session,
+        db_session,
         tenant.id,
         url="https://hooks.example.com/tf",
         settings=strict_settings,
@@ -41,7 +41,7 @@ def test_create_shows_a_secret_and_defaults_to_terminal_events(
     assert created.secret.startswith("whsec_")
     assert created.endpoint.events == list(TERMINAL_EVENTS)
     assert created.endpoint.enabled
-    assert list_endpoints(webhook_session, tenant.id) == [created.endpoint]
+    assert list_endpoints(db_session, tenant.id) == [created.endpoint]
 
 
 @pytest.mark.parametrize(
@@ -56,12 +56,12 @@ def test_create_shows_a_secret_and_defaults_to_terminal_events(
     ],
 )
 def test_hostile_urls_are_refused_at_registration(
-    webhook_session: Session, strict_settings: Settings, url: str, fragment: str
+    db_session: Session, strict_settings: Settings, url: str, fragment: str
 ) -> None:
-    tenant = make_tenant(webhook_session)
+    tenant = make_tenant(db_session)
     with pytest.raises(InvalidRequest) as caught:
         create_endpoint(
-            webhook_session,
+            db_session,
             tenant.id,
             url=url,
             settings=strict_settings,
@@ -73,13 +73,13 @@ def test_hostile_urls_are_refused_at_registration(
 
 
 def test_bad_events_are_refused_naming_the_field(
-    webhook_session: Session, strict_settings: Settings
+    db_session: Session, strict_settings: Settings
 ) -> None:
-    tenant = make_tenant(webhook_session)
+    tenant = make_tenant(db_session)
     for events in (["fine_tuning.job.exploded"], []):
         with pytest.raises(InvalidRequest) as caught:
             create_endpoint(
-                webhook_session,
+                db_session,
                 tenant.id,
                 url="https://hooks.example.com/",
                 settings=strict_settings,
@@ -90,33 +90,33 @@ def test_bad_events_are_refused_naming_the_field(
 
 
 def test_other_tenants_endpoints_are_not_found(
-    webhook_session: Session, strict_settings: Settings
+    db_session: Session, strict_settings: Settings
 ) -> None:
-    owner, stranger = make_tenant(webhook_session), make_tenant(webhook_session)
+    owner, stranger = make_tenant(db_session), make_tenant(db_session)
     endpoint = create_endpoint(
-        webhook_session,
+        db_session,
         owner.id,
         url="https://hooks.example.com/",
         settings=strict_settings,
         resolver=PUBLIC,
     ).endpoint
     with pytest.raises(NotFound):
-        get_endpoint(webhook_session, stranger.id, endpoint.id)
+        get_endpoint(db_session, stranger.id, endpoint.id)
     with pytest.raises(NotFound):
-        update_endpoint(webhook_session, stranger.id, endpoint.id, settings=strict_settings)
+        update_endpoint(db_session, stranger.id, endpoint.id, settings=strict_settings)
     with pytest.raises(NotFound):
-        delete_endpoint(webhook_session, stranger.id, endpoint.id)
+        delete_endpoint(db_session, stranger.id, endpoint.id)
     with pytest.raises(NotFound):
-        rotate_endpoint_secret(webhook_session, stranger.id, endpoint.id, settings=strict_settings)
-    assert list_endpoints(webhook_session, stranger.id) == []
+        rotate_endpoint_secret(db_session, stranger.id, endpoint.id, settings=strict_settings)
+    assert list_endpoints(db_session, stranger.id) == []
 
 
 def test_update_and_reenable_clear_the_failure_state(
-    webhook_session: Session, strict_settings: Settings
+    db_session: Session, strict_settings: Settings
 ) -> None:
-    tenant = make_tenant(webhook_session)
+    tenant = make_tenant(db_session)
     endpoint = create_endpoint(
-        webhook_session,
+        db_session,
         tenant.id,
         url="https://hooks.example.com/",
         settings=strict_settings,
@@ -125,7 +125,7 @@ def test_update_and_reenable_clear_the_failure_state(
     endpoint.enabled, endpoint.disabled_reason = False, "410 Gone"
     endpoint.failing_since = datetime.now(UTC)
     updated = update_endpoint(
-        webhook_session,
+        db_session,
         tenant.id,
         endpoint.id,
         settings=strict_settings,
@@ -137,16 +137,16 @@ def test_update_and_reenable_clear_the_failure_state(
     assert updated.url == "https://other.example.com/x"
     assert updated.events == ["fine_tuning.job.running"]
     assert updated.enabled and updated.disabled_reason is None and updated.failing_since is None
-    delete_endpoint(webhook_session, tenant.id, endpoint.id)
-    assert list_endpoints(webhook_session, tenant.id) == []
+    delete_endpoint(db_session, tenant.id, endpoint.id)
+    assert list_endpoints(db_session, tenant.id) == []
 
 
 def test_rotation_keeps_the_old_secret_for_the_grace_period(
-    webhook_session: Session, strict_settings: Settings
+    db_session: Session, strict_settings: Settings
 ) -> None:
-    tenant = make_tenant(webhook_session)
+    tenant = make_tenant(db_session)
     created = create_endpoint(
-        webhook_session,
+        db_session,
         tenant.id,
         url="https://hooks.example.com/",
         settings=strict_settings,
@@ -154,7 +154,7 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(
     )
     now = datetime.now(UTC)
     rotated = rotate_endpoint_secret(
-        webhook_session, tenant.id, created.endpoint.id, settings=strict_settings, now=now
+        db_session, tenant.id, created.endpoint.id, settings=strict_settings, now=now
     )
     assert rotated.secret != created.secret
     assert endpoint_secrets(rotated.endpoint, now) == [rotated.secret, created.secret]
@@ -163,10 +163,10 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(
 
 
 def test_tenant_secret_is_created_once_and_rotates(
-    webhook_session: Session, strict_settings: Settings
+    db_session: Session, strict_settings: Settings
 ) -> None:
-    tenant = make_tenant(webhook_session)
-    first = tenant_secret(webhook_session, tenant.id).secret
-    assert tenant_secret(webhook_session, tenant.id).secret == first
-    rotated = rotate_tenant_secret(webhook_session, tenant.id, settings=strict_settings)
+    tenant = make_tenant(db_session)
+    first = tenant_secret(db_session, tenant.id).secret
+    assert tenant_secret(db_session, tenant.id).secret == first
+    rotated = rotate_tenant_secret(db_session, tenant.id, settings=strict_settings)
     assert rotated.secret != first and rotated.previous_secret == first

@@ -12,12 +12,12 @@ from tests.service.webhooks.receiver import running_receiver
 
 
 def test_endpoint_crud_secret_shown_once_and_tenant_scoped(
-    client: TestClient, webhook_session: Session
+    client: TestClient, db_session: Session
 ) -> None:
-    tenant = make_tenant(webhook_session)
-    headers = auth(make_key(webhook_session, tenant))
-    stranger = auth(make_key(webhook_session, make_tenant(webhook_session)))
-    webhook_session.commit()
+    tenant = make_tenant(db_session)
+    headers = auth(make_key(db_session, tenant))
+    stranger = auth(make_key(db_session, make_tenant(db_session)))
+    db_session.commit()
 
     created = client.post(
         "/v1/webhook_endpoints",
@@ -49,10 +49,10 @@ def test_endpoint_crud_secret_shown_once_and_tenant_scoped(
 
 
 def test_bad_input_gets_an_openai_style_error_naming_the_field(
-    client: TestClient, webhook_session: Session
+    client: TestClient, db_session: Session
 ) -> None:
-    headers = auth(make_key(webhook_session, make_tenant(webhook_session)))
-    webhook_session.commit()
+    headers = auth(make_key(db_session, make_tenant(db_session)))
+    db_session.commit()
     cases = [
         ({"url": "https://user:pw@example.com/x"}, "url", "credentials"),
         ({"url": "https://224.0.0.1/x"}, "url", "multicast"),
@@ -66,15 +66,15 @@ def test_bad_input_gets_an_openai_style_error_naming_the_field(
 
 
 def test_deliveries_are_listed_with_attempts_and_can_be_redelivered(
-    client: TestClient, webhook_session: Session, webhook_settings: Settings
+    client: TestClient, db_session: Session, webhook_settings: Settings
 ) -> None:
-    tenant = make_tenant(webhook_session)
-    headers = auth(make_key(webhook_session, tenant))
+    tenant = make_tenant(db_session)
+    headers = auth(make_key(db_session, tenant))
     with running_receiver() as receiver:
-        job = make_job(webhook_session, tenant, webhook_url=receiver.url("/job"))
-        [delivery] = enqueue_job_event(webhook_session, job, JOB_SUCCEEDED)
-        attempt_delivery(webhook_session, delivery.id, settings=webhook_settings)
-        webhook_session.commit()
+        job = make_job(db_session, tenant, webhook_url=receiver.url("/job"))
+        [delivery] = enqueue_job_event(db_session, job, JOB_SUCCEEDED)
+        attempt_delivery(db_session, delivery.id, settings=webhook_settings)
+        db_session.commit()
 
         listed = client.get(
             "/v1/webhook_deliveries", params={"job_id": job.id}, headers=headers
@@ -91,7 +91,7 @@ def test_deliveries_are_listed_with_attempts_and_can_be_redelivered(
 
         again = client.post(f"/v1/webhook_deliveries/{delivery.id}/redeliver", headers=headers)
         assert again.status_code == 200 and again.json()["status"] == "pending"
-        attempt_delivery(webhook_session, delivery.id, settings=webhook_settings)
+        attempt_delivery(db_session, delivery.id, settings=webhook_settings)
         secret = client.get("/v1/webhook_secret", headers=headers).json()["secret"]
         assert len(receiver.received) == 2
         for received in receiver.received:
