@@ -85,9 +85,10 @@ def keys_create(
             )
     except TuneforgeError as exc:
         raise _fail(exc) from exc
-    err.print(
+    typer.echo(
         f"API key {created.key.id} for tenant {tenant}{' (admin)' if admin else ''}; "
-        "store it now, it is not shown again:"
+        "store it now, it is not shown again:",
+        err=True,
     )
     typer.echo(created.plaintext)
 
