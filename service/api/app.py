@@ -6,8 +6,10 @@ from fastapi import FastAPI
 
 from service.api import health, tenancy
 from service.files import routes as file_routes
+from service.jobs import routes as job_routes
 from service.api.errors import install_error_handlers
 from service.db.database import Database, database_for
+from service.observability.http import install_observability
 from service.settings import Settings, get_settings
 from service.webhooks import routes as webhook_routes
 
@@ -26,7 +28,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database or database_for(settings)
     install_error_handlers(app)
     app.include_router(health.router)
+    install_observability(app)
     app.include_router(tenancy.router)
     app.include_router(file_routes.router)
     app.include_router(webhook_routes.router)
+    app.include_router(job_routes.router)
     return app

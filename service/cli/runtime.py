@@ -12,6 +12,8 @@ import typer
 import uvicorn
 
 from service.db import migrations
+from service.observability.metrics import serve_worker_metrics
+from service.observability.setup import configure_process
 from service.settings import Settings, get_settings
 
 err_echo = typer.echo
@@ -20,6 +22,7 @@ err_echo = typer.echo
 def migrate() -> None:
     """Upgrade the database schema to the latest revision (SQLite or PostgreSQL)."""
     settings = get_settings()
+    configure_process(settings)
     migrations.upgrade(settings)
     typer.echo(f"database is at the latest revision ({_redact(settings.database_url)})")
 
@@ -38,7 +41,14 @@ def _run_api(settings: Settings, host: str, port: int) -> None:
     from service.api.app import create_app
 
     typer.echo(f"tuneforge API listening on http://{host}:{port}  (docs: /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,  # keep the process's logging (JSON when configured)
+        log_level="info",
+        access_log=False,
+    )
 
 
 def api(
@@ -47,6 +57,7 @@ def api(
 ) -> None:
     """Run the API server alone (production: run workers separately)."""
     settings = get_settings()
+    configure_process(settings)
     _run_api(settings, host or settings.host, port or settings.port)
 
 
@@ -57,6 +68,7 @@ def serve(
     """Run tuneforge. Embedded default: migrate, then the API plus a worker child process;
     with PostgreSQL + Redis configured: the API alone (start workers with `tuneforge worker`)."""
     settings = get_settings()
+    configure_process(settings)
     host, port = host or settings.host, port or settings.port
     if not settings.embedded:
         _run_api(settings, host, port)
@@ -91,6 +103,7 @@ def worker(
 ) -> None:
     """Run a Celery worker."""
     settings = get_settings()
+    configure_process(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from workers import dispatch
     from workers.celery_app import celery_app
@@ -111,6 +124,11 @@ def worker(
         "--prefetch-multiplier=1",
         f"--hostname=tuneforge-{'-'.join(wanted)}@%h",
     ]
+    try:
+        serve_worker_metrics(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
     if beat:
         argv += ["--beat", f"--schedule={Path(settings.data_dir) / 'celerybeat-schedule'}"]
     celery_app.worker_main(argv=argv)
@@ -119,6 +137,7 @@ def worker(
 def beat(loglevel: str = typer.Option("INFO", help="Log level.")) -> None:
     """Run the Celery beat scheduler (exactly one per deployment)."""
     settings = get_settings()
+    configure_process(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from workers.celery_app import celery_app
 
