@@ -1,0 +1,59 @@
+"""The price catalog as the service sees it: the providers' built-in entries plus the local
+models found under ``Settings.local_models_dir``, priced per GPU-hour from settings."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from providers.catalog import ModelInfo, find_model, get_catalog, local_model
+
+_DEFAULT_LOCAL_CONTEXT = 4096
+
+
+def _local_context_length(model_dir: Path) -> int:
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return _DEFAULT_LOCAL_CONTEXT
+    value = config.get("max_position_embeddings") if isinstance(config, dict) else None
+    return value if isinstance(value, int) and value > 0 else _DEFAULT_LOCAL_CONTEXT
+
+
+def local_models(models_dir: Path | None, gpu_hourly_rate: Decimal) -> list[ModelInfo]:
+    """Every folder with a ``config.json`` under ``models_dir`` is a local model."""
+    if models_dir is None or not models_dir.is_dir():
+        return []
+    return [
+        local_model(
+            entry.name,
+            context_length=_local_context_length(entry),
+            gpu_hour_price=gpu_hourly_rate,
+            source="config: TUNEFORGE_LOCAL_GPU_HOURLY_RATE",
+        )
+        for entry in sorted(models_dir.iterdir())
+        if (entry / "config.json").is_file()
+    ]
+
+
+def service_catalog(models_dir: Path | None, gpu_hourly_rate: Decimal) -> list[ModelInfo]:
+    return get_catalog(extra=local_models(models_dir, gpu_hourly_rate))
+
+
+def lookup_model(
+    catalog: list[ModelInfo], provider: str, model: str, gpu_hourly_rate: Decimal
+) -> ModelInfo | None:
+    """The catalog entry; a local model not (yet) in the models folder is still priced by
+    the hour with the default context, so an estimate never depends on the folder scan."""
+    info = find_model(provider, model, catalog)
+    if info is None and provider == "local":
+        return local_model(
+            model, gpu_hour_price=gpu_hourly_rate, source="config: TUNEFORGE_LOCAL_GPU_HOURLY_RATE"
+        )
+    return info
+
+
+def hourly_rate(settings_rate: float) -> Decimal:
+    """A settings float as an exact Decimal (``2.0`` → ``Decimal("2.0")``, not its binary)."""
+    return Decimal(str(settings_rate))

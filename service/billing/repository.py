@@ -1,0 +1,93 @@
+"""SQL for the cost ledger, the spend that counts against a budget, and usage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from service.db.models import CostLedgerEntry, Job, TenantBudget
+
+ACTIVE_STATUSES = ("validating_files", "queued", "running")
+
+GroupKey = ColumnElement[Any] | InstrumentedAttribute[str]
+
+
+class LedgerRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def entry_for(self, job_id: str, kind: str) -> CostLedgerEntry | None:
+        return self.session.scalars(
+            select(CostLedgerEntry).where(
+                CostLedgerEntry.job_id == job_id, CostLedgerEntry.kind == kind
+            )
+        ).first()
+
+    def add(self, entry: CostLedgerEntry) -> None:
+        """Inside a savepoint, so a concurrent booking's unique violation undoes only this."""
+        with self.session.begin_nested():
+            self.session.add(entry)
+            self.session.flush()
+
+    def budget_of(self, tenant_id: str) -> TenantBudget | None:
+        return self.session.get(TenantBudget, tenant_id)
+
+    def budget_for_update(self, tenant_id: str) -> TenantBudget | None:
+        """Locks the budget row (PostgreSQL) so two jobs of one tenant are checked in turn."""
+        return self.session.scalars(
+            select(TenantBudget).where(TenantBudget.tenant_id == tenant_id).with_for_update()
+        ).first()
+
+    def booked_between(
+        self, tenant_id: str, currency: str, start: datetime, end: datetime
+    ) -> Decimal:
+        # Money is stored as micro-dollars; summing the raw integers keeps the total exact.
+        total = self.session.scalar(
+            select(func.coalesce(func.sum(CostLedgerEntry.amount), 0)).where(
+                CostLedgerEntry.tenant_id == tenant_id,
+                CostLedgerEntry.currency == currency,
+                CostLedgerEntry.occurred_at >= start,
+                CostLedgerEntry.occurred_at < end,
+            )
+        )
+        return total if isinstance(total, Decimal) else Decimal(0)
+
+    def active_estimates(self, tenant_id: str, exclude_job_id: str | None = None) -> Decimal:
+        """Estimates of the tenant's jobs that have not finished, hence not booked yet."""
+        query = select(func.coalesce(func.sum(Job.estimated_cost), 0)).where(
+            Job.tenant_id == tenant_id, Job.status.in_(ACTIVE_STATUSES)
+        )
+        if exclude_job_id is not None:
+            query = query.where(Job.id != exclude_job_id)
+        total = self.session.scalar(query)
+        return total if isinstance(total, Decimal) else Decimal(0)
+
+    def usage_rows(
+        self,
+        group: GroupKey,
+        tenant_id: str | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[tuple[Any, str, Decimal, int, int]]:
+        """(group key, currency, amount, entries, billed tokens), ordered by key."""
+        query = select(
+            group.label("key"),
+            CostLedgerEntry.currency,
+            func.sum(CostLedgerEntry.amount),
+            func.count(CostLedgerEntry.id),
+            func.coalesce(func.sum(CostLedgerEntry.billed_tokens), 0),
+        )
+        if tenant_id is not None:
+            query = query.where(CostLedgerEntry.tenant_id == tenant_id)
+        if start is not None:
+            query = query.where(CostLedgerEntry.occurred_at >= start)
+        if end is not None:
+            query = query.where(CostLedgerEntry.occurred_at < end)
+        query = query.group_by(group, CostLedgerEntry.currency).order_by(
+            group, CostLedgerEntry.currency
+        )
+        return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in self.session.execute(query)]

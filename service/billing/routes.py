@@ -1,0 +1,122 @@
+"""Money over HTTP: usage, quotes, the provider catalog and the caller's budget."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.billing.budget import budget_status
+from service.billing.catalog_view import providers_listing
+from service.billing.quotes import Candidate, QuoteRequest, quote_dataset
+from service.billing.usage import GROUP_BY, GroupBy, totals, usage_report
+from service.db.types import utcnow
+from service.errors import Forbidden, InvalidRequest
+
+router = APIRouter(prefix="/v1", tags=["billing"])
+
+
+def parse_instant(value: str | None, param: str) -> datetime | None:
+    """Unix seconds, or an ISO 8601 date or date-time (UTC when it has no zone)."""
+    if value is None or value == "":
+        return None
+    try:
+        if value.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(value), UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise InvalidRequest(
+            f"{param} must be unix seconds or an ISO 8601 date/time, got {value!r}", param=param
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.get("/usage")
+def get_usage(
+    caller: CallerDep,
+    session: SessionDep,
+    group_by: str = "provider",
+    start: str | None = Query(default=None, alias="from"),
+    end: str | None = Query(default=None, alias="to"),
+) -> dict[str, Any]:
+    """Booked spend in [from, to). ``group_by=tenant`` is for admins and covers all tenants;
+    every other grouping covers the caller's tenant."""
+    if group_by not in GROUP_BY:
+        raise InvalidRequest(
+            f"group_by must be one of {', '.join(GROUP_BY)}, got {group_by!r}", param="group_by"
+        )
+    if group_by == "tenant" and not caller.is_admin:
+        raise Forbidden("group_by=tenant needs an admin API key.", code="admin_required")
+    since, until = parse_instant(start, "from"), parse_instant(end, "to")
+    if since is not None and until is not None and since >= until:
+        raise InvalidRequest("'from' must be before 'to'", param="from")
+    grouping: GroupBy = group_by  # type: ignore[assignment]
+    rows = usage_report(
+        session,
+        group_by=grouping,
+        tenant_id=None if grouping == "tenant" else caller.tenant_id,
+        start=since,
+        end=until,
+    )
+    return {
+        "object": "usage",
+        "group_by": grouping,
+        "from": None if since is None else int(since.timestamp()),
+        "to": None if until is None else int(until.timestamp()),
+        "data": [row.to_dict(grouping) for row in rows],
+        "total": totals(rows),
+    }
+
+
+class CandidateBody(BaseModel):
+    model: str = Field(min_length=1, max_length=255)
+    provider: str | None = Field(default=None, max_length=32)
+
+
+class QuoteBody(BaseModel):
+    training_file: str = Field(min_length=1, max_length=64)
+    validation_file: str | None = Field(default=None, max_length=64)
+    candidates: list[CandidateBody] | None = Field(default=None, min_length=1, max_length=50)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    method: Literal["supervised", "dpo"] | None = None
+
+
+@router.post("/quotes")
+def create_quotes(
+    body: QuoteBody, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    request = QuoteRequest(
+        training_file=body.training_file,
+        validation_file=body.validation_file,
+        candidates=(
+            None
+            if body.candidates is None
+            else [Candidate(c.model, c.provider) for c in body.candidates]
+        ),
+        hyperparameters=body.hyperparameters,
+        method=body.method,
+    )
+    quotes = quote_dataset(session, settings, caller.tenant_id, request)
+    return {
+        "object": "list",
+        "training_file": body.training_file,
+        "validation_file": body.validation_file,
+        "data": [q.to_dict() for q in quotes],
+    }
+
+
+@router.get("/providers")
+def list_providers(_: CallerDep, settings: SettingsDep) -> dict[str, Any]:
+    return {"object": "list", "data": providers_listing(settings)}
+
+
+@router.get("/budget")
+def get_budget(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    """The caller's monthly budget and what is left of it; ``monthly_limit: null`` when none."""
+    status = budget_status(session, caller.tenant_id, utcnow())
+    if status is None:
+        return {"object": "budget", "monthly_limit": None}
+    return status.to_dict()
