@@ -18,7 +18,7 @@ from service.api.deps import get_session
 from service.db import migrations
 from service.db.database import Database
 from service.db.models import Base
-from service.db.session import discard_after_commit, run_after_commit
+from service.db.session import committing
 from service.settings import Settings
 from tests.backends import Backend, provision
 
@@ -39,7 +39,7 @@ def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Sett
         broker_key_prefix=backend.broker_key_prefix,
         webhook_allow_http=True,
         webhook_allow_private=True,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 
@@ -80,17 +80,8 @@ def app(settings: Settings, database: Database, connection: Connection) -> FastA
         session = Session(
             bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
-        try:
+        with committing(session):
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            discard_after_commit(session)
-            raise
-        else:
-            run_after_commit(session)
-        finally:
-            session.close()
 
     application.dependency_overrides[get_session] = _session
     return application

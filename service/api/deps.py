@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from service.db.database import Database
-from service.db.session import discard_after_commit, run_after_commit
+from service.db.session import committing
 from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
 from service.tenants.service import authenticate
@@ -32,18 +32,8 @@ def get_database_dep(request: Request) -> Database:
 
 def get_session(request: Request) -> Iterator[Session]:
     database: Database = request.app.state.database
-    session = database.sessions()
-    try:
+    with committing(database.sessions()) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        discard_after_commit(session)
-        raise
-    else:
-        run_after_commit(session)
-    finally:
-        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -5,7 +5,7 @@ succeeded and are dropped on rollback — that is how work leaves the database f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -65,9 +65,9 @@ def discard_after_commit(session: Session) -> None:
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """The transaction boundary for tasks and commands: commit on success, roll back on error."""
-    session = factory()
+def committing(session: Session) -> Iterator[Session]:
+    """Own ``session``'s transaction: commit and run the after-commit callbacks on success,
+    roll back and drop them on any error, close it either way."""
     try:
         yield session
         session.commit()
@@ -79,3 +79,8 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         run_after_commit(session)
     finally:
         session.close()
+
+
+def session_scope(factory: sessionmaker[Session]) -> AbstractContextManager[Session]:
+    """The transaction boundary for tasks and commands."""
+    return committing(factory())
