@@ -154,10 +154,18 @@ def estimate_for_model(
         device = "cpu" if hyperparameters.get("device") == "cpu" else "cuda"
         seconds = estimate_seconds(int(tokens.get("total") or 0), math.ceil(epochs), device)
         rate = local_rate(settings, device)
+        setting = "CPU" if device == "cpu" else "GPU"
         return CostEstimate(
-            hours_cost(seconds, rate), "USD", BASIS_HOURS, None, epochs, seconds,
-            rate, "hour", f"TUNEFORGE_LOCAL_{'CPU' if device == 'cpu' else 'GPU'}_HOURLY_RATE",
-        )  # fmt: skip
+            amount=hours_cost(seconds, rate),
+            currency="USD",
+            basis=BASIS_HOURS,
+            billed_tokens=None,
+            epochs=epochs,
+            duration_s=seconds,
+            price=rate,
+            price_unit="hour",
+            price_source=f"TUNEFORGE_LOCAL_{setting}_HOURLY_RATE",
+        )
     billed = billed_tokens_for(info, report, epochs, n_evals=n_evals, eval_report=eval_report)
     duration = None if billed is None else MANAGED_QUEUE_S + billed / MANAGED_TOKENS_PER_SECOND
     if info.price is None or billed is None:
@@ -165,9 +173,16 @@ def estimate_for_model(
             None, "USD", BASIS_NO_PRICE, billed, epochs, duration, None, None, info.price_source
         )
     return CostEstimate(
-        training_cost(billed, info.price), "USD", BASIS_TOKENS, billed, epochs, duration,
-        info.price, "1M tokens", f"{info.price_source} ({info.price_date.isoformat()})",
-    )  # fmt: skip
+        amount=training_cost(billed, info.price),
+        currency="USD",
+        basis=BASIS_TOKENS,
+        billed_tokens=billed,
+        epochs=epochs,
+        duration_s=duration,
+        price=info.price,
+        price_unit="1M tokens",
+        price_source=f"{info.price_source} ({info.price_date.isoformat()})",
+    )
 
 
 def estimate_job_cost(
