@@ -60,6 +60,8 @@ class Settings(BaseSettings):
 
     reconcile_interval_s: float = Field(default=5.0, gt=0)
     lease_ttl_s: float = Field(default=60.0, gt=0)
+    job_poll_min_s: float = Field(default=5.0, gt=0)
+    job_poll_max_s: float = Field(default=300.0, gt=0)
     session_max_age_s: int = Field(default=8 * 3600, gt=0)
 
     @model_validator(mode="after")

@@ -13,7 +13,9 @@ GPU_QUEUE = "gpu"
 
 
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("tuneforge", broker=settings.broker_url, include=["workers.tasks", "workers.file_tasks"])
+    app = Celery(
+        "tuneforge", broker=settings.broker_url, include=["workers.tasks", "workers.file_tasks"]
+    )
     transport_options: dict[str, object] = {}
     if settings.broker_url.startswith(("redis://", "rediss://")):
         # A task not acked within this window is handed to another worker; it must outlast

@@ -1,4 +1,5 @@
-"""Thin Celery tasks: each reloads what it works on by id and calls into ``service``."""
+"""Thin Celery tasks: each reloads what it works on by id and calls into ``service``. Task
+arguments are ids; every task is idempotent and exits early when its work is already done."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import logging
 
 from service.db.database import get_database
 from service.db.session import session_scope
+from service.db.types import utcnow
+from service.jobs import cancel, launch, poll
+from service.jobs.adapters import adapter_for
+from service.jobs.reconcile import enqueue_due_jobs
 from service.outbox import relay_due
+from service.settings import get_settings
+from service.webhooks.deliveries import (
+    ClaimedDelivery,
+    claim_delivery,
+    record_attempt,
+    send_claimed,
+)
 from workers.celery_app import celery_app
 from workers.dispatch import send_task
 
@@ -15,8 +27,40 @@ log = logging.getLogger(__name__)
 
 @celery_app.task(name="tuneforge.reconcile")
 def reconcile() -> None:
-    """Re-send every overdue outbox row, so a lost broker message only delays its work."""
+    """Hand every job whose next step is due to the workers, then re-send every overdue
+    outbox row, so a lost broker message or a dead worker only delays its work."""
+    settings = get_settings()
     with session_scope(get_database().sessions) as session:
+        jobs = enqueue_due_jobs(session, settings, utcnow())
         sent = relay_due(session, send_task)
-    if sent:
-        log.info("reconciler re-sent %d outbox message(s)", sent)
+    if sent or jobs:
+        log.info("reconciler: %d job step(s) due, %d outbox message(s) sent", jobs, sent)
+
+
+@celery_app.task(name="tuneforge.launch_job")
+def launch_job(job_id: str) -> None:
+    launch.launch_job(get_database().sessions, get_settings(), job_id, adapter_for)
+
+
+@celery_app.task(name="tuneforge.poll_job")
+def poll_job(job_id: str) -> None:
+    poll.poll_job(get_database().sessions, get_settings(), job_id, adapter_for)
+
+
+@celery_app.task(name="tuneforge.cancel_job")
+def cancel_job(job_id: str) -> None:
+    cancel.cancel_job(get_database().sessions, get_settings(), job_id, adapter_for)
+
+
+@celery_app.task(name="tuneforge.deliver_webhook")
+def deliver_webhook(delivery_id: str) -> None:
+    """Claim (commit) → send (no transaction open) → record (commit)."""
+    settings = get_settings()
+    sessions = get_database().sessions
+    with session_scope(sessions) as session:
+        claimed = claim_delivery(session, delivery_id, settings=settings)
+    if not isinstance(claimed, ClaimedDelivery):
+        return
+    result = send_claimed(claimed, settings=settings)
+    with session_scope(sessions) as session:
+        record_attempt(session, delivery_id, result, settings=settings)

@@ -132,6 +132,7 @@ class Job(Base):
     poll_failures: Mapped[int] = mapped_column(Integer, default=0)
     launch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

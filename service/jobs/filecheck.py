@@ -1,0 +1,82 @@
+"""A job's files, checked for its provider before anything is queued: the file must be the
+tenant's, validated, and valid under that provider's rules (a 400 names the first bad line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.billing.revalidation import report_for
+from service.errors import InvalidRequest
+from service.jobs.repository import JobRepository
+from service.jobs.targets import Target
+from service.settings import Settings
+
+
+def checked_report(
+    repository: JobRepository,
+    settings: Settings,
+    tenant_id: str,
+    file_id: str,
+    param: str,
+    target: Target,
+) -> dict[str, Any]:
+    file = repository.file_for_tenant(tenant_id, file_id)
+    if file is None:
+        raise InvalidRequest(
+            f"invalid {param}: {file_id} (no such file)", param=param, code="file_not_found"
+        )
+    stored = file.validation or {}
+    if file.status == "uploaded" or stored.get("pending"):
+        raise InvalidRequest(
+            f"File {file_id} is still being validated; try again in a moment.",
+            param=param,
+            code="file_not_ready",
+        )
+    report = report_for(file, target.info, settings).report
+    if not report.get("valid"):
+        raise InvalidRequest(
+            f"{param} {file_id} is not valid for {target.provider} "
+            f"({target.provider_model}): {_first_problem(report)}",
+            param=param,
+            code="invalid_file",
+            extra={"line": _first_line(report)},
+        )
+    return report
+
+
+def _first_line(report: dict[str, Any]) -> int | None:
+    errors = report.get("errors") or []
+    line = errors[0].get("line") if errors else None
+    return line if isinstance(line, int) else None
+
+
+def _first_problem(report: dict[str, Any]) -> str:
+    errors = report.get("errors") or []
+    if not errors:
+        return "the file could not be read."
+    first = errors[0]
+    where = f"line {first['line']}: " if first.get("line") else ""
+    count = int(report.get("error_count") or len(errors))
+    more = f" ({count - 1} more problem(s))" if count > 1 else ""
+    return f"{where}{first.get('message', first.get('code', 'invalid'))}{more}"
+
+
+def validation_summary(
+    training: dict[str, Any], validation: dict[str, Any] | None
+) -> dict[str, Any]:
+    def brief(report: dict[str, Any]) -> dict[str, Any]:
+        tokens = report.get("tokens") or {}
+        return {
+            "valid": bool(report.get("valid")),
+            "provider": report.get("provider"),
+            "format": report.get("format"),
+            "examples": report.get("examples"),
+            "tokens": tokens.get("total"),
+            "billed_tokens": report.get("billed_tokens"),
+            "warning_count": report.get("warning_count", 0),
+        }
+
+    summary = {"training_file": brief(training)}
+    if validation is not None:
+        summary["validation_file"] = brief(validation)
+    return summary

@@ -1,0 +1,85 @@
+"""``/v1/fine_tuning/jobs``: OpenAI-compatible create, list, retrieve, cancel, events and
+checkpoints. Parsing and status codes only; each route calls one service function."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.jobs import service
+from service.jobs.schemas import (
+    CreateJobRequest,
+    checkpoint_object,
+    event_object,
+    job_object,
+    page,
+)
+
+router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"])
+
+After = Annotated[str | None, Query(max_length=64)]
+
+
+@router.post("")
+def create_job(
+    body: CreateJobRequest, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return job_object(service.create_job(session, settings, caller.tenant_id, body))
+
+
+@router.get("")
+def list_jobs(
+    request: Request,
+    caller: CallerDep,
+    session: SessionDep,
+    after: After = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    found = service.list_jobs(
+        session,
+        caller.tenant_id,
+        after=after,
+        limit=limit,
+        metadata=service.metadata_filters(request.query_params),
+    )
+    return page([job_object(job) for job in found.items], found.has_more)
+
+
+@router.get("/{job_id}")
+def retrieve_job(job_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    return job_object(service.get_job(session, caller.tenant_id, job_id))
+
+
+@router.post("/{job_id}/cancel")
+def cancel_job(
+    job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    return job_object(service.cancel_job(session, settings, caller.tenant_id, job_id))
+
+
+@router.get("/{job_id}/events")
+def list_events(
+    job_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    after: After = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    found = service.list_events(session, caller.tenant_id, job_id, after=after, limit=limit)
+    return page([event_object(event) for event in found.items], found.has_more)
+
+
+@router.get("/{job_id}/checkpoints")
+def list_checkpoints(
+    job_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    after: After = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    job, found = service.list_checkpoints(
+        session, caller.tenant_id, job_id, after=after, limit=limit
+    )
+    return page([checkpoint_object(c, job) for c in found.items], found.has_more)

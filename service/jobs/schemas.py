@@ -1,0 +1,176 @@
+"""The wire shapes of the jobs API: the create request (OpenAI's plus our extensions) and the
+job, event and checkpoint objects as OpenAI renders them, with our fields added."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.db.models import Checkpoint, Job, JobEvent
+
+Auto = Literal["auto"]
+
+
+class Hyperparameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_epochs: Auto | int | None = Field(default=None, ge=1, le=50)
+    batch_size: Auto | int | None = Field(default=None, ge=1, le=256)
+    learning_rate_multiplier: Auto | float | None = Field(default=None, gt=0)
+
+
+class DpoHyperparameters(Hyperparameters):
+    beta: Auto | float | None = Field(default=None, gt=0, le=2)
+
+
+class SupervisedBody(BaseModel):
+    hyperparameters: Hyperparameters | None = None
+
+
+class DpoBody(BaseModel):
+    hyperparameters: DpoHyperparameters | None = None
+
+
+class MethodSpec(BaseModel):
+    type: Literal["supervised", "dpo"]
+    supervised: SupervisedBody | None = None
+    dpo: DpoBody | None = None
+
+
+class ProviderOptions(BaseModel):
+    """Provider-specific extras; unknown keys are passed to the adapter untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+    training_type: Literal["lora", "full"] | None = None
+    lora_rank: int | None = Field(default=None, ge=1, le=1024)
+    lora_alpha: int | None = Field(default=None, ge=1, le=4096)
+
+
+class CreateJobRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=255)
+    training_file: str = Field(min_length=1, max_length=64)
+    validation_file: str | None = Field(default=None, max_length=64)
+    hyperparameters: Hyperparameters | None = None
+    method: MethodSpec | None = None
+    suffix: str | None = Field(default=None, min_length=1, max_length=64)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    metadata: dict[str, str] | None = None
+    integrations: list[dict[str, Any]] | None = None
+    provider: str | None = Field(default=None, max_length=32)
+    provider_options: ProviderOptions | None = None
+    webhook_url: str | None = Field(default=None, max_length=2048)
+
+    def method_type(self) -> Literal["supervised", "dpo"]:
+        return self.method.type if self.method is not None else "supervised"
+
+    def effective_hyperparameters(self) -> dict[str, Any]:
+        """Method hyperparameters win over the deprecated top-level ones; unset is "auto"."""
+        chosen: Hyperparameters | None = self.hyperparameters
+        if self.method is not None:
+            body = self.method.dpo if self.method.type == "dpo" else self.method.supervised
+            if body is not None and body.hyperparameters is not None:
+                chosen = body.hyperparameters
+        values = chosen.model_dump(exclude_none=True) if chosen is not None else {}
+        for key in ("n_epochs", "batch_size", "learning_rate_multiplier"):
+            values.setdefault(key, "auto")
+        return values
+
+
+def _ts(value: datetime | None) -> int | None:
+    return int(value.timestamp()) if value is not None else None
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def method_object(job: Job) -> dict[str, Any]:
+    kind = str(job.method.get("type", "supervised"))
+    return {"type": kind, kind: {"hyperparameters": dict(job.hyperparameters)}}
+
+
+def job_object(job: Job) -> dict[str, Any]:
+    hyper = dict(job.hyperparameters)
+    return {
+        "object": "fine_tuning.job",
+        "id": job.id,
+        "created_at": _ts(job.created_at),
+        "error": job.error,
+        "fine_tuned_model": job.fine_tuned_model,
+        "finished_at": _ts(job.finished_at),
+        "hyperparameters": {
+            "n_epochs": hyper.get("n_epochs", "auto"),
+            "batch_size": hyper.get("batch_size", "auto"),
+            "learning_rate_multiplier": hyper.get("learning_rate_multiplier", "auto"),
+        },
+        "model": job.model,
+        "organization_id": job.tenant_id,
+        "result_files": list(job.result_files or []),
+        "seed": job.seed if job.seed is not None else 0,
+        "status": job.status,
+        "trained_tokens": job.trained_tokens,
+        "training_file": job.training_file_id,
+        "validation_file": job.validation_file_id,
+        "estimated_finish": _ts(job.estimated_finish_at),
+        "integrations": [],
+        "metadata": job.user_metadata or None,
+        "method": method_object(job),
+        "suffix": job.suffix,
+        "provider": job.provider,
+        "provider_job_id": job.provider_job_id,
+        "provider_status": job.provider_status,
+        "provider_options": dict(job.provider_options or {}),
+        "estimated_cost": (
+            {"amount": _money(job.estimated_cost), "currency": "USD"}
+            if job.estimated_cost is not None
+            else None
+        ),
+        "cost": (
+            {"amount": _money(job.cost), "currency": "USD", "basis": job.cost_basis}
+            if job.cost is not None
+            else None
+        ),
+        "validation": job.validation_summary,
+    }
+
+
+def event_object(event: JobEvent) -> dict[str, Any]:
+    return {
+        "object": "fine_tuning.job.event",
+        "id": event.id,
+        "created_at": _ts(event.created_at),
+        "level": event.level,
+        "message": event.message,
+        "type": event.type,
+        "data": event.data or {},
+    }
+
+
+def checkpoint_object(checkpoint: Checkpoint, job: Job) -> dict[str, Any]:
+    metrics = dict(checkpoint.metrics or {})
+    return {
+        "object": "fine_tuning.job.checkpoint",
+        "id": checkpoint.id,
+        "created_at": _ts(checkpoint.created_at),
+        "fine_tuned_model_checkpoint": checkpoint.fine_tuned_model_checkpoint
+        or f"{job.fine_tuned_model or job.model}:ckpt-step-{checkpoint.step}",
+        "fine_tuning_job_id": job.id,
+        "metrics": {"step": float(checkpoint.step), **metrics},
+        "step_number": checkpoint.step,
+    }
+
+
+def page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": data,
+        "has_more": has_more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }

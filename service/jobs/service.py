@@ -1,0 +1,196 @@
+"""What the jobs API does: create (checked before anything is queued), read, list, cancel.
+Routes call one function here; the request boundary commits."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+from service.db.models import Checkpoint, Job, JobEvent
+from service.db.types import utcnow
+from service.errors import InvalidRequest, NotFound
+from service.jobs import costs, steps
+from service.jobs.filecheck import checked_report, validation_summary
+from service.jobs.repository import JobRepository
+from service.jobs.schemas import CreateJobRequest
+from service.jobs.targets import resolve_target
+from service.jobs.transitions import CANCELLED, VALIDATING_FILES, is_terminal, transition
+from service.settings import Settings
+from service.webhooks.endpoints import validate_webhook_url
+
+T = TypeVar("T")
+
+
+def create_job(
+    session: Session, settings: Settings, tenant_id: str, request: CreateJobRequest
+) -> Job:
+    target = resolve_target(request)
+    repository = JobRepository(session)
+    training = checked_report(
+        repository, settings, tenant_id, request.training_file, "training_file", target
+    )
+    validation = (
+        checked_report(
+            repository, settings, tenant_id, request.validation_file, "validation_file", target
+        )
+        if request.validation_file
+        else None
+    )
+    webhook_url = (
+        validate_webhook_url(request.webhook_url, settings) if request.webhook_url else None
+    )
+    hyperparameters = request.effective_hyperparameters()
+    estimate = costs.estimate_cost(
+        session,
+        settings,
+        provider=target.provider,
+        model=target.provider_model,
+        training_report=training,
+        validation_report=validation,
+        hyperparameters=hyperparameters,
+    )
+    costs.check_budget(session, settings, tenant_id, estimate.amount)
+    now = utcnow()
+    options = (
+        request.provider_options.model_dump(exclude_none=True) if request.provider_options else {}
+    )
+    job = repository.add(
+        Job(
+            tenant_id=tenant_id,
+            provider=target.provider,
+            model=request.model,
+            status=VALIDATING_FILES,
+            method={"type": request.method_type()},
+            hyperparameters=hyperparameters,
+            provider_options=options,
+            training_file_id=request.training_file,
+            validation_file_id=request.validation_file,
+            provider_file_ids={},
+            suffix=request.suffix,
+            seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
+            user_metadata=dict(request.metadata or {}),
+            webhook_url=webhook_url,
+            result_files=[],
+            estimated_cost=estimate.amount,
+            validation_summary=validation_summary(training, validation),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    session.add(
+        JobEvent(
+            tenant_id=tenant_id,
+            job_id=job.id,
+            message=f"Created fine-tuning job: {job.id}",
+            data={"provider": target.provider, "estimated_cost": estimate.to_dict()},
+            created_at=now,
+        )
+    )
+    steps.schedule(session, job, now, now=now)
+    return job
+
+
+def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
+    job = JobRepository(session).get_for_tenant(tenant_id, job_id)
+    if job is None:
+        raise NotFound(f"No fine-tuning job found with id '{job_id}'.", param="fine_tuning_job_id")
+    return job
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_more: bool
+
+
+def list_jobs(
+    session: Session,
+    tenant_id: str,
+    *,
+    after: str | None,
+    limit: int,
+    metadata: Mapping[str, str],
+) -> Page[Job]:
+    rows = JobRepository(session).list_for_tenant(
+        tenant_id, after=after, limit=limit + 1, metadata=metadata
+    )
+    return Page(rows[:limit], len(rows) > limit)
+
+
+def list_events(
+    session: Session, tenant_id: str, job_id: str, *, after: str | None, limit: int
+) -> Page[JobEvent]:
+    job = get_job(session, tenant_id, job_id)
+    rows = JobRepository(session).events(job.id, after=after, limit=limit + 1)
+    return Page(rows[:limit], len(rows) > limit)
+
+
+def list_checkpoints(
+    session: Session, tenant_id: str, job_id: str, *, after: str | None, limit: int
+) -> tuple[Job, Page[Checkpoint]]:
+    job = get_job(session, tenant_id, job_id)
+    rows = JobRepository(session).checkpoints(job.id, after=after, limit=limit + 1)
+    return job, Page(rows[:limit], len(rows) > limit)
+
+
+def cancel_job(session: Session, settings: Settings, tenant_id: str | None, job_id: str) -> Job:
+    """Cancel a job (``tenant_id=None``: an admin acting for any tenant). A job not yet
+    launched is cancelled here and never reaches the provider; a launch in progress sees the
+    request before it creates anything; a launched job gets a cancel task for the provider."""
+    repository = JobRepository(session)
+    found = (
+        repository.get(job_id, lock=True)
+        if tenant_id is None
+        else repository.get_for_tenant(tenant_id, job_id)
+    )
+    if found is None:
+        raise NotFound(f"No fine-tuning job found with id '{job_id}'.", param="fine_tuning_job_id")
+    job = repository.get(found.id, lock=True) or found
+    if is_terminal(job.status):
+        if job.status == CANCELLED:
+            return job
+        raise InvalidRequest(
+            f"Job {job.id} has already {job.status}; it cannot be cancelled.",
+            code="job_not_cancellable",
+        )
+    now = utcnow()
+    if job.cancel_requested_at is None:
+        job.cancel_requested_at = now
+    launching = job.lease_expires_at is not None and job.lease_expires_at > now
+    if job.provider_job_id is None and not launching:
+        transition(
+            session,
+            job,
+            CANCELLED,
+            reason="cancelled before it reached the provider",
+            settings=settings,
+        )
+        return job
+    if job.provider_job_id is not None:
+        steps.schedule(session, job, now, now=now)
+    return job
+
+
+def retry_launch(session: Session, job_id: str, *, now: datetime | None = None) -> Job:
+    """Dashboard: run a job's pending launch now instead of after its backoff."""
+    job = JobRepository(session).get(job_id, lock=True)
+    if job is None:
+        raise NotFound(f"No fine-tuning job found with id '{job_id}'.")
+    if is_terminal(job.status) or job.provider_job_id is not None:
+        raise InvalidRequest(f"Job {job.id} has no pending launch ({job.status}).")
+    steps.schedule(session, job, now or utcnow())
+    return job
+
+
+def metadata_filters(query: Mapping[str, str]) -> dict[str, str]:
+    """``metadata[key]=value`` query parameters as a dict."""
+    found: dict[str, str] = {}
+    for name, value in query.items():
+        if name.startswith("metadata[") and name.endswith("]") and len(name) > 10:
+            found[name[9:-1]] = value
+    return found

@@ -1,0 +1,56 @@
+"""A job's next step and its hand-off to the workers.
+
+Every active job has ``next_poll_at``: when its next step (launch, cancel or poll) is due.
+Scheduling a step that is due now writes an outbox row (relayed to Celery after commit); the
+reconciler scans for steps that are due and re-enqueues them under the same dedupe key, and
+under a fresh key once a step is overdue by ``rescue_after`` — so a message lost by the broker
+only delays a job, and a live message is never doubled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from service import outbox
+from service.db.models import Job
+from service.db.types import utcnow
+
+LAUNCH_TASK = "tuneforge.launch_job"
+POLL_TASK = "tuneforge.poll_job"
+CANCEL_TASK = "tuneforge.cancel_job"
+
+
+def next_task(job: Job) -> str:
+    if job.provider_job_id is None:
+        return LAUNCH_TASK
+    if job.cancel_requested_at is not None and job.cancel_sent_at is None:
+        return CANCEL_TASK
+    return POLL_TASK
+
+
+def step_key(job: Job, rescue: int = 0) -> str:
+    """One key per scheduled step (and per rescue of it): dedupes relays of the same step."""
+    assert job.next_poll_at is not None
+    millis = int(job.next_poll_at.timestamp() * 1000)
+    return f"{next_task(job)}:{job.id}:{millis}:{rescue}"
+
+
+def schedule(session: Session, job: Job, at: datetime, *, now: datetime | None = None) -> None:
+    """Set when the job's next step is due; hand it to the workers at once if it is due now."""
+    now = now or utcnow()
+    job.next_poll_at = at
+    session.flush()
+    if at <= now:
+        enqueue_step(session, job)
+
+
+def enqueue_step(session: Session, job: Job, rescue: int = 0) -> None:
+    outbox.enqueue(
+        session,
+        task=next_task(job),
+        target_id=job.id,
+        dedupe_key=step_key(job, rescue),
+        tenant_id=job.tenant_id,
+    )

@@ -1,0 +1,82 @@
+"""Which provider and model a create request names, checked against the catalog: unknown
+model, retired provider or model, unsupported method or training type → a 400 naming it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from providers.catalog import ModelInfo, available_models, find_model, resolve_provider
+from service.errors import InvalidRequest
+from service.jobs.schemas import CreateJobRequest
+
+MANAGED_PROVIDERS = ("openai", "together", "mistral", "fireworks")
+LOCAL_NOT_WIRED = (
+    "Local training is not available in this deployment yet: no GPU worker runs local jobs. "
+    "Use a managed provider (openai, together/…, fireworks/…)."
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: str
+    provider_model: str
+    info: ModelInfo
+
+
+def resolve_target(request: CreateJobRequest) -> Target:
+    provider, provider_model = resolve_provider(request.model, request.provider)
+    if provider == "local":
+        raise InvalidRequest(LOCAL_NOT_WIRED, param="model", code="provider_unavailable")
+    if provider not in MANAGED_PROVIDERS:
+        raise InvalidRequest(
+            f"Unknown provider '{provider}'; one of {', '.join(MANAGED_PROVIDERS)}.",
+            param="provider",
+            code="unknown_provider",
+        )
+    method = request.method_type()
+    info = find_model(provider, provider_model)
+    if info is None:
+        choices = [m.model for m in available_models(method=method) if m.provider == provider]
+        hint = f" Models you can tune on {provider}: {', '.join(choices)}." if choices else ""
+        raise InvalidRequest(
+            f"The model '{request.model}' does not exist or cannot be fine-tuned on "
+            f"{provider}.{hint}",
+            param="model",
+            code="model_not_found",
+        )
+    if not info.is_available:
+        alternatives = _alternatives(provider, method)
+        raise InvalidRequest(
+            f"{provider} has retired fine-tuning for '{provider_model}'"
+            f"{f' on {info.lifecycle_date.isoformat()}' if info.lifecycle_date else ''}. "
+            f"Use one of: {', '.join(alternatives)}.",
+            param="model",
+            code="provider_retired",
+            extra={"alternatives": alternatives},
+        )
+    if method not in info.methods:
+        raise InvalidRequest(
+            f"The model '{request.model}' does not support the '{method}' method "
+            f"(it supports: {', '.join(sorted(info.methods))}).",
+            param="method.type",
+            code="unsupported_method",
+        )
+    options = request.provider_options
+    wanted_type = options.training_type if options is not None else None
+    if wanted_type is not None and wanted_type not in info.training_types:
+        raise InvalidRequest(
+            f"The model '{request.model}' does not support '{wanted_type}' "
+            f"training (it supports: {', '.join(sorted(info.training_types))}).",
+            param="provider_options.training_type",
+            code="unsupported_training_type",
+        )
+    return Target(provider=provider, provider_model=provider_model, info=info)
+
+
+def _alternatives(retired_provider: str, method: str) -> list[str]:
+    names = []
+    for info in available_models(method=method):
+        if info.provider in (retired_provider, "local"):
+            continue
+        names.append(info.model if info.provider == "openai" else f"{info.provider}/{info.model}")
+    return names[:8]
