@@ -101,7 +101,7 @@ def _file_issues(kind: str, report: dict[str, Any], quote: Quote) -> None:
         quote.warnings.append(_issue(kind, warning["code"], warning["message"], warning["line"]))
 
 
-def _lifecycle(info: ModelInfo, quote: Quote) -> None:
+def lifecycle_issues(info: ModelInfo, quote: Quote) -> None:
     when = info.lifecycle_date.isoformat() if info.lifecycle_date else "an announced date"
     if info.lifecycle == "retired":
         message = f"{info.provider} retired fine-tuning of {info.model} on {when}"
@@ -128,7 +128,7 @@ def _quote_one(
         )
         return quote
     quote.info = info
-    _lifecycle(info, quote)
+    lifecycle_issues(info, quote)
     training, validation = files
     method = request.method or FORMAT_METHOD.get(training.format or "", "supervised")
     if method not in info.methods:

@@ -57,13 +57,22 @@ def model_tokenizer_dir(root: Path | None, model: str) -> Path | None:
     return candidate if (candidate / "tokenizer.json").is_file() else None
 
 
-def report_for(file: File, info: ModelInfo, settings: Settings) -> ProviderReport:
+def report_for(
+    file: File,
+    info: ModelInfo,
+    settings: Settings,
+    *,
+    max_bytes: int | None = REVALIDATE_MAX_BYTES,
+) -> ProviderReport:
+    """The report under ``info``'s rules. Above ``max_bytes`` (None: no limit, e.g. when a
+    job is about to be created and correctness beats latency) the stored report stands in
+    with ``specific=False``."""
     stored = file.validation or {}
     if stored.get("provider") == info.provider and stored.get("model") == info.model:
         tokens = stored.get("tokens") or {}
         if tokens.get("context_length") == info.context_length:
             return ProviderReport(stored, True)
-    if file.bytes > REVALIDATE_MAX_BYTES:
+    if max_bytes is not None and file.bytes > max_bytes:
         return ProviderReport(stored, False)
     key = (file.sha256, info.provider, info.model, info.context_length)
     report = _cached(key)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from providers.catalog import find_model
+from service.billing.quotes import Quote, lifecycle_issues
 from service.settings import Settings
 from tests.factories import auth, make_key, make_tenant
 from tests.service.billing.helpers import chat_rows, stored_file
@@ -148,3 +152,16 @@ def test_providers_catalog(client: TestClient, db_session: Session) -> None:
     assert set(model) >= {"context_length", "methods", "training_types", "price", "lifecycle"}
     assert set(model["price"]) == {"amount", "currency", "per", "source", "date"}
     assert client.get("/v1/providers").status_code == 401
+
+
+def test_closing_model_is_warned_but_still_compatible() -> None:
+
+    info = find_model("together", QWEN)
+    assert info is not None
+    closing = replace(info, lifecycle="closing", lifecycle_date=date(2027, 1, 31))
+    quote = Quote("together", QWEN)
+    lifecycle_issues(closing, quote)
+    assert quote.compatible
+    assert [(w["code"], "2027-01-31" in w["message"]) for w in quote.warnings] == [
+        ("model_closing", True)
+    ]
