@@ -20,7 +20,7 @@ _job_id: ContextVar[str | None] = ContextVar("tuneforge_job_id", default=None)
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "job_id", "taskName"}
+    | {"message", "asctime", "job_id", "taskName", "color_message"}  # uvicorn's ANSI copy
 )
 
 
