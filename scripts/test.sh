@@ -7,8 +7,11 @@ BIN=.venv/bin
 scripts/ensure-services.sh
 scripts/ensure-browser.sh
 
-echo "== ruff"; $BIN/ruff check . && $BIN/ruff format --check .
-echo "== mypy --strict"; $BIN/mypy .
+echo "== ruff"
+$BIN/ruff check .
+$BIN/ruff format --check .
+echo "== mypy --strict"
+$BIN/mypy .
 
 mkdir -p test-output
 status=0
