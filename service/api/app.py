@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from service.api import health, tenancy
-from service.files import routes as file_routes
-from service.jobs import routes as job_routes
 from service.api.errors import install_error_handlers
 from service.billing import routes as billing_routes
+from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
+from service.files import routes as file_routes
+from service.jobs import routes as job_routes
 from service.observability.http import install_observability
 from service.settings import Settings, get_settings
 from service.webhooks import routes as webhook_routes
@@ -35,4 +36,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(webhook_routes.router)
     app.include_router(job_routes.router)
     app.include_router(billing_routes.router)
+    install_dashboard(app)
     return app

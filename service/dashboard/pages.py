@@ -1,0 +1,230 @@
+"""The dashboard's pages (GET only): parsing of filters and rendering; SQL lives in the
+``*_queries`` modules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from service.api.deps import SessionDep, SettingsDep
+from service.billing.catalog import hourly_rate, service_catalog
+from service.dashboard.auth import AdminDep, DashboardError
+from service.dashboard.charts import job_charts, spend_chart
+from service.dashboard.job_queries import (
+    SORT_KEYS,
+    DashboardJobQueries,
+    JobFilters,
+    SortKey,
+)
+from service.dashboard.overview_queries import OverviewQueries, day_ago
+from service.dashboard.rendering import render
+from service.dashboard.spend_queries import SpendQueries, recent_months
+from service.dashboard.webhook_queries import WebhookQueries
+from service.db.models import Job
+from service.db.types import utcnow
+from service.jobs.transitions import is_terminal
+from service.webhooks.queries import DELIVERY_STATUSES, list_deliveries
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+STATUSES = ("validating_files", "queued", "running", "succeeded", "failed", "cancelled")
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(
+    request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    now = utcnow()
+    queries = OverviewQueries(session)
+    by_status = queries.counts_by_status()
+    return render(
+        request,
+        settings,
+        admin,
+        "overview.html",
+        section="overview",
+        statuses=STATUSES,
+        by_status=by_status,
+        total=sum(by_status.values()),
+        by_provider=queries.counts_by_provider_status(),
+        running=queries.running(),
+        failures=queries.failures_since(day_ago(now)),
+        spend=queries.spend_this_month(now),
+        month=f"{now.year:04d}-{now.month:02d}",
+    )
+
+
+def _day(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise DashboardError(
+            400, "Bad filter", f"{field} must be a date like 2026-01-31, not {value!r}."
+        ) from None
+    return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs(
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: str = "",
+    provider: str = "",
+    tenant: str = "",
+    model: str = "",
+    created_from: str = "",
+    created_to: str = "",
+    sort: str = "created",
+    order: str = "desc",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    until = _day(created_to, "created_to")
+    filters = JobFilters(
+        status=status or None,
+        provider=provider or None,
+        tenant_id=tenant or None,
+        model=model.strip() or None,
+        created_from=_day(created_from, "created_from"),
+        created_before=until + timedelta(days=1) if until else None,
+    )
+    sort_key: SortKey = sort if sort in SORT_KEYS else "created"  # type: ignore[assignment]
+    queries = DashboardJobQueries(session)
+    result = queries.page(filters, sort=sort_key, descending=order != "asc", page=page)
+    params = {
+        "status": status,
+        "provider": provider,
+        "tenant": tenant,
+        "model": model,
+        "created_from": created_from,
+        "created_to": created_to,
+    }
+    options = queries.distinct_values()
+    return render(
+        request,
+        settings,
+        admin,
+        "jobs.html",
+        section="jobs",
+        result=result,
+        params=params,
+        active_params={k: v for k, v in params.items() if v},
+        sort=sort_key,
+        order="asc" if order == "asc" else "desc",
+        statuses=sorted(set(STATUSES) | set(options["status"])),
+        providers=options["provider"],
+        tenants=queries.tenants(),
+    )
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_detail(
+    job_id: str, request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    detail = DashboardJobQueries(session).detail(job_id)
+    if detail is None:
+        raise DashboardError(404, "Job not found", f"There is no job with id {job_id!r}.")
+    job = detail.job
+    deliveries = list_deliveries(session, job.tenant_id, job_id=job.id, limit=100).items
+    return render(
+        request,
+        settings,
+        admin,
+        "job.html",
+        section="jobs",
+        detail=detail,
+        job=job,
+        charts=job_charts(detail.series),
+        deliveries=deliveries,
+        can_cancel=not is_terminal(job.status),
+        can_retry_launch=_can_retry_launch(job),
+        live=not is_terminal(job.status),
+        booked=sum((entry.amount for entry in detail.ledger), Decimal(0)),
+    )
+
+
+def _can_retry_launch(job: Job) -> bool:
+    """A launch that failed and waits for its backoff: no provider job yet, still active."""
+    return not is_terminal(job.status) and job.provider_job_id is None
+
+
+@router.get("/spend", response_class=HTMLResponse)
+def spend(
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    months: Annotated[int, Query(ge=1, le=24)] = 6,
+) -> HTMLResponse:
+    now = utcnow()
+    window = recent_months(now, months)
+    queries = SpendQueries(session)
+    tables = queries.tables(window)
+    return render(
+        request,
+        settings,
+        admin,
+        "spend.html",
+        section="spend",
+        tables=tables,
+        months=months,
+        spend_chart=spend_chart(tables[0]),
+        accuracy=queries.estimate_accuracy(window[0][1]),
+    )
+
+
+@router.get("/providers", response_class=HTMLResponse)
+def providers(
+    request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    catalog = service_catalog(
+        settings.local_models_dir, hourly_rate(settings.local_gpu_hourly_rate)
+    )
+    in_use = OverviewQueries(session).active_jobs_by_model()
+    by_provider: dict[str, list[Any]] = {}
+    for info in sorted(catalog, key=lambda m: (m.provider, m.model)):
+        by_provider.setdefault(info.provider, []).append(info)
+    warnings = [
+        (info, in_use.get((info.provider, info.model), 0))
+        for info in catalog
+        if info.lifecycle != "available"
+    ]
+    return render(
+        request,
+        settings,
+        admin,
+        "providers.html",
+        section="providers",
+        by_provider=by_provider,
+        warnings=warnings,
+        in_use=in_use,
+    )
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+def webhooks(
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: str = "",
+) -> HTMLResponse:
+    queries = WebhookQueries(session)
+    return render(
+        request,
+        settings,
+        admin,
+        "webhooks.html",
+        section="webhooks",
+        endpoints=queries.endpoints(),
+        deliveries=queries.recent_deliveries(status or None),
+        status=status,
+        delivery_statuses=DELIVERY_STATUSES,
+    )
