@@ -61,14 +61,26 @@ class Example:
 
 class LineChecker:
     def __init__(
-        self, rules: ProviderRules, error: Sink, warning: Sink, role_tokens: dict[str, int]
+        self,
+        rules: ProviderRules,
+        error: Sink,
+        warning: Sink,
+        role_tokens: dict[str, int],
+        *,
+        collect_texts: bool = True,
     ) -> None:
         self.rules = rules
         self._error = error
         self.warning = warning
         self.role_tokens = role_tokens
+        self.collect_texts = collect_texts  # False: nobody counts tokens, skip gathering texts
         self._failed = False
         self._schema_ok: dict[str, str | None] = {}
+        extra = _MISTRAL_EXTRA_KEYS if rules.name == "mistral" else frozenset()
+        self._top_keys = {fmt: keys | extra for fmt, keys in _TOP_KEYS.items()}
+        # Roles for which a message of exactly {"role", "content": str} has nothing to check
+        # but an empty assistant reply ("tool" needs its tool_call_id looked at).
+        self._plain_roles = (rules.roles & ALL_ROLES) - {"tool"}
 
     def error(self, line: int, code: str, message: str) -> None:
         self._failed = True
@@ -77,6 +89,16 @@ class LineChecker:
     def check(self, line: int, obj: Any, file_format: str | None) -> Example | None:
         """Checks one parsed line; returns None when it has errors or no format."""
         self._failed = False
+        if type(obj) is dict and len(obj) == 1 and file_format in (None, "chat"):
+            messages = obj.get("messages")
+            plain = self._plain_messages(messages) if type(messages) is list else None
+            if plain is not None:
+                # what the general path concludes for such a line, minus its walk
+                roles, overhead, texts, kinds = plain
+                self._role_order(line, roles, is_preference_input=False)
+                if self._failed:
+                    return None
+                return Example("chat", overhead, len(roles), texts, kinds)
         if not isinstance(obj, dict):
             self.error(line, "not_an_object", "line is not a JSON object")
             return None
@@ -104,6 +126,36 @@ class LineChecker:
             self._text(line, obj, example)
         return None if self._failed else example
 
+    def _plain_messages(
+        self, messages: list[Any]
+    ) -> tuple[list[str], int, list[str], list[int]] | None:
+        """Roles, token overhead, texts and kinds of a non-empty list of messages that are all
+        exactly {"role", "content": str} with nothing to report; None for anything else."""
+        if not messages:
+            return None
+        plain_roles, role_tokens = self._plain_roles, self.role_tokens
+        roles: list[str] = []
+        texts: list[str] = []
+        kinds: list[int] = []
+        overhead = 3  # every reply is primed with <|start|>assistant<|message|>
+        for message in messages:
+            if type(message) is not dict or len(message) != 2:
+                return None
+            role = message.get("role")
+            content = message.get("content")
+            if type(role) is not str or type(content) is not str or role not in plain_roles:
+                return None
+            if role == "assistant":
+                if not content.strip():
+                    return None
+                kinds.append(TRAINABLE)
+            else:
+                kinds.append(PROMPT)
+            texts.append(content)
+            overhead += 3 + role_tokens.get(role, 1)
+            roles.append(role)
+        return roles, overhead, texts, kinds
+
     def check_format_support(self, fmt: str) -> str | None:
         if fmt not in self.rules.formats:
             return f"{self.rules.name} does not accept {fmt} datasets"
@@ -113,9 +165,9 @@ class LineChecker:
         return None
 
     def _check_top_keys(self, line: int, obj: dict[str, Any], fmt: str) -> None:
-        allowed = _TOP_KEYS[fmt]
-        if self.rules.name == "mistral":
-            allowed = allowed | _MISTRAL_EXTRA_KEYS
+        allowed = self._top_keys[fmt]
+        if allowed.issuperset(obj):
+            return
         for key in obj:
             if key not in allowed:
                 report = self.error if self.rules.extra_keys_are_errors else self.warning
@@ -350,7 +402,8 @@ class LineChecker:
                 problem = self._schema_problem(function["parameters"])
                 if problem is not None:
                     self.error(line, "invalid_tool_schema", f"tool {index}: {problem}")
-        example.add(json.dumps(tools, separators=(",", ":")), PROMPT)
+        if self.collect_texts:
+            example.add(json.dumps(tools, separators=(",", ":")), PROMPT)
 
     def _schema_problem(self, schema: Any) -> str | None:
         if not isinstance(schema, dict):

@@ -19,25 +19,52 @@ class Issue:
         return {"line": self.line, "code": self.code, "message": self.message}
 
 
+# Issues found after a line's own checks; on one line they sort after its other issues, in
+# this order, however the work was scheduled (token counts arrive late, chunks merge late).
+_LATE_CODES = {"duplicate_example": 1, "example_too_long": 2, "crlf_line_endings": 3}
+
+
+def _order(line: int | None, code: str, seq: int) -> tuple[int, int, int]:
+    return (-1 if line is None else line, _LATE_CODES.get(code, 0), seq)
+
+
 class IssueList:
-    """Keeps the first ``limit`` issues and a count per code, so memory stays bounded."""
+    """Keeps the ``limit`` first issues by line and a count per code: bounded memory."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.kept: list[Issue] = []
         self.counts: Counter[str] = Counter()
+        self._kept: list[tuple[tuple[int, int, int], Issue]] = []
+        self._seq = 0
 
     def add(self, line: int | None, code: str, message: str) -> None:
         self.counts[code] += 1
-        if len(self.kept) < self.limit:
-            self.kept.append(Issue(line, code, message))
+        self._keep(Issue(line, code, message))
+
+    def _keep(self, issue: Issue) -> None:
+        if self.limit <= 0:
+            return
+        self._seq += 1
+        self._kept.append((_order(issue.line, issue.code, self._seq), issue))
+        if len(self._kept) >= 2 * self.limit:
+            self._kept.sort(key=lambda pair: pair[0])
+            del self._kept[self.limit :]
+
+    def merge(self, other: IssueList, line_offset: int) -> None:
+        """Adds ``other``'s issues (from a later part of the file) with lines shifted."""
+        self.counts.update(other.counts)
+        for issue in other.sorted():
+            line = None if issue.line is None else issue.line + line_offset
+            self._keep(Issue(line, issue.code, issue.message))
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     def sorted(self) -> list[Issue]:
-        return sorted(self.kept, key=lambda i: -1 if i.line is None else i.line)
+        self._kept.sort(key=lambda pair: pair[0])
+        del self._kept[self.limit :]
+        return [issue for _, issue in self._kept]
 
 
 def _percentile(sorted_values: array[int], fraction: float) -> int:

@@ -1,13 +1,14 @@
-"""Streaming validation of a JSONL training file: bounded memory, both cores for counting.
+"""Streaming validation of a JSONL training file: bounded memory, both cores.
 
-The main thread reads, parses and checks lines; batches of texts go to a small thread pool
-whose tokenizers release the GIL, so counting overlaps with parsing. At most
-``2 × workers`` batches are in flight, which bounds memory whatever the file size.
+With token counting, the main thread reads, parses and checks lines; batches of texts go to
+a small thread pool whose tokenizers release the GIL, so counting overlaps with parsing. At
+most ``2 × workers`` batches are in flight, which bounds memory whatever the file size.
+Without token counting, a large file is split into line-aligned chunks checked by child
+processes (``parallel.py``); the result is the same as the sequential scan's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections import deque
 from collections.abc import Callable
@@ -16,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.datasets.billing import Epochs, billed_tokens, resolve_epochs
-from service.datasets.checks import PROMPT, TRAINABLE, Example, LineChecker
-from service.datasets.lines import read_lines
+from service.datasets.checks import PROMPT, TRAINABLE, Example
+from service.datasets.parallel import parallel_processes, scan_in_parallel
 from service.datasets.report import IssueList, TokenStats, ValidationReport
-from service.datasets.rules import ALL_ROLES, default_context_length, rules_for
+from service.datasets.rules import ALL_ROLES, ProviderRules, default_context_length, rules_for
+from service.datasets.scan import Duplicates, RangeResult, RangeScanner, ScanSettings
 from service.datasets.tokens import TokenCounter, counter_for
-
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,11 @@ class ValidationOptions:
     validation_tokens: int = 0
     max_duplicate_hashes: int = 500_000  # beyond this, duplicates are no longer looked for
     batch_chars: int = 1 << 20  # characters of text per counting batch
+    # Without token counting, files of at least parallel_min_bytes are checked in chunks of
+    # about chunk_bytes by this many processes (None = every core; 1 = never in parallel).
+    processes: int | None = None
+    parallel_min_bytes: int = 32 * 1024 * 1024
+    chunk_bytes: int = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -55,137 +60,45 @@ class _Batch:
         self.chars += sum(map(len, example.texts))
 
 
-class _Run:
+class _Counting:
+    """Counts the tokens of checked examples on a thread pool, a bounded number in flight."""
+
     def __init__(
         self,
-        path: Path,
-        provider: str,
-        model: str | None,
-        context_length: int | None,
-        options: ValidationOptions,
-        progress: Callable[[int], None] | None,
+        counter: TokenCounter,
+        stats: TokenStats,
+        rules: ProviderRules,
+        issues: tuple[IssueList, IssueList],
+        pool: ThreadPoolExecutor,
+        workers: int,
+        batch_chars: int,
     ) -> None:
-        self.path = path
-        self.options = options
-        self.progress = progress
-        self.rules = rules_for(provider).with_methods(options.methods)
-        self.errors = IssueList(options.max_errors)
-        self.warnings = IssueList(options.max_warnings)
-        self.counter: TokenCounter | None = None
-        self.stats: TokenStats | None = None
-        role_tokens = dict.fromkeys(ALL_ROLES, 1)
-        if options.count_tokens:
-            self.counter = counter_for(provider, model, options.tokenizer_dir)
-            roles = sorted(ALL_ROLES)
-            role_tokens = dict(zip(roles, self.counter.count_batch(roles), strict=True))
-            self.stats = TokenStats(
-                tokenizer=self.counter.name,
-                estimated=self.counter.estimated,
-                context_length=context_length or default_context_length(provider, model),
-            )
-        self.checker = LineChecker(self.rules, self.errors.add, self.warnings.add, role_tokens)
-        self.report = ValidationReport(
-            provider, model, None, self.errors, self.warnings, self.stats
-        )
-        self.seen: set[int] = set()
-        self.crlf_lines = 0
-        self.first_crlf: int | None = None
+        self.counter, self.stats, self.rules = counter, stats, rules
+        self.errors, self.warnings = issues
+        self.pool = pool
+        self.batch_chars = batch_chars
+        self.in_flight = 2 * workers
+        self.pending: deque[tuple[_Batch, Future[list[int]]]] = deque()
+        self.batch = _Batch()
 
-    def run(self) -> ValidationReport:
-        size = self.path.stat().st_size
-        self.report.bytes = size
-        if size == 0:
-            self.errors.add(None, "empty_file", "the file is empty")
-            return self.report
-        limit = self.rules.max_file_bytes
-        if limit is not None and size > limit:
-            self.errors.add(
-                None, "file_too_large", f"{size} bytes; {self.rules.name} accepts at most {limit}"
-            )
-        workers = self.options.workers or os.cpu_count() or 1
-        with ThreadPoolExecutor(workers) as pool, self.path.open("rb") as handle:
-            self._stream(handle, pool, workers)
-        self._finish()
-        return self.report
+    def add(self, line: int, example: Example) -> None:
+        self.batch.add(line, example)
+        if self.batch.chars >= self.batch_chars:
+            self._submit()
+            while len(self.pending) > self.in_flight:
+                self._merge(*self.pending.popleft())
 
-    def _stream(self, handle: object, pool: ThreadPoolExecutor, workers: int) -> None:
-        pending: deque[tuple[_Batch, Future[list[int]]]] = deque()
-        batch = _Batch()
-        done_bytes = 0
-        for raw in read_lines(handle, self.options.max_line_bytes):  # type: ignore[arg-type]
-            self.report.lines = raw.number
-            done_bytes += raw.length + 1 + raw.crlf
-            example = self._line(raw.number, raw.data, raw.crlf, raw.too_long, raw.length)
-            if example is None or self.counter is None:
-                continue
-            batch.add(raw.number, example)
-            if batch.chars >= self.options.batch_chars:
-                pending.append((batch, pool.submit(self.counter.count_batch, batch.texts)))
-                batch = _Batch()
-                while len(pending) > 2 * workers:
-                    self._merge(*pending.popleft())
-                if self.progress is not None:
-                    self.progress(done_bytes)
-        if batch.examples and self.counter is not None:
-            pending.append((batch, pool.submit(self.counter.count_batch, batch.texts)))
-        while pending:
-            self._merge(*pending.popleft())
-        if self.progress is not None:
-            self.progress(done_bytes)
+    def finish(self) -> None:
+        if self.batch.examples:
+            self._submit()
+        while self.pending:
+            self._merge(*self.pending.popleft())
 
-    def _line(
-        self, number: int, data: bytes, crlf: bool, too_long: bool, length: int
-    ) -> Example | None:
-        if crlf:
-            self.crlf_lines += 1
-            self.first_crlf = self.first_crlf or number
-        if too_long:
-            self.errors.add(
-                number,
-                "line_too_long",
-                f"line is {length} bytes; the limit is {self.options.max_line_bytes}",
-            )
-            return None
-        if number == 1 and data.startswith(_BOM):
-            self.errors.add(1, "utf8_bom", "the file starts with a UTF-8 byte order mark")
-            data = data[len(_BOM) :]
-        if not data.strip():
-            report = self.errors if self.rules.blank_lines_are_errors else self.warnings
-            report.add(number, "blank_line", "blank line")
-            return None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.errors.add(number, "invalid_utf8", f"not UTF-8 at byte {exc.start + 1}")
-            return None
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            self.errors.add(number, "invalid_json", f"invalid JSON: {exc}")
-            return None
-        if isinstance(obj, dict):
-            self.report.examples += 1
-        example = self.checker.check(number, obj, self.report.format)
-        if example is None:
-            return None
-        if self.report.format is None:
-            self.report.format = example.format
-            problem = self.checker.check_format_support(example.format)
-            if problem is not None:
-                self.errors.add(number, "unsupported_format", problem)
-        self.report.messages += example.messages
-        self._duplicate(number, data)
-        return example
-
-    def _duplicate(self, number: int, data: bytes) -> None:
-        key = hash(data)
-        if key in self.seen:
-            self.warnings.add(number, "duplicate_example", "same example as an earlier line")
-        elif len(self.seen) < self.options.max_duplicate_hashes:
-            self.seen.add(key)
+    def _submit(self) -> None:
+        batch, self.batch = self.batch, _Batch()
+        self.pending.append((batch, self.pool.submit(self.counter.count_batch, batch.texts)))
 
     def _merge(self, batch: _Batch, future: Future[list[int]]) -> None:
-        assert self.stats is not None
         counts = future.result()
         kinds = batch.kinds
         limit = self.stats.context_length
@@ -212,6 +125,124 @@ class _Run:
                     f"{total} tokens exceed the {limit}-token context"
                     + ("" if over_is_error else "; it will be truncated"),
                 )
+
+
+class _Run:
+    def __init__(
+        self,
+        path: Path,
+        provider: str,
+        model: str | None,
+        context_length: int | None,
+        options: ValidationOptions,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.path = path
+        self.options = options
+        self.progress = progress
+        self.rules = rules_for(provider).with_methods(options.methods)
+        self.errors = IssueList(options.max_errors)
+        self.warnings = IssueList(options.max_warnings)
+        self.counter: TokenCounter | None = None
+        self.stats: TokenStats | None = None
+        self.role_tokens = dict.fromkeys(ALL_ROLES, 1)
+        if options.count_tokens:
+            self.counter = counter_for(provider, model, options.tokenizer_dir)
+            roles = sorted(ALL_ROLES)
+            self.role_tokens = dict(zip(roles, self.counter.count_batch(roles), strict=True))
+            self.stats = TokenStats(
+                tokenizer=self.counter.name,
+                estimated=self.counter.estimated,
+                context_length=context_length or default_context_length(provider, model),
+            )
+        self.report = ValidationReport(
+            provider, model, None, self.errors, self.warnings, self.stats
+        )
+        self.crlf_lines = 0
+        self.first_crlf: int | None = None
+
+    def run(self) -> ValidationReport:
+        size = self.path.stat().st_size
+        self.report.bytes = size
+        if size == 0:
+            self.errors.add(None, "empty_file", "the file is empty")
+            return self.report
+        limit = self.rules.max_file_bytes
+        if limit is not None and size > limit:
+            self.errors.add(
+                None, "file_too_large", f"{size} bytes; {self.rules.name} accepts at most {limit}"
+            )
+        options = self.options
+        settings = ScanSettings(
+            rules=self.rules,
+            max_line_bytes=options.max_line_bytes,
+            max_errors=options.max_errors,
+            max_warnings=options.max_warnings,
+            role_tokens=self.role_tokens,
+            collect_texts=self.counter is not None,
+        )
+        processes = (
+            1
+            if self.counter is not None
+            else parallel_processes(options.processes, options.parallel_min_bytes, size)
+        )
+        if processes > 1:
+            duplicates = Duplicates(options.max_duplicate_hashes, self.warnings)
+            result = scan_in_parallel(
+                self.path,
+                size,
+                settings,
+                processes=processes,
+                chunk_bytes=options.chunk_bytes,
+                into=(self.errors, self.warnings, duplicates),
+                progress=self.progress,
+            )
+        else:
+            result = self._scan_sequentially(settings, size)
+        self.report.format = result.format
+        self.report.lines = result.lines
+        self.report.examples = result.examples
+        self.report.messages = result.messages
+        self.crlf_lines = result.crlf_lines
+        self.first_crlf = result.first_crlf
+        if self.progress is not None:
+            self.progress(size)
+        self._finish()
+        return self.report
+
+    def _scan_sequentially(self, settings: ScanSettings, size: int) -> RangeResult:
+        scanner = RangeScanner(
+            settings,
+            file_format=None,
+            at_file_start=True,
+            errors=self.errors,
+            warnings=self.warnings,
+        )
+        duplicates = Duplicates(self.options.max_duplicate_hashes, self.warnings)
+        with self.path.open("rb") as handle:
+            if self.counter is None or self.stats is None:
+                return scanner.scan(handle, 0, size, on_hash=duplicates.see, progress=self.progress)
+            workers = self.options.workers or os.cpu_count() or 1
+            with ThreadPoolExecutor(workers) as pool:
+                counting = _Counting(
+                    self.counter,
+                    self.stats,
+                    self.rules,
+                    (self.errors, self.warnings),
+                    pool,
+                    workers,
+                    self.options.batch_chars,
+                )
+                result = scanner.scan(
+                    handle,
+                    0,
+                    size,
+                    on_hash=duplicates.see,
+                    on_example=counting.add,
+                    progress=self.progress,
+                )
+                counting.finish()
+            return result
 
     def _finish(self) -> None:
         report, rules = self.report, self.rules
