@@ -14,7 +14,9 @@ GPU_QUEUE = "gpu"
 
 def create_celery(settings: Settings) -> Celery:
     app = Celery(
-        "tuneforge", broker=settings.broker_url, include=["workers.tasks", "workers.file_tasks"]
+        "tuneforge",
+        broker=settings.broker_url,
+        include=["workers.tasks", "workers.file_tasks", "workers.train"],
     )
     transport_options: dict[str, object] = {}
     if settings.broker_url.startswith(("redis://", "rediss://")):

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
-from service.jobs import service
+from service.jobs import results, service
 from service.jobs.schemas import (
     CreateJobRequest,
     checkpoint_object,
@@ -83,3 +84,12 @@ def list_checkpoints(
         session, caller.tenant_id, job_id, after=after, limit=limit
     )
     return page([checkpoint_object(c, job) for c in found.items], found.has_more)
+
+
+@router.get("/{job_id}/results/{name:path}")
+def download_result_file(
+    job_id: str, name: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
+    """A file listed in the job's ``result_files`` (local jobs: the adapter and its tokenizer)."""
+    path = results.result_file_path(session, settings, caller.tenant_id, job_id, name)
+    return FileResponse(path, filename=path.name, media_type="application/octet-stream")

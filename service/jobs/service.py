@@ -29,7 +29,7 @@ T = TypeVar("T")
 def create_job(
     session: Session, settings: Settings, tenant_id: str, request: CreateJobRequest
 ) -> Job:
-    target = resolve_target(request)
+    target = resolve_target(request, settings)
     repository = JobRepository(session)
     training = checked_report(
         repository, settings, tenant_id, request.training_file, "training_file", target

@@ -20,9 +20,12 @@ from service.db.types import utcnow
 LAUNCH_TASK = "tuneforge.launch_job"
 POLL_TASK = "tuneforge.poll_job"
 CANCEL_TASK = "tuneforge.cancel_job"
+TRAIN_TASK = "tuneforge.train_job"  # local jobs: one resumable task on the gpu queue
 
 
 def next_task(job: Job) -> str:
+    if job.provider == "local":
+        return TRAIN_TASK
     if job.provider_job_id is None:
         return LAUNCH_TASK
     if job.cancel_requested_at is not None and job.cancel_sent_at is None:

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 
 from providers.catalog import ModelInfo, available_models, find_model, resolve_provider
 from service.errors import InvalidRequest
+from service.jobs.local_target import resolve_local_model
 from service.jobs.schemas import CreateJobRequest
+from service.settings import Settings
 
 MANAGED_PROVIDERS = ("openai", "together", "mistral", "fireworks")
-LOCAL_NOT_WIRED = (
-    "Local training is not available in this deployment yet: no GPU worker runs local jobs. "
-    "Use a managed provider (openai, together/…, fireworks/…)."
-)
 
 
 @dataclass(frozen=True)
@@ -23,10 +21,16 @@ class Target:
     info: ModelInfo
 
 
-def resolve_target(request: CreateJobRequest) -> Target:
+def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
     provider, provider_model = resolve_provider(request.model, request.provider)
     if provider == "local":
-        raise InvalidRequest(LOCAL_NOT_WIRED, param="model", code="provider_unavailable")
+        local_options = (
+            request.provider_options.model_dump(exclude_none=True)
+            if request.provider_options
+            else {}
+        )
+        local = resolve_local_model(provider_model, request.method_type(), local_options, settings)
+        return Target(provider=provider, provider_model=provider_model, info=local)
     if provider not in MANAGED_PROVIDERS:
         raise InvalidRequest(
             f"Unknown provider '{provider}'; one of {', '.join(MANAGED_PROVIDERS)}.",

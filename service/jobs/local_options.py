@@ -1,0 +1,97 @@
+"""The options of a local job (``provider_options``) and how a job's fields become the local
+trainer's configuration. ``local_gpu``'s config dataclasses import no torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from local_gpu import LoraSettings, TrainingConfig
+from service.errors import InvalidRequest
+
+BASE_LEARNING_RATE = 2e-4
+"""``learning_rate_multiplier`` scales this (a usual LoRA learning rate)."""
+DEFAULT_ROWS_PER_BATCH = 4
+DEFAULT_PROGRESS_EVERY = 5
+DEFAULT_CHECKPOINT_EVERY = 50
+
+
+class LocalOptions(BaseModel):
+    """``provider_options`` a local job understands; anything else is a 400 at create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    training_type: Literal["lora"] | None = None
+    lora_rank: int | None = Field(default=None, ge=1, le=1024)
+    lora_alpha: int | None = Field(default=None, ge=1, le=4096)
+    lora_dropout: float | None = Field(default=None, ge=0, lt=1)
+    # "nf4" = QLoRA on a 4-bit base; "none" = plain LoRA on the unquantized base.
+    quantization: Literal["nf4", "none"] | None = None
+    device: Literal["auto", "cpu", "cuda"] | None = None
+    max_seq_len: int | None = Field(default=None, ge=16, le=131072)
+    merge_adapter: bool | None = None
+    progress_every: int | None = Field(default=None, ge=1)
+    checkpoint_every: int | None = Field(default=None, ge=1)
+
+
+def parse_local_options(options: dict[str, Any]) -> LocalOptions:
+    try:
+        return LocalOptions.model_validate(options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidRequest(
+            f"provider_options.{where}: {first['msg']} (local jobs accept: "
+            f"{', '.join(LocalOptions.model_fields)})",
+            param=f"provider_options.{where}",
+            code="invalid_provider_options",
+        ) from None
+
+
+def _number(hyperparameters: dict[str, Any], key: str) -> float | None:
+    value = hyperparameters.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None  # "auto" or unset
+    return float(value)
+
+
+def training_config(
+    *,
+    model_dir: Path,
+    train_file: Path,
+    validation_file: Path | None,
+    output_dir: Path,
+    hyperparameters: dict[str, Any],
+    options: dict[str, Any],
+    seed: int,
+) -> TrainingConfig:
+    chosen = parse_local_options(options)
+    epochs = _number(hyperparameters, "n_epochs")
+    batch = _number(hyperparameters, "batch_size")
+    multiplier = _number(hyperparameters, "learning_rate_multiplier")
+    defaults = LoraSettings()
+    lora = LoraSettings(
+        rank=chosen.lora_rank or defaults.rank,
+        alpha=chosen.lora_alpha or defaults.alpha,
+        dropout=chosen.lora_dropout if chosen.lora_dropout is not None else defaults.dropout,
+    )
+    return TrainingConfig(
+        model_dir=model_dir,
+        train_file=train_file,
+        validation_file=validation_file,
+        output_dir=output_dir,
+        device=chosen.device or "auto",
+        quantization=chosen.quantization or "nf4",
+        lora=lora,
+        epochs=max(1, round(epochs)) if epochs else 1,
+        learning_rate=BASE_LEARNING_RATE * (multiplier or 1.0),
+        rows_per_batch=int(batch) if batch else DEFAULT_ROWS_PER_BATCH,
+        max_seq_len=chosen.max_seq_len or TrainingConfig.max_seq_len,
+        seed=seed,
+        progress_every=chosen.progress_every or DEFAULT_PROGRESS_EVERY,
+        checkpoint_every=chosen.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
+        merge_adapter=bool(chosen.merge_adapter),
+        resume=True,
+    )

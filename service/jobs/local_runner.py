@@ -1,0 +1,270 @@
+"""Run a ``local/…`` job on this machine: the body of the ``tuneforge.train_job`` task.
+
+The job's database lease keeps a second delivery out; a heartbeat renews it while training.
+Checkpoints live under ``Settings.artifacts_dir/<job id>/checkpoints``, so a run that starts
+after a crash (the lease expired, the reconciler sent the task again) resumes from the last one
+and its loss curve continues. A cancel request stops the run at the next step boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from local_gpu import LocalTrainingError, TrainingConfig, TrainingResult
+from service.datasets.convert import convert_file
+from service.db.models import JobEvent
+from service.db.session import session_scope
+from service.db.types import utcnow
+from service.jobs import costs, leases, steps
+from service.jobs.local_options import training_config
+from service.jobs.local_progress import JobRecorder
+from service.jobs.repository import JobRepository
+from service.jobs.transitions import CANCELLED, FAILED, RUNNING, SUCCEEDED, is_terminal, transition
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_TRAIN_ATTEMPTS = 5
+"""Starts of a run that ended in an unexpected error or a crash before it is failed."""
+RETRY_AFTER_S = 5.0
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    job_id: str
+    tenant_id: str
+    model_name: str
+    fine_tuned_model: str
+    files: dict[str, Path]  # "training" / "validation" → stored canonical JSONL
+    hyperparameters: dict[str, Any]
+    options: dict[str, Any]
+    seed: int
+    attempt: int
+
+
+def job_dir(settings: Settings, job_id: str) -> Path:
+    return (settings.artifacts_dir / job_id).resolve()
+
+
+def fine_tuned_model_name(model: str, suffix: str | None, job_id: str) -> str:
+    return f"{model}:ft-{suffix + '-' if suffix else ''}{job_id}"
+
+
+def run_local_job(sessions: sessionmaker[Session], settings: Settings, job_id: str) -> None:
+    """Safe to run any number of times: a duplicate sees the live lease (or a terminal job)."""
+    owner = leases.new_owner()
+    if not leases.claim(sessions, job_id, owner, settings.lease_ttl_s):
+        return
+    plan = _begin(sessions, settings, job_id, owner)
+    if plan is None:
+        return
+    folder = job_dir(settings, job_id)
+    started = time.monotonic()
+    with leases.heartbeat(sessions, job_id, owner, settings.lease_ttl_s) as lost:
+        recorder = JobRecorder(
+            sessions, job_id, plan.tenant_id, folder, plan.fine_tuned_model, lease_lost=lost
+        )
+        try:
+            config = _prepare(settings, plan, folder)
+            # bitsandbytes (with the optional `kernels` package) reaches for the Hub at import.
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from local_gpu import run_training
+
+            result = run_training(config, recorder.callbacks())
+        except LocalTrainingError as exc:
+            _fail(sessions, settings, job_id, str(exc), time.monotonic() - started)
+            return
+        except Exception as exc:
+            log.exception("local training of %s failed unexpectedly", job_id)
+            _retry_or_fail(sessions, settings, plan, owner, f"unexpected error: {exc}")
+            return
+    if lost.is_set():
+        log.warning("lease on %s was lost mid-run; another worker carries it on", job_id)
+        return
+    _finish(sessions, settings, plan, folder, result)
+
+
+def _begin(
+    sessions: sessionmaker[Session], settings: Settings, job_id: str, owner: str
+) -> LocalPlan | None:
+    with session_scope(sessions) as session:
+        repository = JobRepository(session)
+        job = repository.get(job_id, lock=True)
+        if job is None or is_terminal(job.status) or job.provider != "local":
+            leases.release(session, job_id, owner)
+            return None
+        if job.cancel_requested_at is not None:
+            transition(
+                session, job, CANCELLED, reason="cancelled before training", settings=settings
+            )
+            return None
+        if job.launch_attempts >= MAX_TRAIN_ATTEMPTS:
+            transition(
+                session,
+                job,
+                FAILED,
+                settings=settings,
+                reason=f"training was started {job.launch_attempts} times without finishing",
+                error={
+                    "code": "training_failed",
+                    "param": None,
+                    "message": f"Local training did not finish after {job.launch_attempts} "
+                    "attempts (worker crashes or unexpected errors); see the job's events.",
+                },
+            )
+            return None
+        job.launch_attempts += 1
+        files: dict[str, Path] = {}
+        wanted = {"training": job.training_file_id, "validation": job.validation_file_id}
+        for kind, file_id in wanted.items():
+            if file_id is None:
+                continue
+            file = repository.file(file_id)
+            if file is None or file.deleted_at is not None:
+                transition(
+                    session,
+                    job,
+                    FAILED,
+                    settings=settings,
+                    reason="file deleted",
+                    error={
+                        "code": "file_not_found",
+                        "param": f"{kind}_file",
+                        "message": f"File {file_id} no longer exists.",
+                    },
+                )
+                return None
+            files[kind] = Path(file.storage_path)
+        model_name = job.model.removeprefix("local/")
+        fine_tuned = fine_tuned_model_name(job.model, job.suffix, job.id)
+        resumed = job.status == RUNNING
+        job.provider_status = "training"
+        if not transition(
+            session, job, RUNNING, reason=f"training on a local worker ({owner})", settings=settings
+        ):
+            session.add(_event(job.tenant_id, job.id, f"Training restarted on {owner}"))
+        if resumed:
+            log.info("local job %s restarts (attempt %d)", job.id, job.launch_attempts)
+        return LocalPlan(
+            job_id=job.id,
+            tenant_id=job.tenant_id,
+            model_name=model_name,
+            fine_tuned_model=fine_tuned,
+            files=files,
+            hyperparameters=dict(job.hyperparameters or {}),
+            options=dict(job.provider_options or {}),
+            seed=int(job.seed or 0),
+            attempt=job.launch_attempts,
+        )
+
+
+def _event(tenant_id: str, job_id: str, message: str) -> JobEvent:
+    return JobEvent(tenant_id=tenant_id, job_id=job_id, message=message, created_at=utcnow())
+
+
+def _prepare(settings: Settings, plan: LocalPlan, folder: Path) -> TrainingConfig:
+    """Convert the job's files to the trainer's input and build its configuration."""
+    if settings.local_models_dir is None:
+        raise LocalTrainingError("this worker has no TUNEFORGE_LOCAL_MODELS_DIR configured")
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    converted: dict[str, Path] = {}
+    for kind, source in plan.files.items():
+        target = data / f"{kind}.jsonl"
+        report = convert_file(source, target, "local", max_line_bytes=settings.max_line_bytes)
+        if report.lines_written == 0:
+            raise LocalTrainingError(f"the {kind} file has no example the local trainer can use")
+        converted[kind] = target
+    return training_config(
+        model_dir=settings.local_models_dir / plan.model_name,
+        train_file=converted["training"],
+        validation_file=converted.get("validation"),
+        output_dir=folder,
+        hyperparameters=plan.hyperparameters,
+        options=plan.options,
+        seed=plan.seed,
+    )
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    plan: LocalPlan,
+    folder: Path,
+    result: TrainingResult,
+) -> None:
+    usage = costs.FinalUsage(trained_tokens=result.tokens_trained, duration_s=result.seconds)
+    with session_scope(sessions) as session:
+        job = JobRepository(session).get(plan.job_id, lock=True)
+        if job is None or is_terminal(job.status):
+            return
+        if " on cpu" in result.path_description:
+            # The ledger prices CPU runs by their own hourly rate.
+            job.hyperparameters = {**(job.hyperparameters or {}), "device": "cpu"}
+        job.provider_status = result.outcome
+        if result.outcome == "cancelled":
+            transition(
+                session,
+                job,
+                CANCELLED,
+                reason=f"stopped at step {result.steps_completed} of {result.total_steps}; "
+                "the last checkpoint is kept",
+                usage=usage,
+                settings=settings,
+            )
+            return
+        job.fine_tuned_model = plan.fine_tuned_model
+        job.result_files = [str(path.relative_to(folder)) for path in result.result_files]
+        transition(
+            session,
+            job,
+            SUCCEEDED,
+            reason=f"{result.steps_completed} steps ({result.path_description})",
+            usage=usage,
+            settings=settings,
+        )
+
+
+def _fail(
+    sessions: sessionmaker[Session], settings: Settings, job_id: str, message: str, seconds: float
+) -> None:
+    with session_scope(sessions) as session:
+        job = JobRepository(session).get(job_id, lock=True)
+        if job is None or is_terminal(job.status):
+            return
+        transition(
+            session,
+            job,
+            FAILED,
+            reason=message,
+            error={"code": "training_failed", "message": message, "param": None},
+            usage=costs.FinalUsage(duration_s=seconds),
+            settings=settings,
+        )
+
+
+def _retry_or_fail(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    plan: LocalPlan,
+    owner: str,
+    reason: str,
+) -> None:
+    """An unexpected error (a bug, a lost database connection): try again from the last
+    checkpoint after a pause; ``_begin`` fails the job once the attempts run out."""
+    with session_scope(sessions) as session:
+        job = JobRepository(session).get(plan.job_id, lock=True)
+        if job is None or is_terminal(job.status) or job.lease_owner != owner:
+            return
+        leases.release(session, job.id, owner)
+        session.add(_event(job.tenant_id, job.id, f"Training interrupted: {reason}"))
+        now = utcnow()
+        steps.schedule(session, job, now + timedelta(seconds=RETRY_AFTER_S), now=now)
