@@ -1,0 +1,201 @@
+"""Jobs API benchmark (PostgreSQL): ``GET /v1/fine_tuning/jobs/{id}`` throughput against a
+bare FastAPI route returning the same JSON from memory (goal: ratio ≥ 0.5), and latency of
+``POST /v1/fine_tuning/jobs`` at a fixed 100 requests/s (open loop).
+
+    python bench/jobs_throughput.py [--seconds 8] [--concurrency 16] [--rate 100]
+
+Needs PostgreSQL (``TUNEFORGE_TEST_PG_DSN``, default postgresql://postgres@127.0.0.1:5432/test).
+Each server is one uvicorn process on loopback; the same asyncio client drives both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service.db import migrations  # noqa: E402
+from service.db.database import Database  # noqa: E402
+from service.db.session import session_scope  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from tests.backends import postgres_database  # noqa: E402
+from tests.e2e.harness import free_port  # noqa: E402
+from tests.factories import make_key, make_tenant  # noqa: E402
+from tests.service.jobs.helpers import make_file  # noqa: E402
+
+BARE_APP = """
+import json, sys
+from fastapi import FastAPI
+from fastapi.responses import Response
+body = open(sys.argv[1], "rb").read()
+app = FastAPI()
+@app.get("/v1/fine_tuning/jobs/{job_id}")
+def get(job_id: str) -> Response:
+    return Response(body, media_type="application/json")
+"""
+
+
+def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def closed_loop(url: str, headers: dict[str, str], seconds: float, workers: int) -> float:
+    done = 0
+    stop = time.monotonic() + seconds
+    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < stop:
+                response = await client.get(url)
+                response.raise_for_status()
+                done += 1
+
+        start = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return done / (time.monotonic() - start)
+
+
+async def open_loop_creates(
+    url: str, headers: dict[str, str], body: dict[str, str], rate: float, seconds: float
+) -> list[float]:
+    latencies: list[float] = []
+    async with httpx.AsyncClient(headers=headers, timeout=60) as client:
+
+        async def one() -> None:
+            started = time.perf_counter()
+            response = await client.post(url, json=body)
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+
+        tasks = []
+        start = time.monotonic()
+        for i in range(int(rate * seconds)):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=100.0)
+    args = parser.parse_args()
+    with postgres_database("tf_bench") as url, tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            environment="test",
+            data_dir=Path(tmp),
+            database_url=url,
+            broker_url="redis://127.0.0.1:6379/0",
+            broker_key_prefix="tf_bench:",
+            _env_file=None,
+        )
+        migrations.upgrade(settings)
+        database = Database.from_url(url)
+        with session_scope(database.sessions) as session:
+            tenant = make_tenant(session)
+            key = make_key(session, tenant)
+            file_id = make_file(session, settings, tenant).id
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TUNEFORGE_")}
+        env.update(
+            TUNEFORGE_DATABASE_URL=url,
+            TUNEFORGE_DATA_DIR=tmp,
+            TUNEFORGE_BROKER_URL=settings.broker_url,
+            TUNEFORGE_BROKER_KEY_PREFIX=settings.broker_key_prefix,
+        )
+        port = free_port()
+        api = subprocess.Popen(
+            [sys.executable, "-m", "service.cli.main", "api", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        bare = None
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_up(f"{base}/healthz")
+            headers = {"Authorization": f"Bearer {key}"}
+            body = {"model": "gpt-4o-mini-2024-07-18", "training_file": file_id}
+            created = httpx.post(f"{base}/v1/fine_tuning/jobs", json=body, headers=headers)
+            created.raise_for_status()
+            job = created.json()
+            json_path = Path(tmp) / "job.json"
+            json_path.write_text(json.dumps(job))
+            app_path = Path(tmp) / "bare_app.py"
+            app_path.write_text(BARE_APP.replace("sys.argv[1]", repr(str(json_path))))
+            bare_port = free_port()
+            bare_base = f"http://127.0.0.1:{bare_port}"
+            bare = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "bare_app:app",
+                    "--port",
+                    str(bare_port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                env={**env, "PYTHONPATH": tmp},
+                cwd=tmp,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_up(f"{bare_base}/v1/fine_tuning/jobs/x")
+            path = f"/v1/fine_tuning/jobs/{job['id']}"
+            ours = asyncio.run(closed_loop(base + path, headers, args.seconds, args.concurrency))
+            theirs = asyncio.run(closed_loop(bare_base + path, {}, args.seconds, args.concurrency))
+            print(f"GET job (PostgreSQL): {ours:8.0f} req/s")
+            print(f"bare FastAPI, same JSON from memory: {theirs:8.0f} req/s")
+            print(f"ratio: {ours / theirs:.2f}x  (goal >= 0.5x)")
+            latencies = asyncio.run(
+                open_loop_creates(
+                    f"{base}/v1/fine_tuning/jobs", headers, body, args.rate, args.seconds
+                )
+            )
+            print(
+                f"create at {args.rate:.0f} req/s for {args.seconds:.0f}s "
+                f"({len(latencies)} jobs): p50 {statistics.median(latencies) * 1000:.1f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+                f"max {max(latencies) * 1000:.1f} ms"
+            )
+        finally:
+            for child in (api, bare):
+                if child is not None:
+                    child.kill()
+                    child.wait()
+            database.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
