@@ -175,7 +175,7 @@ def spend(
         section="spend",
         tables=tables,
         months=months,
-        spend_chart=spend_chart(tables[0]),
+        spend_charts={table.dimension: spend_chart(table) for table in tables},
         accuracy=queries.estimate_accuracy(window[0][1]),
     )
 

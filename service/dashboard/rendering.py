@@ -32,8 +32,9 @@ def money(value: Decimal | float | str | None, currency: str = "USD") -> str:
     if value is None:
         return "—"
     amount = Decimal(str(value))
-    places = "0.0001" if abs(amount) < 1 and amount != 0 else "0.01"
-    shown = f"{amount.quantize(Decimal(places)):,}"
+    cents = amount.quantize(Decimal("0.01"))
+    # Sub-dollar amounts that cents would round away (a few thousand tokens) keep 4 places.
+    shown = f"{cents:,}" if cents == amount or abs(amount) >= 1 else f"{amount:,.4f}"
     return f"${shown}" if currency == "USD" else f"{shown} {currency}"
 
 

@@ -78,7 +78,7 @@ def test_login_pages_and_loss_curve(
     screenshot(page, "jobs")
     page.get_by_role("link", name="Estimate").click()
     page.get_by_role("link", name="Estimate").click()  # second click: ascending
-    expect(page.locator("#jobs-table tbody tr").first.locator("td").nth(6)).to_have_text("$0.0500")
+    expect(page.locator("#jobs-table tbody tr").first.locator("td").nth(6)).to_have_text("$0.05")
 
     # Job page: the loss curve is drawn from the job's metric rows.
     page.goto("/admin/jobs")
@@ -109,6 +109,8 @@ def test_login_pages_and_loss_curve(
     assert spend["drawn"]
     assert spend["spec"]["series"]["together"][-1] == pytest.approx(1.05)
     assert spend["spec"]["series"]["openai"][-2] == pytest.approx(0.55 * FILLER_JOBS)
+    by_tenant = chart_data(page, "spend-tenant")["spec"]["series"]
+    assert by_tenant["acme"][-1] == pytest.approx(1.05)
     expect(page.locator("#spend-tenant")).to_contain_text("globex")
     expect(page.locator("#estimate-accuracy")).to_contain_text("1.10×")
     screenshot(page, "spend")
