@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
@@ -59,6 +60,21 @@ class Example:
         self.kinds.append(kind)
 
 
+class PlainMessage(msgspec.Struct, forbid_unknown_fields=True):
+    role: str
+    content: str
+
+
+class PlainChat(msgspec.Struct, forbid_unknown_fields=True):
+    """The common chat line, decoded straight into types: {"messages": [PlainMessage]}."""
+
+    messages: list[PlainMessage]
+
+
+# check_plain_chat's answer for a line that needs the general walk
+NOT_PLAIN = Example("", 0, 0)
+
+
 class LineChecker:
     def __init__(
         self,
@@ -93,12 +109,7 @@ class LineChecker:
             messages = obj.get("messages")
             plain = self._plain_messages(messages) if type(messages) is list else None
             if plain is not None:
-                # what the general path concludes for such a line, minus its walk
-                roles, overhead, texts, kinds = plain
-                self._role_order(line, roles, is_preference_input=False)
-                if self._failed:
-                    return None
-                return Example("chat", overhead, len(roles), texts, kinds)
+                return self._plain_chat(line, plain)
         if not isinstance(obj, dict):
             self.error(line, "not_an_object", "line is not a JSON object")
             return None
@@ -125,6 +136,42 @@ class LineChecker:
         else:
             self._text(line, obj, example)
         return None if self._failed else example
+
+    def check_plain_chat(self, line: int, messages: list[PlainMessage]) -> Example | None:
+        """``check`` for a chat line decoded as ``PlainChat``; NOT_PLAIN when it needs the
+        general walk (decode it as a dict and call ``check``)."""
+        plain_roles, role_tokens = self._plain_roles, self.role_tokens
+        roles: list[str] = []
+        texts: list[str] = []
+        kinds: list[int] = []
+        overhead = 3
+        for message in messages:
+            role, content = message.role, message.content
+            if role not in plain_roles:
+                return NOT_PLAIN
+            if role == "assistant":
+                if not content.strip():
+                    return NOT_PLAIN
+                kinds.append(TRAINABLE)
+            else:
+                kinds.append(PROMPT)
+            texts.append(content)
+            overhead += 3 + role_tokens.get(role, 1)
+            roles.append(role)
+        if not roles:
+            return NOT_PLAIN
+        self._failed = False
+        return self._plain_chat(line, (roles, overhead, texts, kinds))
+
+    def _plain_chat(
+        self, line: int, plain: tuple[list[str], int, list[str], list[int]]
+    ) -> Example | None:
+        """What the general path concludes for a line of plain messages, minus its walk."""
+        roles, overhead, texts, kinds = plain
+        self._role_order(line, roles, is_preference_input=False)
+        if self._failed:
+            return None
+        return Example("chat", overhead, len(roles), texts, kinds)
 
     def _plain_messages(
         self, messages: list[Any]

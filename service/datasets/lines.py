@@ -71,7 +71,9 @@ def _unended(full: bytes, max_line_bytes: int) -> LineFacts:
     return body, crlf, False, len(body)
 
 
-def read_range(handle: BinaryIO, start: int, end: int, max_line_bytes: int) -> Iterator[LineFacts]:
+def read_range(
+    handle: BinaryIO, start: int, end: int, max_line_bytes: int, block_bytes: int = _BLOCK
+) -> Iterator[LineFacts]:
     """The lines of ``[start, end)`` (both at line starts), read in blocks: same results as
     ``read_lines`` on that part of the file, with at most one line of ``max_line_bytes`` held."""
     handle.seek(start)
@@ -80,7 +82,7 @@ def read_range(handle: BinaryIO, start: int, end: int, max_line_bytes: int) -> I
     held = 0
     skipped = -1  # ≥ 0 while inside a line already known to be too long: its bytes so far
     while remaining > 0:
-        block = handle.read(min(_BLOCK, remaining))
+        block = handle.read(min(block_bytes, remaining))
         if not block:
             break
         remaining -= len(block)
