@@ -146,13 +146,14 @@ def job_detail(
         can_cancel=not is_terminal(job.status),
         can_retry_launch=_can_retry_launch(job),
         live=not is_terminal(job.status),
+        is_terminal=is_terminal(job.status),
         booked=sum((entry.amount for entry in detail.ledger), Decimal(0)),
     )
 
 
 def _can_retry_launch(job: Job) -> bool:
-    """A launch that failed and waits for its backoff: no provider job yet, still active."""
-    return not is_terminal(job.status) and job.provider_job_id is None
+    """A launch that failed and waits for its backoff: tried, no provider job yet, active."""
+    return not is_terminal(job.status) and job.provider_job_id is None and job.launch_attempts > 0
 
 
 @router.get("/spend", response_class=HTMLResponse)

@@ -212,8 +212,19 @@ def seed(session: Session, running_provider_job_id: str) -> Seeded:
         status="queued",
         estimated_cost=Decimal("0.05"),
         created_at=now - timedelta(minutes=3),
+        launch_attempts=2,
+        next_poll_at=now + timedelta(minutes=10),
     )
     _events(session, queued, ["queued"], now - timedelta(minutes=3))
+    session.add(
+        JobEvent(
+            tenant_id=globex.id,
+            job_id=queued.id,
+            level="warn",
+            message="Launch attempt 2 failed (GPU host unreachable); retrying in 10 minutes",
+            created_at=now - timedelta(minutes=1),
+        )
+    )
 
     cancelled = _job(
         session,

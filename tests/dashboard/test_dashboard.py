@@ -10,10 +10,14 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from service.db.database import Database
+from service.db.models import Job, OutboxMessage
+from service.db.types import utcnow
 from service.jobs.adapters import adapter_for
 from service.jobs.cancel import cancel_job as cancel_at_provider
+from service.jobs.steps import POLL_TASK, next_task
 from tests.dashboard.conftest import Dashboard, Screenshot, log_in
 from tests.dashboard.seed import FILLER_JOBS, LOSS_STEPS, train_loss
 
@@ -151,10 +155,25 @@ def test_cancel_a_running_job_reaches_the_provider(
     expect(page.locator(".timeline")).to_contain_text("cancelled")
 
 
-def test_cancel_a_job_not_yet_launched(page: Page, dashboard: Dashboard) -> None:
+def test_retry_a_failed_launch_then_cancel_before_launch(
+    page: Page, dashboard: Dashboard, committed_db: Database
+) -> None:
     log_in(page, dashboard.data.admin_key)
-    page.goto(f"/admin/jobs/{dashboard.data.queued_job_id}")
-    expect(page.get_by_role("button", name="Retry launch now")).to_be_visible()
+    job_id = dashboard.data.queued_job_id
+    page.goto(f"/admin/jobs/{job_id}")
+    expect(page.locator(".timeline")).to_contain_text("Launch attempt 2 failed")
+    page.get_by_role("button", name="Retry launch now").click()
+    expect(page.locator(".flash-ok")).to_have_text(f"Launch of {job_id} queued to run now.")
+    with committed_db.sessions() as session:
+        tasks = session.scalars(
+            select(OutboxMessage.task).where(OutboxMessage.target_id == job_id)
+        ).all()
+        job = session.get(Job, job_id)
+        assert job is not None and job.next_poll_at is not None
+        assert job.next_poll_at <= utcnow()
+        launch = next_task(job)  # a local job's launch is the gpu queue's train task
+    assert tasks == [launch] and launch != POLL_TASK
+    # The launch has not run (no worker here): cancelling now stops it before the provider.
     page.get_by_role("button", name="Cancel job").click()
     expect(page.locator(".flash-ok")).to_have_text(
         f"Job {dashboard.data.queued_job_id} is cancelled."
