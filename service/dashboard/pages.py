@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from service.api.deps import SessionDep, SettingsDep
 from service.billing.catalog import hourly_rate, service_catalog
+from service.billing.catalog_view import providers_listing
 from service.dashboard.auth import AdminDep, DashboardError
 from service.dashboard.charts import job_charts, spend_chart
 from service.dashboard.job_queries import (
@@ -206,6 +207,7 @@ def providers(
         by_provider=by_provider,
         warnings=warnings,
         in_use=in_use,
+        configured={p["id"]: p["configured"] for p in providers_listing(settings)},
     )
 
 
