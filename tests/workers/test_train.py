@@ -1,0 +1,145 @@
+"""``local/…`` jobs through the real lifecycle: the API and a Celery worker on the gpu queue as
+processes, a tiny model, QLoRA on the CPU. Success with metrics, checkpoints and downloadable
+results; cancel of a running job; SIGKILL of the worker mid-run and resume from the checkpoint."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local_gpu.tiny import build_tiny_model
+from service.db.database import Database
+from service.db.session import session_scope
+from service.settings import Settings
+from tests.factories import make_key, make_tenant
+from tests.workers.local_stack import LocalStack, local_stack, metric_steps, training_records
+
+# Short packed rows and one row per step: many small steps from a small file.
+FAST = {"max_seq_len": 96, "progress_every": 1, "quantization": "nf4"}
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("local-models")
+    build_tiny_model(
+        root / "tiny", hidden_size=128, layers=2, heads=4, kv_heads=2, intermediate_size=256
+    )
+    return root
+
+
+@pytest.fixture()
+def stack(
+    settings: Settings, committed_db: Database, models_dir: Path, tmp_path: Path
+) -> Iterator[LocalStack]:
+    with session_scope(committed_db.sessions) as session:
+        key = make_key(session, make_tenant(session))
+    with local_stack(settings, models_dir, key, tmp_path / "logs") as running:
+        yield running
+
+
+@pytest.mark.integration
+def test_local_job_runs_to_success_with_metrics_checkpoints_and_results(
+    stack: LocalStack, settings: Settings, committed_db: Database
+) -> None:
+    training = stack.upload(training_records())
+    unknown = stack.create(training, model="local/no-such-model")
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "model"
+    dpo = stack.create(training, method={"type": "dpo"})
+    assert dpo.status_code == 400 and dpo.json()["error"]["param"] == "method.type"
+    bad_option = stack.create(training, provider_options={"lora_rank": 0})
+    assert bad_option.json()["error"]["param"] == "provider_options.lora_rank"
+
+    created = stack.create(
+        training,
+        hyperparameters={"n_epochs": 2, "batch_size": 1},
+        provider_options={**FAST, "checkpoint_every": 4},
+        suffix="t",
+    )
+    assert created.status_code == 200, created.text
+    job = created.json()
+    assert job["provider"] == "local" and job["estimated_cost"] is not None
+
+    job = stack.wait_status(job["id"], ("succeeded", "failed", "cancelled"), 150)
+    assert job["status"] == "succeeded", (job["error"], stack.processes.logs())
+    assert job["fine_tuned_model"] == f"local/tiny:ft-t-{job['id']}"
+    assert job["cost"]["basis"] == "hours_x_hourly_rate" and job["trained_tokens"] > 0
+
+    events = stack.events(job["id"])
+    messages = [e["message"] for e in events]
+    assert "training path: qlora-nf4 on cpu" in messages
+    steps = metric_steps(events)
+    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] >= 8
+    first = next(e for e in events if e["type"] == "metrics")
+    assert {"train_loss", "learning_rate", "tokens_per_second", "epoch"} <= set(first["data"])
+    checkpoints = stack.checkpoints(job["id"])
+    assert sorted(c["step_number"] for c in checkpoints)[:2] == [4, 8]
+
+    assert "adapter/adapter_model.safetensors" in job["result_files"]
+    base = f"/v1/fine_tuning/jobs/{job['id']}/results"
+    download = stack.client.get(f"{base}/adapter/adapter_model.safetensors")
+    on_disk = settings.artifacts_dir / job["id"] / "adapter" / "adapter_model.safetensors"
+    assert download.status_code == 200 and download.content == on_disk.read_bytes()
+    for sneaky in ("../../tuneforge.sqlite", "data/training.jsonl", "%2e%2e/%2e%2e/x"):
+        assert stack.client.get(f"{base}/{sneaky}").status_code == 404, sneaky
+    with session_scope(committed_db.sessions) as session:
+        stranger = make_key(session, make_tenant(session))
+    foreign = stack.client.get(
+        f"{base}/adapter/adapter_model.safetensors",
+        headers={"Authorization": f"Bearer {stranger}"},
+    )
+    assert foreign.status_code == 404
+
+
+@pytest.mark.integration
+def test_cancel_stops_a_running_local_job_and_keeps_its_checkpoint(
+    stack: LocalStack, settings: Settings
+) -> None:
+    training = stack.upload(training_records())
+    job = stack.create(
+        training,
+        hyperparameters={"n_epochs": 50, "batch_size": 1},
+        provider_options={**FAST, "checkpoint_every": 2},
+    ).json()
+    stack.wait_checkpoint(job["id"], 2, 120)
+    cancelled = stack.client.post(f"/v1/fine_tuning/jobs/{job['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    job = stack.wait_status(job["id"], ("succeeded", "failed", "cancelled"), 60)
+    assert job["status"] == "cancelled"
+    assert job["fine_tuned_model"] is None
+    messages = [e["message"] for e in stack.events(job["id"])]
+    stopped = [m for m in messages if m.startswith("cancelled at step")]
+    assert stopped, messages
+    kept = list((settings.artifacts_dir / job["id"] / "checkpoints").glob("step-*"))
+    assert kept and all((k / "adapter" / "adapter_model.safetensors").is_file() for k in kept)
+
+
+@pytest.mark.integration
+def test_worker_killed_mid_training_resumes_from_its_checkpoint(stack: LocalStack) -> None:
+    training = stack.upload(training_records())
+    job = stack.create(
+        training,
+        hyperparameters={"n_epochs": 4, "batch_size": 1},
+        provider_options={**FAST, "checkpoint_every": 3},
+    ).json()
+    stack.wait_checkpoint(job["id"], 6, 120)
+    stack.processes.kill(stack.worker, signal.SIGKILL)
+    before = metric_steps(stack.events(job["id"]))
+    stack.start_worker()
+    job = stack.wait_status(job["id"], ("succeeded", "failed", "cancelled"), 150)
+    assert job["status"] == "succeeded", job["error"]
+
+    events = stack.events(job["id"])
+    messages = [e["message"] for e in events]
+    resumed = [m for m in messages if m.startswith("resumed from checkpoint at step")]
+    assert len(resumed) == 1, messages
+    resumed_at = int(resumed[0].rsplit(" ", 1)[1])
+    assert resumed_at >= 6
+    assert any(m.startswith("Training restarted on") for m in messages)
+    steps = metric_steps(events)
+    # One curve: every step reported once, the run after the crash took up where it stopped.
+    assert steps == sorted(set(steps)) == list(range(1, steps[-1] + 1))
+    assert steps[-1] > max(before) >= resumed_at
+    assert messages.count("training path: qlora-nf4 on cpu") == 2
