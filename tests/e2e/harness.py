@@ -38,7 +38,7 @@ def process_env(settings: Settings, emulators: dict[str, EmulatorHandle]) -> dic
         TUNEFORGE_BROKER_KEY_PREFIX=settings.broker_key_prefix,
         TUNEFORGE_DATA_DIR=str(settings.data_dir),
         TUNEFORGE_RECONCILE_INTERVAL_S="0.5",
-        TUNEFORGE_LEASE_TTL_S="3",
+        TUNEFORGE_LEASE_TTL_S="2",
         TUNEFORGE_JOB_POLL_MIN_S="0.3",
         TUNEFORGE_JOB_POLL_MAX_S="1.5",
         TUNEFORGE_WEBHOOK_ALLOW_HTTP="true",
