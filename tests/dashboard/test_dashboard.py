@@ -58,6 +58,8 @@ def test_login_pages_and_loss_curve(
     expect(failures).to_contain_text("Line 12: messages is empty.")
     expect(page.locator("section", has=page.locator("#spend-month"))).to_contain_text("acme")
     screenshot(page, "overview")
+    running = page.request.get("/admin/api/running").json()["jobs"]  # what the table polls
+    assert [(j["id"], j["last_step"]) for j in running] == [(dashboard.data.running_job_id, 8)]
 
     # Filter: status and provider narrow the table to the one failed Fireworks job.
     page.get_by_role("link", name="Jobs", exact=True).click()

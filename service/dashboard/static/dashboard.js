@@ -95,9 +95,10 @@
     }, 5000);
   }
 
-  function cell(text, className) {
+  function cell(text, label, className) {
     const td = document.createElement("td");
     if (className) td.className = className;
+    if (label) td.dataset.label = label;
     td.textContent = text;
     return td;
   }
@@ -110,14 +111,21 @@
       const body = document.createElement("tbody");
       data.jobs.forEach(function (job) {
         const tr = document.createElement("tr");
-        const first = document.createElement("td");
+        const first = cell("", "Job");
         const link = document.createElement("a");
         link.href = "/admin/jobs/" + encodeURIComponent(job.id);
         link.textContent = job.id;
         first.appendChild(link);
-        tr.append(first, cell(job.tenant), cell(job.provider), cell(job.model, "wrap"), cell(job.started),
-          cell(job.last_step === null ? "—" : String(job.last_step), "num"),
-          cell(job.last_train_loss === null ? "—" : job.last_train_loss.toFixed(4), "num"));
+        if (job.cancel_requested) {
+          const badge = document.createElement("span");
+          badge.className = "badge status-cancelled";
+          badge.textContent = "cancel requested";
+          first.append(" ", badge);
+        }
+        tr.append(first, cell(job.tenant, "Tenant"), cell(job.provider, "Provider"),
+          cell(job.model, "Model", "wrap"), cell(job.started, "Started"),
+          cell(job.last_step === null ? "—" : String(job.last_step), "Step", "num"),
+          cell(job.last_train_loss === null ? "—" : job.last_train_loss.toFixed(4), "Train loss", "num"));
         body.appendChild(tr);
       });
       if (!data.jobs.length) {
