@@ -41,6 +41,7 @@ __all__ = [
     "TrainingResult",
     "UnsupportedMethodError",
     "estimate_seconds",
+    "go_offline",
     "run_training",
     "supported_methods",
 ]
