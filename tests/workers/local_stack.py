@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from tests.e2e.harness import ROOT, Processes, process_env, wait_for
 from tests.service.jobs.helpers import jsonl
 
 MODEL = "local/tiny"
+WORKER_ARGS = ("--queues", "default,gpu", "--concurrency", "2", "--beat")
 
 
 @dataclass
@@ -32,8 +34,7 @@ class LocalStack:
         procs = self.processes
         log = (procs.log_dir / f"worker-{len(procs.children)}.log").open("wb")
         child = subprocess.Popen(
-            [sys.executable, "-m", "service.cli.main", "worker"]
-            + ["--queues", "default,gpu", "--concurrency", "2", "--beat"],
+            [sys.executable, "-m", "service.cli.main", "worker", *WORKER_ARGS],
             env=procs.env,
             cwd=ROOT,
             stdout=log,
@@ -131,4 +132,8 @@ def local_stack(
             stack.start_worker()
             yield stack
     finally:
+        # Every job is terminal by now; a warm shutdown of a worker whose pool child loaded
+        # torch can take the harness's full 15 s grace, so end workers outright.
+        for child in processes.children[1:]:
+            processes.kill(child, signal.SIGKILL)
         processes.stop_all()

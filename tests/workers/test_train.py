@@ -17,8 +17,9 @@ from service.settings import Settings
 from tests.factories import make_key, make_tenant
 from tests.workers.local_stack import LocalStack, local_stack, metric_steps, training_records
 
-# Short packed rows and one row per step: many small steps from a small file.
-FAST = {"max_seq_len": 96, "progress_every": 1, "quantization": "nf4"}
+# Short packed rows and one row per step: many small steps from a small file. The success
+# test runs the real QLoRA (NF4) path; cancel and resume use plain LoRA, which is faster here.
+FAST = {"max_seq_len": 96, "progress_every": 1, "quantization": "none"}
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,7 @@ def stack(
 def test_local_job_runs_to_success_with_metrics_checkpoints_and_results(
     stack: LocalStack, settings: Settings, committed_db: Database
 ) -> None:
-    training = stack.upload(training_records())
+    training = stack.upload(training_records(12))
     unknown = stack.create(training, model="local/no-such-model")
     assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "model"
     dpo = stack.create(training, method={"type": "dpo"})
@@ -54,8 +55,8 @@ def test_local_job_runs_to_success_with_metrics_checkpoints_and_results(
 
     created = stack.create(
         training,
-        hyperparameters={"n_epochs": 2, "batch_size": 1},
-        provider_options={**FAST, "checkpoint_every": 4},
+        hyperparameters={"n_epochs": 1, "batch_size": 1},
+        provider_options={**FAST, "quantization": "nf4", "checkpoint_every": 4},
         suffix="t",
     )
     assert created.status_code == 200, created.text
@@ -71,7 +72,7 @@ def test_local_job_runs_to_success_with_metrics_checkpoints_and_results(
     messages = [e["message"] for e in events]
     assert "training path: qlora-nf4 on cpu" in messages
     steps = metric_steps(events)
-    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] >= 8
+    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] >= 9
     first = next(e for e in events if e["type"] == "metrics")
     assert {"train_loss", "learning_rate", "tokens_per_second", "epoch"} <= set(first["data"])
     checkpoints = stack.checkpoints(job["id"])
@@ -97,7 +98,7 @@ def test_local_job_runs_to_success_with_metrics_checkpoints_and_results(
 def test_cancel_stops_a_running_local_job_and_keeps_its_checkpoint(
     stack: LocalStack, settings: Settings
 ) -> None:
-    training = stack.upload(training_records())
+    training = stack.upload(training_records(12))
     job = stack.create(
         training,
         hyperparameters={"n_epochs": 50, "batch_size": 1},
@@ -118,13 +119,13 @@ def test_cancel_stops_a_running_local_job_and_keeps_its_checkpoint(
 
 @pytest.mark.integration
 def test_worker_killed_mid_training_resumes_from_its_checkpoint(stack: LocalStack) -> None:
-    training = stack.upload(training_records())
+    training = stack.upload(training_records(12))
     job = stack.create(
         training,
-        hyperparameters={"n_epochs": 4, "batch_size": 1},
-        provider_options={**FAST, "checkpoint_every": 3},
+        hyperparameters={"n_epochs": 2, "batch_size": 1},
+        provider_options={**FAST, "checkpoint_every": 4},
     ).json()
-    stack.wait_checkpoint(job["id"], 6, 120)
+    stack.wait_checkpoint(job["id"], 4, 120)
     stack.processes.kill(stack.worker, signal.SIGKILL)
     before = metric_steps(stack.events(job["id"]))
     stack.start_worker()
@@ -136,10 +137,10 @@ def test_worker_killed_mid_training_resumes_from_its_checkpoint(stack: LocalStac
     resumed = [m for m in messages if m.startswith("resumed from checkpoint at step")]
     assert len(resumed) == 1, messages
     resumed_at = int(resumed[0].rsplit(" ", 1)[1])
-    assert resumed_at >= 6
+    assert resumed_at >= 4
     assert any(m.startswith("Training restarted on") for m in messages)
     steps = metric_steps(events)
     # One curve: every step reported once, the run after the crash took up where it stopped.
     assert steps == sorted(set(steps)) == list(range(1, steps[-1] + 1))
     assert steps[-1] > max(before) >= resumed_at
-    assert messages.count("training path: qlora-nf4 on cpu") == 2
+    assert messages.count("training path: lora fp32 on cpu") == 2
