@@ -6,6 +6,7 @@ whatever the model), so a measured anchor is rescaled to the model at hand.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -32,7 +33,7 @@ def tokens_per_second(device: str, parameters: int | None = None) -> float:
     kind = "cuda" if device.startswith("cuda") else "cpu"
     size = parameters or DEFAULT_PARAMETERS[kind]
     anchors = [a for a in THROUGHPUT_TABLE if a.device == kind]
-    nearest = min(anchors, key=lambda a: abs(a.parameters - size) / a.parameters)
+    nearest = min(anchors, key=lambda a: abs(math.log(a.parameters / size)))
     return nearest.tokens_per_second * nearest.parameters / size
 
 
