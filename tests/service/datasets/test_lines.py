@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import random
 
 from service.datasets.lines import line_start_at_or_after, read_lines, read_range
@@ -27,7 +28,7 @@ def test_ranges_read_in_blocks_match_read_lines() -> None:
             bounds.append(line_start_at_or_after(handle, bounds[-1] + step, len(data)))
         got = [
             facts
-            for start, end in zip(bounds, bounds[1:], strict=False)
+            for start, end in itertools.pairwise(bounds)
             # tiny blocks, so lines and "\r\n" straddle them
             for facts in read_range(handle, start, end, limit, block_bytes=7)
         ]
