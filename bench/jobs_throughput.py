@@ -137,7 +137,7 @@ def main() -> None:
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(Path(tmp) / "api.log").open("wb"),
         )
         bare = None
         try:
