@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import admin, emulate, runtime, validate
+from service.cli import admin, demo, emulate, runtime, validate
 
 app = typer.Typer(
     name="tuneforge",
@@ -21,6 +21,7 @@ app.add_typer(admin.tenants_app, name="tenants")
 app.add_typer(admin.keys_app, name="keys")
 app.command()(validate.validate)
 app.command()(emulate.emulate)
+app.command()(demo.demo)
 
 if __name__ == "__main__":
     app()
