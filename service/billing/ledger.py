@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from providers.catalog import resolve_provider
 from service.billing.catalog import hourly_rate, lookup_model, service_catalog
 from service.billing.estimate import QUANTUM, hours_cost, local_rate
 from service.billing.repository import LedgerRepository
@@ -40,7 +41,9 @@ def _actual_cost(
         device = "cpu" if (job.hyperparameters or {}).get("device") == "cpu" else "cuda"
         return hours_cost(duration_s, local_rate(settings, device)), BASIS_LOCAL_HOURS
     rate = hourly_rate(settings.local_gpu_hourly_rate)
-    info = lookup_model(service_catalog(None, rate), job.provider, job.model, rate)
+    # ``job.model`` is what the caller sent ("together/…"); the catalog knows the bare name.
+    _, provider_model = resolve_provider(job.model, job.provider)
+    info = lookup_model(service_catalog(None, rate), job.provider, provider_model, rate)
     if trained_tokens is not None and info is not None and info.price is not None:
         return training_cost(trained_tokens, info.price), BASIS_TRAINED_TOKENS
     # The provider told us nothing we can price: a finished job still cost about what we

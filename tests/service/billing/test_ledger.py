@@ -113,3 +113,21 @@ def test_without_evidence_success_books_estimate_and_failure_books_zero(
     )
     assert (kept.amount, kept.basis) == (Decimal("1.250000"), "estimate")
     assert (zero.amount, zero.basis) == (Decimal(0), "not_billed")
+
+
+def test_a_prefixed_model_is_priced_by_its_provider_side_name(
+    db_session: Session, settings: Settings
+) -> None:
+    # The job keeps the caller's "together/…" string; the catalog knows the bare name.
+    job = make_job(
+        db_session,
+        make_tenant(db_session),
+        provider="together",
+        model="together/Qwen/Qwen2.5-7B-Instruct",
+        estimated_cost=Decimal("9.99"),
+    )
+    entry = book_final_cost(
+        db_session, job, settings=settings, trained_tokens=1_000_000, provider_reported_cost=None
+    )
+    assert (entry.amount, entry.basis) == (Decimal("0.480000"), "trained_tokens_x_price")
+    assert entry.model == "together/Qwen/Qwen2.5-7B-Instruct"
