@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,3 +125,27 @@ def due_messages(session: Session, now: datetime, limit: int = 500) -> list[Outb
 def relay_due(session: Session, sender: TaskSender, now: datetime | None = None) -> int:
     """The reconciler's half of the outbox: send every unsent row that is due."""
     return send_messages(session, due_messages(session, now or utcnow()), sender)
+
+
+PRUNE_BATCH = 1000
+
+
+def prune_sent(session: Session, before: datetime, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` rows sent before ``before`` (one bounded batch, so the delete never
+    holds many locks or a long transaction). Returns how many were deleted."""
+    ids = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at < before)
+            .order_by(OutboxMessage.sent_at)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return 0
+    session.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    return len(ids)

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     webhook_secret_grace_s: int = Field(default=24 * 3600, ge=0)
 
     reconcile_interval_s: float = Field(default=5.0, gt=0)
+    # Sent outbox rows older than this are deleted by the reconciler (their dedupe keys only
+    # matter while a step can still be re-sent: minutes, not days).
+    outbox_retention_s: float = Field(default=24 * 3600, gt=0)
     lease_ttl_s: float = Field(default=60.0, gt=0)
     job_poll_min_s: float = Field(default=5.0, gt=0)
     job_poll_max_s: float = Field(default=300.0, gt=0)

@@ -4,6 +4,7 @@ arguments are ids; every task is idempotent and exits early when its work is alr
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from service.db.database import get_database
 from service.db.session import session_scope
@@ -11,7 +12,7 @@ from service.db.types import utcnow
 from service.jobs import cancel, launch, poll
 from service.jobs.adapters import adapter_for
 from service.jobs.reconcile import enqueue_due_jobs
-from service.outbox import relay_due
+from service.outbox import PRUNE_BATCH, prune_sent, relay_due
 from service.settings import get_settings
 from service.webhooks.deliveries import (
     ClaimedDelivery,
@@ -33,8 +34,30 @@ def reconcile() -> None:
     with session_scope(get_database().sessions) as session:
         jobs = enqueue_due_jobs(session, settings, utcnow())
         sent = relay_due(session, send_task)
-    if sent or jobs:
-        log.info("reconciler: %d job step(s) due, %d outbox message(s) sent", jobs, sent)
+    pruned = _prune_outbox(settings.outbox_retention_s)
+    if sent or jobs or pruned:
+        log.info(
+            "reconciler: %d job step(s) due, %d outbox message(s) sent, %d old one(s) pruned",
+            jobs,
+            sent,
+            pruned,
+        )
+
+
+PRUNE_BATCHES_PER_TICK = 10
+
+
+def _prune_outbox(retention_s: float) -> int:
+    """Delete sent outbox rows past retention, one short transaction per bounded batch."""
+    before = utcnow() - timedelta(seconds=retention_s)
+    pruned = 0
+    for _ in range(PRUNE_BATCHES_PER_TICK):
+        with session_scope(get_database().sessions) as session:
+            deleted = prune_sent(session, before)
+        pruned += deleted
+        if deleted < PRUNE_BATCH:
+            break
+    return pruned
 
 
 @celery_app.task(name="tuneforge.launch_job")
