@@ -18,6 +18,8 @@ from service.jobs.costs import FinalUsage
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import FAILED, can_move, is_terminal, transition
 from service.settings import Settings
+from service.webhooks.deliveries import enqueue_job_event
+from service.webhooks.events import CHECKPOINT_CREATED
 
 
 def adopt_provider_job(
@@ -62,7 +64,8 @@ def apply_provider_job(
     if found.trained_tokens is not None:
         job.trained_tokens = found.trained_tokens
     store_events(session, job, events)
-    store_checkpoints(session, job, checkpoints)
+    for checkpoint in store_checkpoints(session, job, checkpoints):
+        enqueue_job_event(session, job, CHECKPOINT_CREATED, checkpoint=checkpoint, now=now)
     if is_terminal(job.status):
         return
     target = str(found.status)
@@ -136,33 +139,35 @@ def store_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
     return added
 
 
-def store_checkpoints(session: Session, job: Job, checkpoints: Sequence[ProviderCheckpoint]) -> int:
+def store_checkpoints(
+    session: Session, job: Job, checkpoints: Sequence[ProviderCheckpoint]
+) -> list[Checkpoint]:
+    """Store the checkpoints not seen before (by step); returns the new rows, flushed."""
     if not checkpoints:
-        return 0
+        return []
     repository = JobRepository(session)
     steps_known = repository.checkpoint_steps(job.id)
     metric_keys = repository.metric_keys(job.id)
-    added = 0
+    added: list[Checkpoint] = []
     for checkpoint in checkpoints:
         if checkpoint.step in steps_known:
             continue
         steps_known.add(checkpoint.step)
         metrics = {k: float(v) for k, v in checkpoint.metrics.items()}
-        session.add(
-            Checkpoint(
-                tenant_id=job.tenant_id,
-                job_id=job.id,
-                step=checkpoint.step,
-                provider_checkpoint_id=checkpoint.id,
-                fine_tuned_model_checkpoint=checkpoint.model,
-                metrics=metrics,
-                created_at=checkpoint.created_at,
-            )
+        row = Checkpoint(
+            tenant_id=job.tenant_id,
+            job_id=job.id,
+            step=checkpoint.step,
+            provider_checkpoint_id=checkpoint.id,
+            fine_tuned_model_checkpoint=checkpoint.model,
+            metrics=metrics,
+            created_at=checkpoint.created_at,
         )
+        session.add(row)
         _add_metrics(session, job, {"step": checkpoint.step, **metrics}, metric_keys)
-        added += 1
+        added.append(row)
     session.flush()
-    return added
+    return sorted(added, key=lambda row: row.step)
 
 
 def _add_metrics(

@@ -23,7 +23,7 @@ from service.db.models import Checkpoint, Job, WebhookAttempt, WebhookDelivery, 
 from service.db.types import utcnow
 from service.settings import Settings
 from service.webhooks.endpoints import endpoint_secrets, tenant_secret, url_policy
-from service.webhooks.events import job_event_payload, new_event_id
+from service.webhooks.events import TERMINAL_EVENTS, job_event_payload, new_event_id
 from service.webhooks.queries import get_delivery
 from service.webhooks.repository import WebhookRepository
 from service.webhooks.schedule import next_attempt_at
@@ -68,8 +68,9 @@ def enqueue_job_event(
     now: datetime | None = None,
 ) -> list[WebhookDelivery]:
     """Create the deliveries for one job event — one per enabled endpoint of the tenant that
-    subscribes to ``event_type``, plus one to the job's own ``webhook_url`` — each with its
-    outbox row. Call it in the transaction that changes the job's state."""
+    subscribes to ``event_type``, plus one to the job's own ``webhook_url`` (terminal events
+    only, the default subscription) — each with its outbox row. Call it in the transaction
+    that changes the job's state."""
     now = now or utcnow()
     repository = WebhookRepository(session)
     event_id = new_event_id()
@@ -81,7 +82,8 @@ def enqueue_job_event(
         for endpoint in repository.endpoints_of(job.tenant_id, enabled_only=True)
         if event_type in endpoint.events
     ]
-    if job.webhook_url:
+    if job.webhook_url and event_type in TERMINAL_EVENTS:
+        # A job's one-off URL hears what an endpoint created without ``events`` hears.
         tenant_secret(session, job.tenant_id)  # exists before anything is signed with it
         targets.append((None, job.webhook_url))
     deliveries = []
