@@ -5,6 +5,8 @@ results; cancel of a running job; SIGKILL of the worker mid-run and resume from 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from local_gpu.tiny import build_tiny_model
 from service.db.database import Database
 from service.db.session import session_scope
 from service.settings import Settings
+from tests.e2e.harness import ROOT
 from tests.factories import make_key, make_tenant
 from tests.workers.local_stack import LocalStack, local_stack, metric_steps, training_records
 
@@ -144,3 +147,14 @@ def test_worker_killed_mid_training_resumes_from_its_checkpoint(stack: LocalStac
     assert steps == sorted(set(steps)) == list(range(1, steps[-1] + 1))
     assert steps[-1] > max(before) >= resumed_at
     assert messages.count("training path: lora fp32 on cpu") == 2
+
+
+def test_api_and_default_workers_never_import_torch() -> None:
+    """Only a run on the gpu queue loads torch: importing the API and every task module
+    (the train task included) must not."""
+    code = (
+        "import sys, service.api.app, workers.tasks, workers.train, workers.file_tasks; "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
