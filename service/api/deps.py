@@ -6,15 +6,16 @@ then runs the after-commit callbacks (the outbox relay)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session
 
 from service.db.database import Database
-from service.db.session import committing
+from service.db.session import committing, session_slots
 from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
 from service.tenants.service import authenticate
@@ -30,7 +31,30 @@ def get_database_dep(request: Request) -> Database:
     return database
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def _slots(app: FastAPI) -> anyio.Semaphore | None:
+    if not hasattr(app.state, "session_slots"):
+        database: Database = app.state.database
+        limit = session_slots(database.engine)
+        app.state.session_slots = None if limit is None else anyio.Semaphore(limit)
+    slots: anyio.Semaphore | None = app.state.session_slots
+    return slots
+
+
+async def _session_slot(request: Request) -> AsyncIterator[None]:
+    """Wait on the event loop, holding no thread and no connection, until a session may open.
+    Without this cap, requests that hold a connection while they wait for a worker thread and
+    threads that wait for a connection starve each other until the pool times out (a 500)."""
+    slots = _slots(request.app)
+    if slots is None:
+        yield
+        return
+    async with slots:
+        yield
+
+
+def get_session(
+    request: Request, _slot: Annotated[None, Depends(_session_slot, scope="function")]
+) -> Iterator[Session]:
     database: Database = request.app.state.database
     with committing(database.sessions()) as session:
         yield session

@@ -10,9 +10,16 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 AfterCommit = Callable[[], None]
 _AFTER_COMMIT_KEY = "tuneforge.after_commit"
+
+POOL_SIZE = 20
+MAX_OVERFLOW = 20
+# Connections a request-scoped session never gets: the probes and /metrics' snapshot take one
+# of their own, beside the request's.
+_RESERVED_CONNECTIONS = 2
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -25,7 +32,21 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW
+    )
+
+
+def session_slots(engine: Engine) -> int | None:
+    """How many request sessions may be open at once so that none waits for a connection
+    (None: the pool has no fixed limit). A request holds its connection between dependencies
+    and its route while it waits for a worker thread, so the number of open sessions must be
+    capped before the pool is reached, not by the pool's timeout."""
+    pool = engine.pool
+    max_overflow = int(getattr(pool, "_max_overflow", -1))
+    if not isinstance(pool, QueuePool) or max_overflow < 0:
+        return None
+    return max(1, pool.size() + max_overflow - _RESERVED_CONNECTIONS)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
