@@ -16,6 +16,7 @@ from service.jobs import leases, pacing, steps
 from service.jobs.adopt import apply_provider_job
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import is_terminal
+from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ def cancel_job(
         return
     adapter: ProviderAdapter = adapter_factory(settings, provider)
     try:
-        found = adapter.cancel_job(provider_job_id)
+        with time_provider_call(provider, "cancel_job"):
+            found = adapter.cancel_job(provider_job_id)
     except ProviderRetryableError as exc:
         log.info("cancel of %s will be retried: %s", job_id, exc.message)
         with session_scope(sessions) as session:

@@ -26,6 +26,7 @@ from service.jobs import leases, pacing, steps
 from service.jobs.adopt import adopt_provider_job
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, is_terminal, transition
+from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def _launch(
     lost: Any,
 ) -> ProviderJob:
     if plan.attempt > 1:
-        found = adapter.find_job_by_tag(plan.job_id)
+        found = _find_by_tag(plan, adapter)
         if found is not None:
             return found
     uploaded = dict(plan.uploaded)
@@ -200,16 +201,22 @@ def _launch(
     )
     _ensure_still_wanted(sessions, plan.job_id, owner, lost)
     try:
-        return adapter.create_job(spec)
+        with time_provider_call(plan.provider, "create_job"):
+            return adapter.create_job(spec)
     except ProviderRetryableError:
         # Ambiguous: the job may exist although the answer was lost. Look before retrying.
         try:
-            found = adapter.find_job_by_tag(plan.job_id)
+            found = _find_by_tag(plan, adapter)
         except ProviderError:
             found = None
         if found is not None:
             return found
         raise
+
+
+def _find_by_tag(plan: LaunchPlan, adapter: ProviderAdapter) -> ProviderJob | None:
+    with time_provider_call(plan.provider, "find_job_by_tag"):
+        return adapter.find_job_by_tag(plan.job_id)
 
 
 def _convert_and_upload(
@@ -227,7 +234,8 @@ def _convert_and_upload(
     if report.lines_written == 0:
         raise ValueError(f"{file_id} has no example {plan.provider} can train on")
     try:
-        return adapter.upload_dataset(converted, f"{file_id}.jsonl")
+        with time_provider_call(plan.provider, "upload_dataset"):
+            return adapter.upload_dataset(converted, f"{file_id}.jsonl")
     finally:
         converted.unlink(missing_ok=True)
 

@@ -19,6 +19,7 @@ from service.jobs.adopt import apply_provider_job
 from service.jobs.launch import provider_error
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import FAILED, is_terminal, transition
+from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,15 @@ def poll_job(
 def _ask(
     adapter: ProviderAdapter, provider_job_id: str, after: str | None, was_running: bool
 ) -> tuple[ProviderJob, list[ProviderEvent], list[ProviderCheckpoint]]:
-    found = adapter.get_job(provider_job_id)
-    events = adapter.list_events(provider_job_id, after=after)
+    with time_provider_call(adapter.name, "get_job"):
+        found = adapter.get_job(provider_job_id)
+    with time_provider_call(adapter.name, "list_events"):
+        events = adapter.list_events(provider_job_id, after=after)
     # Checkpoints appear while training; skip the call before the run starts.
-    wants_checkpoints = was_running or found.status in ("running", "succeeded")
-    checkpoints = adapter.list_checkpoints(provider_job_id) if wants_checkpoints else []
+    if not (was_running or found.status in ("running", "succeeded")):
+        return found, events, []
+    with time_provider_call(adapter.name, "list_checkpoints"):
+        checkpoints = adapter.list_checkpoints(provider_job_id)
     return found, events, checkpoints
 
 

@@ -21,6 +21,7 @@ from service import outbox
 from service.db.ids import new_id
 from service.db.models import Checkpoint, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from service.db.types import utcnow
+from service.observability.metrics import count_webhook_delivery
 from service.settings import Settings
 from service.webhooks.endpoints import endpoint_secrets, tenant_secret, url_policy
 from service.webhooks.events import TERMINAL_EVENTS, job_event_payload, new_event_id
@@ -167,6 +168,20 @@ def record_attempt(
 ) -> DeliveryOutcome:
     """Log the attempt and decide what follows: delivered, a retry at a scheduled time, or
     giving up (schedule exhausted, 410 Gone, or the endpoint failing for too long)."""
+    outcome = _record_attempt(session, delivery_id, result, settings=settings, now=now)
+    if outcome.outcome != "skipped":
+        count_webhook_delivery(outcome.outcome)
+    return outcome
+
+
+def _record_attempt(
+    session: Session,
+    delivery_id: str,
+    result: AttemptResult,
+    *,
+    settings: Settings,
+    now: datetime | None,
+) -> DeliveryOutcome:
     now = now or utcnow()
     repository = WebhookRepository(session)
     delivery = repository.delivery_for_update(delivery_id)

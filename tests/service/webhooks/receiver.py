@@ -24,6 +24,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.time)
+    """Wall-clock time the request was read (for latency measurements)."""
 
 
 class Receiver:
