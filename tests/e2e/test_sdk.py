@@ -51,6 +51,8 @@ def test_openai_sdk_runs_a_job_to_success(
     assert extra["provider"] == provider and extra["provider_job_id"]
     assert job.trained_tokens and job.trained_tokens > 0
     assert extra["cost"] is not None
+    # Priced from what the provider reported (a together/… model too), never the estimate.
+    assert extra["cost"]["basis"] in ("trained_tokens_x_price", "provider_reported"), extra
 
     events = client.fine_tuning.jobs.list_events(job.id, limit=100).data
     messages = [e.message for e in events]
