@@ -18,6 +18,8 @@ from local_gpu import CheckpointInfo, ProgressMetrics, TrainingCallbacks
 from service.db.models import Checkpoint, Job, JobEvent, Metric
 from service.db.session import session_scope
 from service.db.types import utcnow
+from service.webhooks.deliveries import enqueue_job_event
+from service.webhooks.events import CHECKPOINT_CREATED
 
 CANCEL_CHECK_INTERVAL_S = 0.5
 """The cancel flag is read at most this often: a step boundary on a tiny model is milliseconds."""
@@ -122,18 +124,21 @@ class JobRecorder:
             if exists is not None:
                 return
             metrics = {"train_loss": info.train_loss} if math.isfinite(info.train_loss) else {}
-            session.add(
-                Checkpoint(
-                    tenant_id=self.tenant_id,
-                    job_id=self.job_id,
-                    step=info.step,
-                    fine_tuned_model_checkpoint=f"{self.fine_tuned_model}:ckpt-step-{info.step}",
-                    metrics=metrics,
-                    path=str(info.path.relative_to(self.job_dir)),
-                    created_at=utcnow(),
-                )
+            checkpoint = Checkpoint(
+                tenant_id=self.tenant_id,
+                job_id=self.job_id,
+                step=info.step,
+                fine_tuned_model_checkpoint=f"{self.fine_tuned_model}:ckpt-step-{info.step}",
+                metrics=metrics,
+                path=str(info.path.relative_to(self.job_dir)),
+                created_at=utcnow(),
             )
+            session.add(checkpoint)
+            session.flush()
             self._event(session, f"Checkpoint saved at step {info.step}")
+            job = session.get(Job, self.job_id)
+            if job is not None:
+                enqueue_job_event(session, job, CHECKPOINT_CREATED, checkpoint=checkpoint)
 
     def should_stop(self) -> bool:
         """True on a cancel request (checked at most every CANCEL_CHECK_INTERVAL_S) or when
