@@ -19,7 +19,13 @@ from service.jobs.filecheck import checked_report, validation_summary
 from service.jobs.repository import JobRepository
 from service.jobs.schemas import CreateJobRequest
 from service.jobs.targets import resolve_target
-from service.jobs.transitions import CANCELLED, VALIDATING_FILES, is_terminal, transition
+from service.jobs.transitions import (
+    CANCELLED,
+    QUEUED,
+    VALIDATING_FILES,
+    is_terminal,
+    transition,
+)
 from service.settings import Settings
 from service.webhooks.endpoints import validate_webhook_url
 
@@ -91,6 +97,17 @@ def create_job(
             created_at=now,
         )
     )
+    if target.provider == "local":
+        # The files were checked above and nothing external validates them again: the job
+        # waits in the gpu queue until a worker with a free GPU takes it.
+        transition(
+            session,
+            job,
+            QUEUED,
+            reason="Files validated; waiting for a GPU worker",
+            settings=settings,
+            now=now,
+        )
     steps.schedule(session, job, now, now=now)
     return job
 

@@ -162,3 +162,24 @@ def test_cancel_before_launch_never_reaches_the_provider(
         select(JobEvent).where(JobEvent.job_id == job["id"], JobEvent.data.is_not(None))
     ).all()
     assert any((e.data or {}).get("to") == "cancelled" for e in transitions)
+
+
+def test_a_local_job_is_queued_for_a_gpu_worker_at_create(
+    app: Any, db_session: Session, settings: Settings, tmp_path: Any
+) -> None:
+    models = tmp_path / "models"
+    (models / "tiny").mkdir(parents=True)
+    (models / "tiny" / "config.json").write_text('{"max_position_embeddings": 2048}')
+    app.state.settings = settings.model_copy(update={"local_models_dir": models})
+    headers, file_id = _setup(db_session, settings)
+    with TestClient(app) as client:
+        response = client.post(
+            URL, json={"model": "local/tiny", "training_file": file_id}, headers=headers
+        )
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "queued" and job["provider"] == "local"
+    messages = db_session.scalars(
+        select(OutboxMessage).where(OutboxMessage.target_id == job["id"])
+    ).all()
+    assert [m.task for m in messages] == ["tuneforge.train_job"]
