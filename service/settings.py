@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     local_models_dir: Path | None = None
     local_gpu_hourly_rate: float = Field(default=2.0, ge=0)
     local_cpu_hourly_rate: float = Field(default=0.10, ge=0)
+    # Prices move: {"together": {"meta-llama/…": {"price_per_million": "3.2",
+    # "price_source": "invoice 2026-11", "price_date": "2026-11-20", "lifecycle": "closing",
+    # "lifecycle_date": "2027-01-31"}}} replaces what the built-in catalog says for that model.
+    price_overrides: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
 
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from providers.catalog import ModelInfo, find_model, get_catalog, local_model
+from service.settings import Settings
 
 _DEFAULT_LOCAL_CONTEXT = 4096
 
@@ -37,8 +38,14 @@ def local_models(models_dir: Path | None, gpu_hourly_rate: Decimal) -> list[Mode
     ]
 
 
-def service_catalog(models_dir: Path | None, gpu_hourly_rate: Decimal) -> list[ModelInfo]:
-    return get_catalog(extra=local_models(models_dir, gpu_hourly_rate))
+def service_catalog(settings: Settings) -> list[ModelInfo]:
+    """The one catalog every part of the service prices and checks against: built-in entries
+    and the local models, with the operator's ``TUNEFORGE_PRICE_OVERRIDES`` applied."""
+    rate = hourly_rate(settings.local_gpu_hourly_rate)
+    return get_catalog(
+        overrides=settings.price_overrides,
+        extra=local_models(settings.local_models_dir, rate),
+    )
 
 
 def lookup_model(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from providers.catalog import ModelInfo
-from service.billing.catalog import hourly_rate, service_catalog
+from service.billing.catalog import service_catalog
 from service.settings import Settings
 
 PROVIDER_ORDER = ("openai", "together", "fireworks", "mistral", "local")
@@ -48,9 +48,7 @@ def model_object(info: ModelInfo) -> dict[str, Any]:
 
 
 def providers_listing(settings: Settings) -> list[dict[str, Any]]:
-    catalog = service_catalog(
-        settings.local_models_dir, hourly_rate(settings.local_gpu_hourly_rate)
-    )
+    catalog = service_catalog(settings)
     names = [p for p in PROVIDER_ORDER if any(m.provider == p for m in catalog) or p == "local"]
     names += sorted({m.provider for m in catalog} - set(names))
     listing = []

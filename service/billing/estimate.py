@@ -203,7 +203,7 @@ def estimate_job_cost(
     ``n_epochs``/``n_evals``; an unknown model gives ``amount=None, basis="unknown_model"``.
     """
     rate = hourly_rate(settings.local_gpu_hourly_rate)
-    catalog = service_catalog(settings.local_models_dir, rate)
+    catalog = service_catalog(settings)
     info = lookup_model(catalog, provider, model, rate)
     if info is None:
         epochs = resolve_epochs(

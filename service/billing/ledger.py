@@ -43,7 +43,7 @@ def _actual_cost(
     rate = hourly_rate(settings.local_gpu_hourly_rate)
     # ``job.model`` is what the caller sent ("together/…"); the catalog knows the bare name.
     _, provider_model = resolve_provider(job.model, job.provider)
-    info = lookup_model(service_catalog(None, rate), job.provider, provider_model, rate)
+    info = lookup_model(service_catalog(settings), job.provider, provider_model, rate)
     if trained_tokens is not None and info is not None and info.price is not None:
         return training_cost(trained_tokens, info.price), BASIS_TRAINED_TOKENS
     # The provider told us nothing we can price: a finished job still cost about what we

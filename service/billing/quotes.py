@@ -183,8 +183,7 @@ def quote_dataset(
         if request.validation_file
         else None
     )
-    rate = hourly_rate(settings.local_gpu_hourly_rate)
-    catalog = service_catalog(settings.local_models_dir, rate)
+    catalog = service_catalog(settings)
     candidates = request.candidates
     if candidates is None:
         candidates = [Candidate(m.model, m.provider) for m in available_models(catalog)]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from service.api.deps import SessionDep, SettingsDep
-from service.billing.catalog import hourly_rate, service_catalog
+from service.billing.catalog import service_catalog
 from service.billing.catalog_view import providers_listing
 from service.dashboard.auth import AdminDep, DashboardError
 from service.dashboard.charts import job_charts, spend_chart
@@ -186,9 +186,7 @@ def spend(
 def providers(
     request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
-    catalog = service_catalog(
-        settings.local_models_dir, hourly_rate(settings.local_gpu_hourly_rate)
-    )
+    catalog = service_catalog(settings)
     in_use = OverviewQueries(session).active_jobs_by_model()
     by_provider: dict[str, list[Any]] = {}
     for info in sorted(catalog, key=lambda m: (m.provider, m.model)):

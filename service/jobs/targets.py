@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from providers.catalog import ModelInfo, available_models, find_model, resolve_provider
+from service.billing.catalog import service_catalog
 from service.errors import InvalidRequest
 from service.jobs.local_target import resolve_local_model
 from service.jobs.schemas import CreateJobRequest
@@ -38,9 +39,12 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
             code="unknown_provider",
         )
     method = request.method_type()
-    info = find_model(provider, provider_model)
+    catalog = service_catalog(settings)
+    info = find_model(provider, provider_model, catalog)
     if info is None:
-        choices = [m.model for m in available_models(method=method) if m.provider == provider]
+        choices = [
+            m.model for m in available_models(catalog, method=method) if m.provider == provider
+        ]
         hint = f" Models you can tune on {provider}: {', '.join(choices)}." if choices else ""
         raise InvalidRequest(
             f"The model '{request.model}' does not exist or cannot be fine-tuned on "
@@ -49,7 +53,7 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
             code="model_not_found",
         )
     if not info.is_available:
-        alternatives = _alternatives(provider, method)
+        alternatives = _alternatives(catalog, provider, method)
         raise InvalidRequest(
             f"{provider} has retired fine-tuning for '{provider_model}'"
             f"{f' on {info.lifecycle_date.isoformat()}' if info.lifecycle_date else ''}. "
@@ -77,9 +81,9 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
     return Target(provider=provider, provider_model=provider_model, info=info)
 
 
-def _alternatives(retired_provider: str, method: str) -> list[str]:
+def _alternatives(catalog: list[ModelInfo], retired_provider: str, method: str) -> list[str]:
     names = []
-    for info in available_models(method=method):
+    for info in available_models(catalog, method=method):
         if info.provider in (retired_provider, "local"):
             continue
         names.append(info.model if info.provider == "openai" else f"{info.provider}/{info.model}")
