@@ -24,6 +24,7 @@ from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs import leases, pacing, steps
 from service.jobs.adopt import adopt_provider_job
+from service.jobs.job_files import files_or_fail
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, is_terminal, transition
 from service.observability.metrics import time_provider_call
@@ -125,27 +126,10 @@ def _begin(
             )
             return None
         job.launch_attempts += 1
-        files = {"training": job.training_file_id}
-        if job.validation_file_id:
-            files["validation"] = job.validation_file_id
-        paths: dict[str, tuple[str, str]] = {}
-        for kind, file_id in files.items():
-            file = repository.file(file_id)
-            if file is None:
-                transition(
-                    session,
-                    job,
-                    FAILED,
-                    settings=settings,
-                    reason="file deleted",
-                    error={
-                        "code": "file_not_found",
-                        "param": f"{kind}_file",
-                        "message": f"File {file_id} no longer exists.",
-                    },
-                )
-                return None
-            paths[kind] = (file_id, file.storage_path)
+        stored = files_or_fail(session, settings, job, repository)
+        if stored is None:
+            return None
+        paths = {kind: (file.id, file.storage_path) for kind, file in stored.items()}
         _, provider_model = resolve_provider(job.model, job.provider)
         options = dict(job.provider_options or {})
         hyper = dict(job.hyperparameters or {})

@@ -24,6 +24,7 @@ from service.db.models import JobEvent
 from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs import costs, leases, steps
+from service.jobs.job_files import files_or_fail
 from service.jobs.local_options import training_config
 from service.jobs.local_progress import JobRecorder
 from service.jobs.repository import JobRepository
@@ -122,27 +123,10 @@ def _begin(
             )
             return None
         job.launch_attempts += 1
-        files: dict[str, Path] = {}
-        wanted = {"training": job.training_file_id, "validation": job.validation_file_id}
-        for kind, file_id in wanted.items():
-            if file_id is None:
-                continue
-            file = repository.file(file_id)
-            if file is None or file.deleted_at is not None:
-                transition(
-                    session,
-                    job,
-                    FAILED,
-                    settings=settings,
-                    reason="file deleted",
-                    error={
-                        "code": "file_not_found",
-                        "param": f"{kind}_file",
-                        "message": f"File {file_id} no longer exists.",
-                    },
-                )
-                return None
-            files[kind] = Path(file.storage_path)
+        stored = files_or_fail(session, settings, job, repository)
+        if stored is None:
+            return None
+        files = {kind: Path(file.storage_path) for kind, file in stored.items()}
         model_name = job.model.removeprefix("local/")
         fine_tuned = fine_tuned_model_name(job.model, job.suffix, job.id)
         resumed = job.status == RUNNING
