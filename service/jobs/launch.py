@@ -24,6 +24,7 @@ from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs import leases, pacing, steps
 from service.jobs.adopt import adopt_provider_job
+from service.jobs.failing import fail_job
 from service.jobs.job_files import files_or_fail
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, is_terminal, transition
@@ -74,7 +75,7 @@ def launch_job(
             _retry_later(sessions, settings, plan, owner, exc.message, exc.retry_after)
             return
         except ProviderPermanentError as exc:
-            _fail(sessions, settings, job_id, owner, provider_error(exc))
+            fail_job(sessions, settings, job_id, owner, provider_error(exc))
             return
         except (OSError, ValueError) as exc:
             error = {
@@ -82,7 +83,7 @@ def launch_job(
                 "message": f"Could not prepare the dataset: {exc}",
                 "param": "training_file",
             }
-            _fail(sessions, settings, job_id, owner, error)
+            fail_job(sessions, settings, job_id, owner, error)
             return
         except Exception as exc:  # a bug or an unexpected SDK failure: retry, never crash
             log.exception("launch of %s failed unexpectedly", job_id)
@@ -279,22 +280,6 @@ def _retry_later(
 def _release(sessions: sessionmaker[Session], job_id: str, owner: str) -> None:
     with session_scope(sessions) as session:
         leases.release(session, job_id, owner)
-
-
-def _fail(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    job_id: str,
-    owner: str,
-    error: dict[str, Any],
-) -> None:
-    with session_scope(sessions) as session:
-        job = JobRepository(session).get(job_id, lock=True)
-        if job is None or is_terminal(job.status):
-            return
-        transition(
-            session, job, FAILED, reason=str(error["message"]), error=error, settings=settings
-        )
 
 
 def provider_error(exc: ProviderError) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs import leases, pacing, steps
 from service.jobs.adopt import apply_provider_job
+from service.jobs.failing import fail_job
 from service.jobs.launch import provider_error
 from service.jobs.repository import JobRepository
-from service.jobs.transitions import FAILED, is_terminal, transition
+from service.jobs.transitions import is_terminal
 from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
@@ -54,7 +55,7 @@ def poll_job(
         _back_off(sessions, settings, job_id, owner, exc.message, exc.retry_after)
         return
     except ProviderPermanentError as exc:
-        _fail(sessions, settings, job_id, owner, provider_error(exc))
+        fail_job(sessions, settings, job_id, owner, provider_error(exc))
         return
     except Exception as exc:
         log.exception("poll of %s failed unexpectedly", job_id)
@@ -103,20 +104,3 @@ def _back_off(
         now = utcnow()
         delay = pacing.backoff_s(job.poll_failures, settings, retry_after)
         steps.schedule(session, job, pacing.after(now, delay), now=now)
-
-
-def _fail(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    job_id: str,
-    owner: str,
-    error: dict[str, Any],
-) -> None:
-    with session_scope(sessions) as session:
-        job = JobRepository(session).get(job_id, lock=True)
-        if job is None or is_terminal(job.status):
-            return
-        leases.release(session, job_id, owner)
-        transition(
-            session, job, FAILED, reason=str(error["message"]), error=error, settings=settings
-        )
