@@ -44,10 +44,10 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument(
-        "--trl-rows-per-micro-batch",
+        "--packed-rows-per-micro-batch",
         type=int,
         default=1,
-        help="TRL packed rows per micro-batch (flattened into one row); the rest is accumulation",
+        help="TRL and ours: packed rows per micro-batch (of 2 per step); the rest is accumulation",
     )
     parser.add_argument("--padded-batch", type=int, default=7, help="HF examples per micro-batch")
     parser.add_argument("--padded-accumulation", type=int, default=2)
@@ -102,7 +102,7 @@ def main() -> None:
             warmup_steps=args.warmup_steps,
             threads=args.threads,
             gradient_checkpointing=args.gradient_checkpointing,
-            trl_rows_per_micro_batch=args.trl_rows_per_micro_batch,
+            packed_rows_per_micro_batch=args.packed_rows_per_micro_batch,
             padded_batch=args.padded_batch,
             padded_accumulation=args.padded_accumulation,
         )

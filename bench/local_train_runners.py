@@ -46,10 +46,11 @@ class BenchSpec:
     # Every contender trains on about the same real tokens per optimizer step (~1,150 here):
     # ours and TRL 2 packed rows of <= 600 tokens, HF 7 x 2 examples (~84 tokens each).
     packed_rows: int = 2
-    # TRL's padding-free collator flattens a micro-batch into one row, so with SDPA its
-    # block-diagonal mask is (rows x 600)^2; one row per micro-batch and accumulation keeps
-    # the same tokens per step with ours' per-row attention cost (the faster TRL setting here).
-    trl_rows_per_micro_batch: int = 1
+    # Packed rows per micro-batch, the rest of packed_rows by accumulation, alike for TRL and
+    # ours (activation memory follows the micro-batch). TRL's padding-free collator flattens a
+    # micro-batch into one row, so with SDPA its block-diagonal mask is (rows x 600)^2: one
+    # row per micro-batch was TRL's faster setting here (~3,700 vs ~2,600-3,000 tok/s).
+    packed_rows_per_micro_batch: int = 1
     padded_batch: int = 7
     padded_accumulation: int = 2
     learning_rate: float = 2e-4
@@ -98,6 +99,10 @@ class BenchResult:
         """Share of token slots that were padding; None where the runner cannot see slots."""
         slots = sum(self.slots[skip + 1 :])
         return 1.0 - sum(self.tokens[skip + 1 :]) / slots if slots else None
+
+
+def _packed_accumulation(spec: BenchSpec) -> int:
+    return max(spec.packed_rows // spec.packed_rows_per_micro_batch, 1)
 
 
 def _lora(spec: BenchSpec) -> Any:
@@ -216,7 +221,7 @@ def run_hf_padded(spec: BenchSpec) -> BenchResult:
 def run_trl_packed(spec: BenchSpec) -> BenchResult:
     """TRL SFTTrainer with packing=True (BFD, padding-free) and assistant-only loss."""
     result = BenchResult("TRL SFTTrainer, packing=True (bfd, padding-free)")
-    accumulation = max(spec.packed_rows // spec.trl_rows_per_micro_batch, 1)
+    accumulation = _packed_accumulation(spec)
     records = [json.loads(line) for line in Path(spec.train_file).read_text().splitlines()]
     trainer_class = _counting(TRL.SFTTrainer, result)
     trainer = trainer_class(
@@ -227,7 +232,7 @@ def run_trl_packed(spec: BenchSpec) -> BenchResult:
             packing_strategy="bfd",
             padding_free=True,
             assistant_only_loss=True,
-            **_trainer_args(spec, spec.trl_rows_per_micro_batch, accumulation),
+            **_trainer_args(spec, spec.packed_rows_per_micro_batch, accumulation),
         ),
         train_dataset=datasets.Dataset.from_list(records),
         processing_class=transformers.AutoTokenizer.from_pretrained(
@@ -264,7 +269,8 @@ def run_ours(spec: BenchSpec) -> BenchResult:
         epochs=100,
         learning_rate=spec.learning_rate,
         max_seq_len=spec.row_tokens,
-        rows_per_batch=spec.packed_rows,
+        rows_per_batch=spec.packed_rows_per_micro_batch,
+        gradient_accumulation_steps=_packed_accumulation(spec),
         torch_threads=spec.threads,
         progress_every=1,
         checkpoint_every=10**9,
