@@ -9,6 +9,11 @@ rounds, so load from other processes hits all sides alike. Tokens per process CP
 printed too: on a shared box it moves less with load than wall time does.
 Goals: >= 2x the first, >= 1.2x the second, peak memory <= both.
 
+Work that differs by design: ours runs the LM head only on supervised positions; TRL 1.16
+runs its fused, chunked LM head on every position and also computes entropy and top-1
+accuracy each step (no switch turns that off); HF builds full logits for every slot,
+padding included. Peaks are taken up to the last timed step.
+
     python bench/local_train.py                      # CPU, tiny 4M-parameter Llama
     python bench/local_train.py --device cuda --4bit # GPU: NF4 base, paged 8-bit AdamW
 """
