@@ -22,19 +22,31 @@ MAX_OVERFLOW = 20
 _RESERVED_CONNECTIONS = 2
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+    pool_timeout: float = 30.0,
+) -> Engine:
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
+            **(pool if _file_sqlite(url) else {}),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW
-    )
+    return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
+
+
+def _file_sqlite(url: str) -> bool:
+    # In-memory SQLite uses a one-connection pool that takes no size.
+    return url not in ("sqlite://", "sqlite:///:memory:", "sqlite+pysqlite://")
 
 
 def session_slots(engine: Engine) -> int | None:
