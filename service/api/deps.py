@@ -6,27 +6,32 @@ then runs the after-commit callbacks (the outbox relay)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session
 
+from service.api.key_cache import KeyCache
+from service.auth.keys import hash_key
 from service.db.database import Database
-from service.db.session import committing, session_slots
+from service.db.session import end_transaction, session_slots
 from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
 from service.tenants.service import authenticate
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are async: FastAPI runs a plain ``def`` one in a worker thread.
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database_dep(request: Request) -> Database:
+async def get_database_dep(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -40,24 +45,30 @@ def _slots(app: FastAPI) -> anyio.Semaphore | None:
     return slots
 
 
-async def _session_slot(request: Request) -> AsyncIterator[None]:
-    """Wait on the event loop, holding no thread and no connection, until a session may open.
-    Without this cap, requests that hold a connection while they wait for a worker thread and
-    threads that wait for a connection starve each other until the pool times out (a 500)."""
-    slots = _slots(request.app)
-    if slots is None:
-        yield
-        return
-    async with slots:
-        yield
-
-
-def get_session(
-    request: Request, _slot: Annotated[None, Depends(_session_slot, scope="function")]
-) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Async so that opening the session costs no worker thread; the commit (or rollback) runs
+    in one. The number of open sessions is capped below the pool size: a request keeps its
+    connection between dependencies and its route while it waits for a worker thread, so
+    without the cap such requests and threads waiting for a connection starve each other until
+    the pool times out (a 500)."""
     database: Database = request.app.state.database
-    with committing(database.sessions()) as session:
-        yield session
+    async with AsyncExitStack() as stack:
+        slots = _slots(request.app)
+        if slots is not None:
+            await stack.enter_async_context(slots)
+        session = database.sessions()
+        try:
+            yield session
+        except BaseException:
+            await _end(session, succeeded=False)
+            raise
+        await _end(session, succeeded=True)
+
+
+async def _end(session: Session, *, succeeded: bool) -> None:
+    # Shielded: a client that disconnects must not leave the session (and its connection) open.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(partial(end_transaction, session, succeeded=succeeded))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -86,18 +97,34 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def get_caller(request: Request, session: SessionDep) -> Caller:
+def _key_cache(app: FastAPI) -> KeyCache[Caller]:
+    if not hasattr(app.state, "key_cache"):
+        app.state.key_cache = KeyCache[Caller]()
+    cache: KeyCache[Caller] = app.state.key_cache
+    return cache
+
+
+async def get_caller(request: Request, session: SessionDep) -> Caller:
+    """The caller of a recently seen key comes from memory (see ``key_cache`` for how soon a
+    revocation takes effect); otherwise the key is looked up in a worker thread."""
     token = _bearer_token(request)
-    key = authenticate(session, token)
+    digest = hash_key(token)
+    cache = _key_cache(request.app)
+    caller = cache.get(digest)
+    if caller is not None:
+        return caller
+    key = await anyio.to_thread.run_sync(authenticate, session, token)
     if key is None:
         raise Unauthorized("Incorrect API key provided.")
-    return Caller(tenant_id=key.tenant_id, key_id=key.id, is_admin=key.is_admin)
+    caller = Caller(tenant_id=key.tenant_id, key_id=key.id, is_admin=key.is_admin)
+    cache.put(digest, caller)
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def require_admin(caller: CallerDep) -> Caller:
+async def require_admin(caller: CallerDep) -> Caller:
     if not caller.is_admin:
         raise Forbidden("This action needs an admin API key.", code="admin_required")
     return caller

@@ -103,12 +103,26 @@ def committing(session: Session) -> Iterator[Session]:
     roll back and drop them on any error, close it either way."""
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
-        discard_after_commit(session)
+        end_transaction(session, succeeded=False)
         raise
-    else:
+    end_transaction(session, succeeded=True)
+
+
+def end_transaction(session: Session, *, succeeded: bool) -> None:
+    """The end of ``committing``'s block, for a boundary that cannot be a ``with`` block (an
+    async request dependency running it in a worker thread)."""
+    try:
+        if not succeeded:
+            session.rollback()
+            discard_after_commit(session)
+            return
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            discard_after_commit(session)
+            raise
         run_after_commit(session)
     finally:
         session.close()

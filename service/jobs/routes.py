@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.jobs import results, service
@@ -49,8 +49,9 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def retrieve_job(job_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
-    return job_object(service.get_job(session, caller.tenant_id, job_id))
+def retrieve_job(job_id: str, caller: CallerDep, session: SessionDep) -> JSONResponse:
+    # The job object is plain JSON already: skip FastAPI's generic encoder (the hot read path).
+    return JSONResponse(job_object(service.get_job(session, caller.tenant_id, job_id)))
 
 
 @router.post("/{job_id}/cancel")

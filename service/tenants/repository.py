@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import ApiKey, Tenant, TenantBudget
@@ -51,5 +51,18 @@ class TenantRepository:
     def budget_of(self, tenant_id: str) -> TenantBudget | None:
         return self.session.get(TenantBudget, tenant_id)
 
-    def touch_key(self, key: ApiKey, when: datetime) -> None:
-        key.last_used_at = when
+    def touch_key(self, key_id: str, when: datetime, *, unless_since: datetime) -> None:
+        """Set ``last_used_at`` unless it is newer than ``unless_since`` or another transaction
+        holds the row (it is recording a use right now): a read never waits on this write."""
+        stale = select(ApiKey.id).where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < unless_since),
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            stale = stale.with_for_update(skip_locked=True)
+        self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id.in_(stale))
+            .values(last_used_at=when)
+            .execution_options(synchronize_session=False)
+        )

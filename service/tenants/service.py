@@ -60,7 +60,7 @@ def authenticate(session: Session, presented: str) -> ApiKey | None:
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL:
-        repo.touch_key(key, now)
+        repo.touch_key(key.id, now, unless_since=now - _TOUCH_INTERVAL)
     return key
 
 
