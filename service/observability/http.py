@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.deps import SessionDep, SettingsDep
 from service.observability.metrics import counters_registry, observe_http_request
@@ -23,28 +23,42 @@ def metrics(session: SessionDep, settings: SettingsDep) -> Response:
     return Response(generate_latest(registry) + counters, media_type=CONTENT_TYPE_LATEST)
 
 
-def _route_template(request: Request) -> str:
+def _route_template(scope: Scope) -> str:
     # Label by template (/v1/files/{file_id}), never by raw path: bounded cardinality. The
     # router records the matched route in the scope.
-    route = request.scope.get("route")
+    route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
+
+
+class _RequestTimer:
+    """Plain ASGI (not ``@app.middleware``, whose per-request task group and streams cost as
+    much as a whole small request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            observe_http_request(
+                scope["method"], _route_template(scope), status, time.perf_counter() - started
+            )
 
 
 def install_observability(app: FastAPI) -> None:
     """Mount ``/metrics`` and time every request."""
     app.include_router(router)
-
-    @app.middleware("http")
-    async def _time_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            observe_http_request(
-                request.method, _route_template(request), status, time.perf_counter() - started
-            )
+    app.add_middleware(_RequestTimer)
