@@ -7,7 +7,8 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
   the rules still armed; ``DELETE`` disarms them all.
 - ``GET /_emulator/jobs``: every job ever created, ``{"count": n, "data": [...]}``.
 - ``POST /_emulator/jobs/{id}/advance``: jump a job to its terminal phase.
-- ``POST /_emulator/reset``: forget jobs, files and faults.
+- ``GET /_emulator/requests``: how many provider API requests were served, ``{"count": n}``.
+- ``POST /_emulator/reset``: forget jobs, files, faults and the request count.
 
 Fault kinds (a rule matches on ``method`` and a ``path`` regex (``re.search``), and fires ``count``
 times; ``count: -1`` means forever):
@@ -102,6 +103,7 @@ class EmulatorState:
         self.jobs: dict[str, EmulatedJob] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.faults: list[FaultRule] = []
+        self.requests = 0  # provider API requests served (control routes not counted)
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
@@ -112,6 +114,7 @@ class EmulatorState:
             self.jobs.clear()
             self.files.clear()
             self.faults.clear()
+            self.requests = 0
 
     def take_fault(self, method: str, path: str) -> FaultRule | None:
         with self.lock:
@@ -212,6 +215,7 @@ class FaultMiddleware:
         if scope["type"] != "http" or path.startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
+        self.state.requests += 1
         rule = self.state.take_fault(scope["method"], path)
         if rule is None:
             await self.app(scope, receive, send)
@@ -296,6 +300,10 @@ def add_control_routes(
             return JSONResponse({"error": "no such job"}, 404)  # type: ignore[return-value]
         job.advanced = True
         return {"job": describe(job)}
+
+    @app.get("/_emulator/requests")
+    async def count_requests() -> dict[str, Any]:
+        return {"count": state.requests}
 
     @app.post("/_emulator/reset")
     async def reset() -> dict[str, Any]:

@@ -51,6 +51,10 @@ class EmulatorHandle:
     def job_count(self) -> int:
         return len(self.jobs())
 
+    def request_count(self) -> int:
+        """Provider API requests served so far (control routes not counted)."""
+        return int(self._control("GET", "/requests")["count"])
+
     def advance(self, job_id: str) -> None:
         self._control("POST", f"/jobs/{job_id}/advance")
 

@@ -1,0 +1,18 @@
+"""The emulator counts the provider API requests it serves (benchmarks divide it by jobs and
+hours); control routes are not counted, and reset starts the count again."""
+
+from __future__ import annotations
+
+import httpx
+
+from providers.emulators.testing import running_emulator
+
+
+def test_provider_requests_are_counted_and_control_routes_are_not() -> None:
+    with running_emulator("openai") as emulator:
+        for _ in range(3):
+            httpx.get(f"{emulator.sdk_base_url}/fine_tuning/jobs", timeout=10)
+        emulator.jobs()
+        assert emulator.request_count() == 3
+        emulator.reset()
+        assert emulator.request_count() == 0
