@@ -1,0 +1,291 @@
+"""Many active jobs against the OpenAI emulator with ONE Celery worker (+ beat) at default poll
+and reconcile settings (PostgreSQL + Redis). Prints:
+
+- worst lag behind a job's poll interval: the most any active job's next step was overdue,
+  sampled every second (includes the time a poll is in flight);
+- provider calls per job per hour: the emulator's request count over the measured window;
+- provider-terminal -> our terminal: a random sample of jobs is advanced to ``succeeded`` in
+  the emulator; time until our row is terminal (its ``finished_at``);
+- provider-terminal -> webhook delivered: a loopback receiver subscribed to terminal events.
+
+    python bench/jobs_active.py [--jobs 10000] [--seconds 240] [--sample 100]
+
+Jobs are inserted already launched (``running``, a provider job in the emulator whose clock
+never ends it by itself), started between now and ``--max-age-s`` ago, each with its next poll
+spread over its interval as in a steady state. Needs PostgreSQL and Redis as the tests do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, insert, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from providers.emulators.testing import EmulatorHandle, running_emulator  # noqa: E402
+from service.db import migrations  # noqa: E402
+from service.db.database import Database  # noqa: E402
+from service.db.models import Job  # noqa: E402
+from service.db.session import session_scope  # noqa: E402
+from service.jobs import pacing  # noqa: E402
+from service.jobs.transitions import ACTIVE, RUNNING, TERMINAL  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.webhooks.endpoints import create_endpoint  # noqa: E402
+from tests.backends import postgres_database  # noqa: E402
+from tests.e2e.harness import process_env  # noqa: E402
+from tests.factories import make_tenant  # noqa: E402
+from tests.service.jobs.helpers import make_file  # noqa: E402
+
+MODEL = "gpt-4o-mini-2024-07-18"
+FAST_TEST_OVERRIDES = (
+    "TUNEFORGE_RECONCILE_INTERVAL_S",
+    "TUNEFORGE_LEASE_TTL_S",
+    "TUNEFORGE_JOB_POLL_MIN_S",
+    "TUNEFORGE_JOB_POLL_MAX_S",
+)
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Loopback webhook receiver: notes when each job's terminal event first arrived."""
+
+    arrivals: dict[str, float] = {}  # noqa: RUF012 - one receiver per run
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        job_id = json.loads(body)["data"]["id"]
+        Receiver.arrivals.setdefault(job_id, time.time())
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> list[str]:
+    base = emulator.sdk_base_url
+    async with httpx.AsyncClient(timeout=30) as client:
+        uploaded = await client.post(
+            f"{base}/files",
+            files={"file": ("train.jsonl", b'{"messages": []}\n')},
+            data={"purpose": "fine-tune"},
+        )
+        file_id = uploaded.raise_for_status().json()["id"]
+        ids: list[str] = []
+        for start in range(0, count, 200):
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        f"{base}/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id}
+                    )
+                    for _ in range(min(200, count - start))
+                )
+            )
+            ids += [answer.raise_for_status().json()["id"] for answer in answers]
+        return ids
+
+
+def insert_jobs(
+    database: Database,
+    settings: Settings,
+    tenant_id: str,
+    file_id: str,
+    provider_ids: list[str],
+    max_age_s: float,
+) -> None:
+    now = datetime.now(UTC)
+    rows = []
+    for provider_job_id in provider_ids:
+        started = now - timedelta(seconds=random.uniform(0, max_age_s))
+        probe = Job(status=RUNNING, started_at=started)
+        interval = pacing.poll_interval_s(probe, now, settings)
+        rows.append(
+            {
+                "id": f"ftjob-bench{provider_job_id[-16:]}",
+                "tenant_id": tenant_id,
+                "provider": "openai",
+                "model": MODEL,
+                "provider_job_id": provider_job_id,
+                "status": RUNNING,
+                "provider_status": "running",
+                "method": {"type": "supervised"},
+                "hyperparameters": {},
+                "provider_options": {},
+                "training_file_id": file_id,
+                "provider_file_ids": {"training_file": "emulated"},
+                "user_metadata": {},
+                "result_files": [],
+                "seed": 1,
+                "created_at": started,
+                "updated_at": started,
+                "started_at": started,
+                "next_poll_at": now + timedelta(seconds=random.uniform(0, interval)),
+            }
+        )
+    with session_scope(database.sessions) as session:
+        for start in range(0, len(rows), 2000):
+            session.execute(insert(Job), rows[start : start + 2000])
+
+
+def worst_overdue_s(database: Database) -> float:
+    with session_scope(database.sessions) as session:
+        oldest = session.scalar(
+            select(func.min(Job.next_poll_at)).where(
+                Job.status.in_(ACTIVE), Job.next_poll_at.is_not(None)
+            )
+        )
+    return 0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+
+
+def finished_at(database: Database, job_ids: list[str]) -> dict[str, float]:
+    with session_scope(database.sessions) as session:
+        rows = session.execute(
+            select(Job.id, Job.finished_at).where(Job.id.in_(job_ids), Job.status.in_(TERMINAL))
+        ).all()
+    return {str(job_id): at.timestamp() for job_id, at in rows if at is not None}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def describe(name: str, values: list[float], expected: int) -> str:
+    if not values:
+        return f"{name}: none of {expected} arrived"
+    return (
+        f"{name}: p50 {percentile(values, 0.5):.1f} s, p99 {percentile(values, 0.99):.1f} s, "
+        f"max {max(values):.1f} s ({len(values)} of {expected} arrived)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=240.0, help="measured window")
+    parser.add_argument("--sample", type=int, default=100, help="jobs advanced to terminal")
+    parser.add_argument("--max-age-s", type=float, default=7200.0, help="oldest run's age")
+    parser.add_argument("--concurrency", type=int, default=2, help="the worker's processes")
+    args = parser.parse_args()
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with (
+        postgres_database("tf_bench") as url,
+        tempfile.TemporaryDirectory() as tmp,
+        running_emulator("openai", phase_seconds=1e6) as emulator,
+    ):
+        settings = Settings(
+            environment="test",
+            data_dir=Path(tmp),
+            database_url=url,
+            broker_url="redis://127.0.0.1:6379/0",
+            broker_key_prefix=f"tf_bench_{os.getpid()}:",
+            webhook_allow_http=True,
+            webhook_allow_private=True,
+            _env_file=None,
+        )
+        migrations.upgrade(settings)
+        database = Database.from_url(url)
+        with session_scope(database.sessions) as session:
+            tenant = make_tenant(session)
+            file_id = make_file(session, settings, tenant).id
+            create_endpoint(
+                session,
+                tenant.id,
+                url=f"http://127.0.0.1:{receiver.server_port}/hook",
+                settings=settings,
+            )
+            tenant_id = tenant.id
+        started = time.monotonic()
+        provider_ids = asyncio.run(create_provider_jobs(emulator, args.jobs))
+        insert_jobs(database, settings, tenant_id, file_id, provider_ids, args.max_age_s)
+        print(f"{args.jobs} active jobs set up in {time.monotonic() - started:.1f}s")
+        env = process_env(settings, {"openai": emulator})
+        for name in FAST_TEST_OVERRIDES:
+            env.pop(name)  # default poll and reconcile settings
+        log_path = Path(tmp) / "worker.log"
+        command = ["worker", "--queues", "default", "--concurrency", str(args.concurrency)]
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service.cli.main", *command, "--beat"],
+            env=env,
+            cwd=ROOT,
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            run(args, database, emulator, provider_ids)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+            if worker.returncode not in (0, -15):
+                print(log_path.read_text(errors="replace")[-3000:])
+            database.engine.dispose()
+            receiver.shutdown()
+
+
+def run(
+    args: argparse.Namespace, database: Database, emulator: EmulatorHandle, provider_ids: list[str]
+) -> None:
+    window_start, calls_start = time.monotonic(), emulator.request_count()
+    sample = random.sample(range(len(provider_ids)), min(args.sample, len(provider_ids)))
+    sample_ids = [f"ftjob-bench{provider_ids[i][-16:]}" for i in sample]
+    advanced_at: dict[str, float] = {}
+    worst = 0.0
+    deadline = window_start + args.seconds
+    while time.monotonic() < deadline:
+        worst = max(worst, worst_overdue_s(database))
+        if not advanced_at and time.monotonic() > window_start + args.seconds / 4:
+            for index, job_id in zip(sample, sample_ids, strict=True):
+                emulator.advance(provider_ids[index])
+                advanced_at[job_id] = time.time()
+        if advanced_at:
+            done = finished_at(database, sample_ids)
+            if len(done) == len(sample_ids) and set(Receiver.arrivals) >= set(sample_ids):
+                break
+        time.sleep(1.0)
+    hours = (time.monotonic() - window_start) / 3600
+    calls = emulator.request_count() - calls_start
+    done = finished_at(database, sample_ids)
+    print(f"measured for {hours * 3600:.0f}s with one worker ({args.concurrency} processes)")
+    print(f"worst lag behind a poll's due time: {worst:.1f} s")
+    print(
+        f"provider calls: {calls} = {calls / len(provider_ids) / hours:.1f} per job per hour "
+        f"({calls / (hours * 3600):.0f}/s)"
+    )
+    print(
+        describe(
+            "provider-terminal -> our terminal",
+            [done[j] - advanced_at[j] for j in done],
+            len(sample_ids),
+        )
+    )
+    arrived = {j: t for j, t in Receiver.arrivals.items() if j in advanced_at}
+    print(
+        describe(
+            "provider-terminal -> webhook delivered",
+            [t - advanced_at[j] for j, t in arrived.items()],
+            len(sample_ids),
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
