@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -173,6 +174,19 @@ def describe(name: str, values: list[float], expected: int) -> str:
     )
 
 
+def worker_summary(log: str) -> str:
+    """What the worker's log says it did: poll tasks run, and what the reconciler re-sent
+    (a step re-sent while overdue is a duplicate message unless the first one was lost)."""
+    polls = len(re.findall(r"Task tuneforge\.poll_job\[[^\]]+\] succeeded", log))
+    ticks = re.findall(r"reconciler: (\d+) job step\(s\) due, (\d+) outbox message", log)
+    due = sum(int(a) for a, _ in ticks)
+    sent = sum(int(b) for _, b in ticks)
+    return (
+        f"worker: {polls} poll tasks finished; reconciler: {len(ticks)} busy ticks, "
+        f"{due} due steps re-enqueued, {sent} outbox messages re-sent"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -235,8 +249,10 @@ def main() -> None:
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 worker.kill()
+            log = log_path.read_text(errors="replace")
+            print(worker_summary(log))
             if worker.returncode not in (0, -15):
-                print(log_path.read_text(errors="replace")[-3000:])
+                print(log[-3000:])
             database.engine.dispose()
             receiver.shutdown()
 
