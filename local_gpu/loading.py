@@ -97,6 +97,8 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
     import peft
     from peft import LoraConfig, get_peft_model
 
+    from local_gpu.segment_attention import register_segment_attention
+
     prepare_for_kbit: Any = peft.prepare_model_for_kbit_training
 
     device = resolve_device(config.device)
@@ -109,6 +111,9 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
     )
     model = load_base_model(config.model_dir, device, compute_dtype, quantize)
     model.config.use_cache = False
+    if model.config._attn_implementation == "sdpa" and device.type == "cpu":
+        # Per-example causal SDPA instead of a dense block mask over each packed row.
+        model.set_attn_implementation(register_segment_attention())
     if quantize:
         model = prepare_for_kbit(
             model,
@@ -156,7 +161,8 @@ def build_optimizer(loaded: TrainingModel, config: TrainingConfig) -> torch.opti
         )
         optimizer: torch.optim.Optimizer = eight_bit(params, lr=lr, weight_decay=decay)
         return optimizer
-    fused = loaded.device.type == "cuda"
+    # Fused: one kernel per step on CUDA and CPU alike, not ~10 small ops per LoRA tensor.
+    fused = loaded.device.type in ("cuda", "cpu")
     return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused)
 
 
