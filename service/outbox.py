@@ -1,13 +1,15 @@
 """The durable outbox. Work that must not be lost is written as a row in the same transaction
 as the state change that causes it; after the commit it is handed to the task sender (Celery,
 wired in by ``workers``), and the reconciler re-sends any row still unsent once it is due.
+A row due within ``NEAR_TERM_S`` is handed over at once with the delay until it is due (a
+Celery countdown), so near-term work runs on time instead of at the reconciler's next tick.
 ``service`` never imports Celery: the sender is installed per process."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -20,8 +22,13 @@ from service.db.types import utcnow
 
 log = logging.getLogger(__name__)
 
-TaskSender = Callable[[str, str, dict[str, Any]], None]
-"""Send one task: (task name, target id, payload). Raises if the broker is unreachable."""
+TaskSender = Callable[[str, str, dict[str, Any], float], None]
+"""Send one task: (task name, target id, payload, seconds to wait before running it).
+Raises if the broker is unreachable."""
+
+NEAR_TERM_S = 60.0
+"""Rows due within this long are sent right after commit, to run after a countdown; later
+ones wait unsent for the reconciler (a broker holding far-future messages is fragile)."""
 
 _sender: TaskSender | None = None
 
@@ -46,7 +53,8 @@ def enqueue(
     payload: dict[str, Any] | None = None,
     available_at: datetime | None = None,
 ) -> OutboxMessage:
-    """Write an outbox row (idempotent on ``dedupe_key``) and relay it after commit if due."""
+    """Write an outbox row (idempotent on ``dedupe_key``) and relay it after commit if it is
+    due within ``NEAR_TERM_S`` (to run at ``available_at``)."""
     existing = session.scalars(
         select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
     ).first()
@@ -70,7 +78,7 @@ def enqueue(
             select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
         ).one()
         return winner
-    if message.available_at <= utcnow():
+    if message.available_at <= utcnow() + timedelta(seconds=NEAR_TERM_S):
         message_id = message.id
         bind = session.get_bind()
         after_commit(session, lambda: _relay_after_commit(bind, [message_id]))
@@ -95,12 +103,14 @@ def _relay_after_commit(bind: Any, ids: list[int]) -> None:
 
 
 def send_messages(session: Session, rows: Sequence[OutboxMessage], sender: TaskSender) -> int:
-    """Send rows and mark them sent; stops at the first broker failure. Returns rows sent."""
+    """Send rows (each to run at its ``available_at``) and mark them sent; stops at the first
+    broker failure. Returns rows sent."""
     sent = 0
     for row in rows:
         row.send_attempts += 1
+        delay_s = max(0.0, (row.available_at - utcnow()).total_seconds())
         try:
-            sender(row.task, row.target_id, dict(row.payload))
+            sender(row.task, row.target_id, dict(row.payload), delay_s)
         except Exception:
             log.warning("could not send %s for %s", row.task, row.target_id, exc_info=True)
             break

@@ -1,15 +1,17 @@
 """A job's next step and its hand-off to the workers.
 
 Every active job has ``next_poll_at``: when its next step (launch, cancel or poll) is due.
-Scheduling a step that is due now writes an outbox row (relayed to Celery after commit); the
-reconciler scans for steps that are due and re-enqueues them under the same dedupe key, and
-under a fresh key once a step is overdue by ``rescue_after`` — so a message lost by the broker
-only delays a job, and a live message is never doubled.
+Scheduling a step that is due within the outbox's near-term horizon writes its outbox row at
+once, relayed to Celery after commit with a countdown to its due time; a later step is left to
+the reconciler. The reconciler scans for steps that are due and enqueues them under the step's
+own dedupe key (a no-op for a step already written), and under a fresh key once a step is
+overdue by ``rescue_after`` — so a message lost by the broker (or held, with its countdown, by
+a worker that died) only delays a job, and a live message is never doubled.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -41,19 +43,23 @@ def step_key(job: Job, rescue: int = 0) -> str:
 
 
 def schedule(session: Session, job: Job, at: datetime, *, now: datetime | None = None) -> None:
-    """Set when the job's next step is due; hand it to the workers at once if it is due now."""
+    """Set when the job's next step is due; if that is within the outbox's near-term horizon,
+    write its outbox row now, to be sent after commit and run at ``at``."""
     now = now or utcnow()
     job.next_poll_at = at
     session.flush()
-    if at <= now:
-        enqueue_step(session, job)
+    if at <= now + timedelta(seconds=outbox.NEAR_TERM_S):
+        enqueue_step(session, job, available_at=max(at, now))
 
 
-def enqueue_step(session: Session, job: Job, rescue: int = 0) -> None:
+def enqueue_step(
+    session: Session, job: Job, rescue: int = 0, *, available_at: datetime | None = None
+) -> None:
     outbox.enqueue(
         session,
         task=next_task(job),
         target_id=job.id,
         dedupe_key=step_key(job, rescue),
         tenant_id=job.tenant_id,
+        available_at=available_at,
     )

@@ -1,0 +1,149 @@
+"""Near-term steps are written to the outbox at once and sent with a countdown to their due
+time; the reconciler does not send them again while they are live, and rescues them under a
+fresh key once they are overdue by ``rescue_after``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import outbox
+from service.db.database import Database
+from service.db.models import Job, OutboxMessage
+from service.db.session import session_scope
+from service.db.types import utcnow
+from service.jobs import steps
+from service.jobs.reconcile import enqueue_due_jobs, rescue_after_s
+from service.jobs.transitions import RUNNING
+from service.settings import Settings
+from tests.factories import make_tenant
+from tests.service.jobs.helpers import make_file
+
+Sent = list[tuple[str, str, float]]
+
+
+@pytest.fixture()
+def sent() -> Iterator[Sent]:
+    """The broker's side of the outbox, recorded: (task, target id, countdown seconds)."""
+    record: Sent = []
+    previous = outbox.current_sender()
+    outbox.install_sender(_recorder(record))
+    yield record
+    outbox.install_sender(previous)
+
+
+def _recorder(record: Sent) -> outbox.TaskSender:
+    def sender(task: str, target_id: str, payload: dict[str, Any], delay_s: float) -> None:
+        record.append((task, target_id, delay_s))
+
+    return sender
+
+
+def _running_job(session: Session, settings: Settings) -> Job:
+    tenant = make_tenant(session)
+    file = make_file(session, settings, tenant)
+    now = utcnow()
+    job = Job(
+        id=f"ftjob-steps{file.id[-12:]}",
+        tenant_id=tenant.id,
+        provider="openai",
+        model="gpt-4o-mini-2024-07-18",
+        provider_job_id="ftjob-provider",
+        status=RUNNING,
+        provider_status="running",
+        method={"type": "supervised"},
+        hyperparameters={},
+        provider_options={},
+        training_file_id=file.id,
+        provider_file_ids={"training_file": "emulated"},
+        user_metadata={},
+        result_files=[],
+        seed=1,
+        started_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _schedule(database: Database, settings: Settings, seconds_from_now: float) -> str:
+    with session_scope(database.sessions) as session:
+        job = _running_job(session, settings)
+        now = utcnow()
+        steps.schedule(session, job, now + timedelta(seconds=seconds_from_now), now=now)
+        return job.id
+
+
+def _rows(database: Database, job_id: str) -> list[OutboxMessage]:
+    with session_scope(database.sessions) as session:
+        query = select(OutboxMessage).where(OutboxMessage.target_id == job_id)
+        rows = list(session.scalars(query.order_by(OutboxMessage.id)))
+        session.expunge_all()
+        return rows
+
+
+def _reconcile(database: Database, settings: Settings, at: datetime, sent: Sent) -> None:
+    with session_scope(database.sessions) as session:
+        enqueue_due_jobs(session, settings, at)
+        outbox.relay_due(session, _recorder(sent), at)
+
+
+def test_a_near_term_step_is_written_now_and_sent_with_a_countdown(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    job_id = _schedule(committed_db, settings, 20)
+
+    [row] = _rows(committed_db, job_id)
+    assert row.available_at > utcnow() + timedelta(seconds=15)
+    assert row.sent_at is not None
+    [(task, target, delay_s)] = sent
+    assert (task, target) == (steps.POLL_TASK, job_id)
+    assert 15 < delay_s <= 20
+
+
+def test_a_far_step_is_left_to_the_reconciler(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    job_id = _schedule(committed_db, settings, outbox.NEAR_TERM_S + 60)
+
+    assert _rows(committed_db, job_id) == []
+    assert sent == []
+
+
+def test_the_reconciler_does_not_resend_a_live_step_but_rescues_an_overdue_one(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    job_id = _schedule(committed_db, settings, 10)
+    assert len(sent) == 1
+    due = utcnow() + timedelta(seconds=10)
+
+    # Due but not yet overdue by rescue_after: the message sent with its countdown stands.
+    _reconcile(committed_db, settings, due + timedelta(seconds=1), sent)
+    assert len(sent) == 1
+    assert len(_rows(committed_db, job_id)) == 1
+
+    # Overdue by rescue_after (the worker holding the countdown message died): a fresh key.
+    _reconcile(committed_db, settings, due + timedelta(seconds=rescue_after_s(settings) + 1), sent)
+    assert [(task, target) for task, target, _ in sent] == [(steps.POLL_TASK, job_id)] * 2
+    assert sent[1][2] == 0.0
+    keys = [row.dedupe_key for row in _rows(committed_db, job_id)]
+    assert len(set(keys)) == 2
+
+
+def test_an_unsent_near_term_row_is_sent_by_the_relay_once_due(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    outbox.install_sender(None)  # no broker in this process: the row waits, committed
+    job_id = _schedule(committed_db, settings, 5)
+    [row] = _rows(committed_db, job_id)
+    assert row.sent_at is None
+
+    with session_scope(committed_db.sessions) as session:
+        assert outbox.relay_due(session, _recorder(sent), utcnow()) == 0  # not due yet
+        assert outbox.relay_due(session, _recorder(sent), row.available_at) == 1
+    assert [(task, target) for task, target, _ in sent] == [(steps.POLL_TASK, job_id)]
