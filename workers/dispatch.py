@@ -8,13 +8,22 @@ from service import outbox
 from workers.celery_app import GPU_QUEUE, celery_app
 
 GPU_TASKS = frozenset({"tuneforge.train_job"})
+BULK_TASKS = frozenset({"tuneforge.poll_job"})
+BULK_PRIORITY = 6
+"""Routine polls are the bulk of the queue: with the Redis transport a higher number is served
+later, so a webhook delivery, a launch or a cancel never waits behind a backlog of polls."""
 
 
 def send_task(task: str, target_id: str, payload: dict[str, Any], delay_s: float = 0.0) -> None:
     queue = GPU_QUEUE if task in GPU_TASKS else None
-    countdown = delay_s if delay_s > 0 else None
     celery_app.send_task(
-        task, args=[target_id], kwargs=payload, queue=queue, retry=False, countdown=countdown
+        task,
+        args=[target_id],
+        kwargs=payload,
+        queue=queue,
+        retry=False,
+        countdown=delay_s if delay_s > 0 else None,
+        priority=BULK_PRIORITY if task in BULK_TASKS else None,
     )
 
 

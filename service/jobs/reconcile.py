@@ -1,10 +1,13 @@
 """The reconciler's half for jobs: every active job whose next step is due (and whose lease,
 if any, has expired) is handed to the workers again — under the step's own dedupe key at
-first, and under a fresh key for each ``rescue_after_s`` it stays overdue, so a message the
-broker lost (a flushed Redis, a killed worker) is sent again, and a live one is not doubled."""
+first, and under a fresh key once it is overdue by ``rescue_after_s``, then by 3×, 7×, 15×…
+that, so a message the broker lost (a flushed Redis, a killed worker) is sent again, a live
+one is not doubled, and one merely waiting in a backlogged queue is re-sent only a few times
+(each re-send lengthens the very backlog it waits in)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -18,12 +21,19 @@ def rescue_after_s(settings: Settings) -> float:
     return max(settings.lease_ttl_s, 4 * settings.reconcile_interval_s)
 
 
+def rescue_number(overdue_s: float, rescue_after: float) -> int:
+    """0 until ``rescue_after``; n once overdue by (2**n - 1) × ``rescue_after``."""
+    if overdue_s < rescue_after:
+        return 0
+    return int(math.log2(overdue_s / rescue_after + 1))
+
+
 def enqueue_due_jobs(session: Session, settings: Settings, now: datetime, limit: int = 2000) -> int:
     rescue_after = rescue_after_s(settings)
     count = 0
     for job in JobRepository(session).due_jobs(now, limit):
         assert job.next_poll_at is not None
         overdue = (now - job.next_poll_at).total_seconds()
-        steps.enqueue_step(session, job, rescue=int(overdue // rescue_after))
+        steps.enqueue_step(session, job, rescue=rescue_number(overdue, rescue_after))
         count += 1
     return count

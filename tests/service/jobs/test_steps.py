@@ -18,7 +18,7 @@ from service.db.models import Job, OutboxMessage
 from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs import steps
-from service.jobs.reconcile import enqueue_due_jobs, rescue_after_s
+from service.jobs.reconcile import enqueue_due_jobs, rescue_after_s, rescue_number
 from service.jobs.transitions import RUNNING
 from service.settings import Settings
 from tests.factories import make_tenant
@@ -133,6 +133,26 @@ def test_the_reconciler_does_not_resend_a_live_step_but_rescues_an_overdue_one(
     assert sent[1][2] == 0.0
     keys = [row.dedupe_key for row in _rows(committed_db, job_id)]
     assert len(set(keys)) == 2
+
+    # Still waiting (a backlogged queue): the next rescue comes at 3x rescue_after, not 2x.
+    rescue_after = rescue_after_s(settings)
+    _reconcile(committed_db, settings, due + timedelta(seconds=2 * rescue_after + 1), sent)
+    assert len(sent) == 2
+    _reconcile(committed_db, settings, due + timedelta(seconds=3 * rescue_after + 1), sent)
+    assert len(sent) == 3
+
+
+def test_rescues_come_after_doubling_waits() -> None:
+    assert [rescue_number(s, 10.0) for s in (0, 9.9, 10, 29.9, 30, 69.9, 70, 150)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        4,
+    ]
 
 
 def test_an_unsent_near_term_row_is_sent_by_the_relay_once_due(
