@@ -43,7 +43,7 @@ class ValidationOptions:
     # about chunk_bytes by this many processes (None = every core; 1 = never in parallel).
     processes: int | None = None
     parallel_min_bytes: int = 32 * 1024 * 1024
-    chunk_bytes: int = 4 * 1024 * 1024
+    chunk_bytes: int = 16 * 1024 * 1024  # measured on 1 GB: 4 MiB 603 MB/s, 16 MiB 656
 
 
 @dataclass(slots=True)
