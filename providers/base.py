@@ -142,6 +142,12 @@ class ProviderJob:
     created_at: datetime | None = None
     finished_at: datetime | None = None
     tag: str | None = None
+    estimated_finish_at: datetime | None = None
+    """When the provider expects the job to end (OpenAI's ``estimated_finish``)."""
+    next_change_at: datetime | None = None
+    """When the provider expects the job's status to change next (OpenAI's estimated finish,
+    Together's ``progress.seconds_remaining`` to the next state): the poller checks back then
+    instead of waiting out its interval."""
 
 
 @dataclass(frozen=True)

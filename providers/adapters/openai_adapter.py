@@ -55,6 +55,8 @@ class OpenAIAdapter(ProviderAdapter):
             created_at=_ts(job.created_at),
             finished_at=_ts(job.finished_at),
             tag=(job.metadata or {}).get(TAG_KEY),
+            estimated_finish_at=_ts(job.estimated_finish),
+            next_change_at=_ts(job.estimated_finish),
         )
 
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,17 @@ def _when(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else datetime.now(UTC)
 
 
+def _next_change(progress: Any) -> datetime | None:
+    """``progress{estimate_available, seconds_remaining}`` (to the job's next state) as a
+    point in time, when given."""
+    if progress is None or not getattr(progress, "estimate_available", False):
+        return None
+    remaining = getattr(progress, "seconds_remaining", None)
+    if not isinstance(remaining, int | float) or remaining <= 0:
+        return None
+    return datetime.now(UTC) + timedelta(seconds=float(remaining))
+
+
 def _status(raw: Any) -> str:
     return str(getattr(raw, "value", raw) or "pending")
 
@@ -94,6 +105,7 @@ class TogetherAdapter(ProviderAdapter):
             finished_at=_when(job.updated_at)
             if STATUS_MAP.get(raw, JobStatus.RUNNING).is_terminal
             else None,
+            next_change_at=_next_change(getattr(job, "progress", None)),
         )
 
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:

@@ -63,6 +63,7 @@ def apply_provider_job(
         job.fine_tuned_model = found.fine_tuned_model
     if found.trained_tokens is not None:
         job.trained_tokens = found.trained_tokens
+    job.estimated_finish_at = None if found.status.is_terminal else found.estimated_finish_at
     store_events(session, job, events)
     for checkpoint in store_checkpoints(session, job, checkpoints):
         enqueue_job_event(session, job, CHECKPOINT_CREATED, checkpoint=checkpoint, now=now)
@@ -106,7 +107,7 @@ def apply_provider_job(
     when = (
         now
         if steps.next_task(job) == steps.CANCEL_TASK
-        else pacing.after(now, pacing.poll_interval_s(job, now, settings))
+        else pacing.after(now, pacing.poll_interval_s(job, now, settings, found.next_change_at))
     )
     steps.schedule(session, job, when, now=now)
 

@@ -15,7 +15,30 @@ RUN_TIME_DIVISOR = 10.0
 every minute), so a long job costs a few dozen calls per hour whatever its length."""
 
 
-def poll_interval_s(job: Job, now: datetime, settings: Settings) -> float:
+EXPECTED_CHANGE_GRACE_S = 0.5
+"""Poll this long after the provider's expected change: its estimates come in whole seconds."""
+
+OVERDUE_FLOOR_S = 1.0
+"""Past the provider's estimate, probe no more often than this."""
+
+
+def poll_interval_s(
+    job: Job, now: datetime, settings: Settings, expected_change_at: datetime | None = None
+) -> float:
+    """The usual interval, cut short when the provider said when the job should change next
+    (so a job is seen finishing within a second or so of its estimate, not a whole interval
+    later). Once that moment has passed without the change, the probes back off 1 s, 2 s,
+    4 s... up to the usual interval: a stale estimate costs a handful of extra calls."""
+    interval = _usual_interval_s(job, now, settings)
+    if expected_change_at is None:
+        return interval
+    until = (expected_change_at - now).total_seconds()
+    if until > 0:
+        return min(interval, until + EXPECTED_CHANGE_GRACE_S)
+    return min(interval, max(OVERDUE_FLOOR_S, -until))
+
+
+def _usual_interval_s(job: Job, now: datetime, settings: Settings) -> float:
     low, high = settings.job_poll_min_s, max(settings.job_poll_max_s, settings.job_poll_min_s)
     if job.status != RUNNING or job.started_at is None:
         return low

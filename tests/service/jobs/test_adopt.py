@@ -74,3 +74,26 @@ def test_a_new_checkpoint_is_announced_to_subscribed_endpoints(
         )
     ).all()
     assert len(keys) == 2
+
+
+def test_the_providers_estimate_is_kept_and_brings_the_next_poll_forward(
+    db_session: Session, settings: Settings
+) -> None:
+    _, job = tenant_and_job(db_session, status="running", provider_job_id="ftjob-emu-eta")
+    job.started_at = utcnow() - timedelta(hours=1)  # the usual interval is minutes by now
+    now = utcnow()
+    finish = now + timedelta(seconds=3)
+    snapshot = ProviderJob(
+        provider="openai",
+        id="ftjob-emu-eta",
+        status=JobStatus.RUNNING,
+        provider_status="running",
+        estimated_finish_at=finish,
+        next_change_at=finish,
+    )
+
+    apply_provider_job(db_session, settings, job, snapshot, now=now)
+
+    assert job.estimated_finish_at == finish
+    assert job.next_poll_at is not None
+    assert abs((job.next_poll_at - finish).total_seconds() - 0.5) < 0.01
