@@ -34,6 +34,7 @@ class Settings(BaseSettings):
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+    openai_webhook_secret: SecretStr | None = None
     together_api_key: SecretStr | None = None
     together_base_url: str | None = None
     mistral_api_key: SecretStr | None = None

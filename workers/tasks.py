@@ -70,6 +70,12 @@ def poll_job(job_id: str) -> None:
     poll.poll_job(get_database().sessions, get_settings(), job_id, adapter_for)
 
 
+@celery_app.task(name="tuneforge.poll_job_now")
+def poll_job_now(job_id: str) -> None:
+    """A poll a provider's webhook asked for: sent at normal priority, ahead of routine polls."""
+    poll.poll_job(get_database().sessions, get_settings(), job_id, adapter_for)
+
+
 @celery_app.task(name="tuneforge.cancel_job")
 def cancel_job(job_id: str) -> None:
     cancel.cancel_job(get_database().sessions, get_settings(), job_id, adapter_for)

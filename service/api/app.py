@@ -10,6 +10,7 @@ from service.billing import routes as billing_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
 from service.files import routes as file_routes
+from service.jobs import push_routes
 from service.jobs import routes as job_routes
 from service.observability.http import install_observability
 from service.settings import Settings, get_settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(file_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(job_routes.router)
+    app.include_router(push_routes.router)
     app.include_router(billing_routes.router)
     install_dashboard(app)
     return app
