@@ -39,16 +39,15 @@ def verify_openai_event(
 ) -> dict[str, Any]:
     """The verified event, or a 404 when push is not configured and a 401 when the signature,
     its id or its timestamp (more than 5 minutes off) is wrong."""
-    if settings.openai_webhook_secret is None:
+    secret = settings.openai_webhook_secret
+    if secret is None or not secret.get_secret_value():
         raise NotFound(
             "Webhooks from openai are not accepted here: set TUNEFORGE_OPENAI_WEBHOOK_SECRET "
             "to the secret of the webhook endpoint configured in the OpenAI dashboard.",
             code="provider_webhooks_not_configured",
         )
     try:
-        event = Webhook(settings.openai_webhook_secret.get_secret_value()).verify(
-            body, dict(headers)
-        )
+        event = Webhook(secret.get_secret_value()).verify(body, dict(headers))
     except WebhookVerificationError as exc:
         raise Unauthorized(f"Webhook rejected: {exc}.", code="invalid_signature") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
