@@ -2,12 +2,13 @@
 
 ``create_app(provider, phase_seconds=...)`` builds the ASGI app; ``serve(...)`` runs it
 (blocking); ``providers.emulators.testing.running_emulator`` runs one in a background thread.
-See ``providers.emulators.core`` for the ``/_emulator/*`` control routes and fault kinds.
+See ``providers.emulators.core`` for the ``/_emulator/*`` control routes and
+``providers.emulators.faults`` for the fault kinds.
 """
 
 from __future__ import annotations
 
-from providers.emulators.core import ASGIApp, FaultRule
+from providers.emulators.faults import ASGIApp, FaultRule
 
 PROVIDERS = ("openai", "together", "mistral", "fireworks")
 

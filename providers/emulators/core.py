@@ -1,5 +1,5 @@
-"""What every emulator shares: the clock, jobs that progress through phases, fault injection,
-and the ``/_emulator/*`` control routes.
+"""What every emulator shares: the clock, jobs that progress through phases, and the
+``/_emulator/*`` control routes (fault injection itself is in ``providers.emulators.faults``).
 
 Control routes (used by tests and by other processes, e.g. Celery workers under chaos tests):
 
@@ -7,71 +7,66 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
   the rules still armed; ``DELETE`` disarms them all.
 - ``GET /_emulator/jobs``: every job ever created, ``{"count": n, "data": [...]}``.
 - ``POST /_emulator/jobs/{id}/advance``: jump a job to its terminal phase.
+- ``POST /_emulator/jobs/{id}/finish_in`` with ``{"seconds": s}``: the job is running from now
+  (phases before running count as done at once) and reaches its terminal phase ``s`` seconds
+  later, its remaining steps spread evenly in between; the provider's finish estimate
+  (OpenAI ``estimated_finish``, Together ``progress.seconds_remaining``) says so. 409 when the
+  job has already finished or is being cancelled; calling it again re-plans from now.
 - ``GET /_emulator/requests``: how many provider API requests were served, ``{"count": n}``.
-- ``POST /_emulator/reset``: forget jobs, files, faults and the request count.
+- ``POST /_emulator/reset``: forget jobs, files, faults and the request count (and, on the
+  OpenAI emulator, its webhook subscriptions).
+- OpenAI emulator only (``providers.emulators.push``): ``POST /_emulator/webhooks`` with
+  ``{"url", "secret": "whsec_..."}`` subscribes to signed ``fine_tuning.job.*`` events, one
+  per job that becomes terminal; ``GET`` lists subscriptions with delivery counts; ``DELETE``
+  removes them all.
 
-Fault kinds (a rule matches on ``method`` and a ``path`` regex (``re.search``), and fires ``count``
-times; ``count: -1`` means forever):
-
-- ``status``: answer ``status`` with the provider's error body (and ``Retry-After`` when
-  ``retry_after`` is set) without running the handler.
-- ``slow``: wait ``seconds``, then answer normally.
-- ``hang``: wait ``seconds``, then drop the connection without answering.
-- ``drop``: drop the connection without running the handler.
-- ``drop_after``: run the handler (so a job *is* created), then drop the connection.
-- ``fail_job``: the next created job ends failed with ``message`` (no request matching).
+Fault kinds are described in ``providers.emulators.faults``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-ErrorBody = Callable[[int, str], dict[str, Any]]
+from providers.emulators.faults import FaultRule
 
 DEFAULT_FAILURE = "Training file has invalid format: example 3 is missing an assistant message."
+RUNNING_PHASE = 2  # every provider's success path starts training at phase 2
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-class FaultRule(BaseModel):
-    kind: Literal["status", "slow", "hang", "drop", "drop_after", "fail_job"]
-    method: str | None = None
-    path: str | None = None
-    status: int = 500
-    retry_after: float | None = None
-    seconds: float = 30.0
-    count: int = 1
-    message: str | None = None
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.kind == "fail_job":
-            return False
-        if self.method and self.method.upper() != method.upper():
-            return False
-        return not self.path or re.search(self.path, path) is not None
+class FinishIn(BaseModel):
+    seconds: float = Field(ge=0, allow_inf_nan=False)
 
 
-class ConnectionDropped(Exception):
-    """Raised after a response has started, so the server closes the socket mid-answer."""
+@dataclass(frozen=True)
+class FinishPlan:
+    """Set by ``finish_in``: the job stays in ``phase`` (running or later) from ``start`` and
+    reaches its terminal phase at ``end``; the steps not yet done are spread evenly between.
+    ``entered`` (wall times the job entered phases ``0..phase``) and ``step_times`` (wall times
+    of the steps done by ``start``) keep the history already shown unchanged."""
+
+    phase: int
+    start_mono: float
+    start_at: float
+    end_mono: float
+    end_at: float
+    entered: tuple[float, ...]
+    step_times: tuple[float, ...]
 
 
 @dataclass
 class EmulatedJob:
-    """A job whose phase is a pure function of the clock (plus cancel and failure)."""
+    """A job whose phase is a pure function of the clock (plus cancel, failure and
+    ``finish_in``, which replaces the clock's schedule with a ``FinishPlan``)."""
 
     id: str
     body: dict[str, Any]
@@ -80,7 +75,11 @@ class EmulatedJob:
     token_count: int
     fail_message: str | None = None
     cancelled_at_phase: int | None = None
+    cancelled_at_step: int = 0
+    cancelled_mono: float = 0.0
+    cancelled_at: float = 0.0
     advanced: bool = False
+    plan: FinishPlan | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +103,10 @@ class EmulatorState:
         self.files: dict[str, dict[str, Any]] = {}
         self.faults: list[FaultRule] = []
         self.requests = 0  # provider API requests served (control routes not counted)
+        self.listeners: list[Callable[[EmulatedJob], None]] = []
+        """Told of every job created, and of every change made by a call rather than the clock
+        (cancel, advance, finish_in); they run on the caller's thread, so must be quick."""
+        self.reset_hooks: list[Callable[[], None]] = []
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
@@ -115,6 +118,12 @@ class EmulatorState:
             self.files.clear()
             self.faults.clear()
             self.requests = 0
+        for hook in self.reset_hooks:
+            hook()
+
+    def _changed(self, job: EmulatedJob) -> None:
+        for listener in self.listeners:
+            listener(job)
 
     def take_fault(self, method: str, path: str) -> FaultRule | None:
         with self.lock:
@@ -149,39 +158,135 @@ class EmulatorState:
         )
         with self.lock:
             self.jobs[job_id] = job
+        self._changed(job)
         return job
 
     def raw_phase(self, job: EmulatedJob) -> int:
         if job.advanced:
             return self.phases
+        if job.plan is not None:
+            return self.phases if time.monotonic() >= job.plan.end_mono else job.plan.phase
         elapsed = time.monotonic() - job.created_mono
         return min(int(elapsed / self.phase_seconds), self.phases)
 
     def progress(self, job: EmulatedJob) -> Progress:
         phase = self.raw_phase(job)
         if job.cancelled_at_phase is not None:
-            settled = phase > job.cancelled_at_phase or job.advanced
-            step = self._step(job.cancelled_at_phase)
+            if job.plan is None:
+                settled = phase > job.cancelled_at_phase or job.advanced
+                step = self._step(job.cancelled_at_phase)
+            else:
+                settled = job.advanced or time.monotonic() >= self.settles_at(job)
+                step = job.cancelled_at_step
             outcome: Literal["cancelled", "cancelling"] = "cancelled" if settled else "cancelling"
             return Progress(job.cancelled_at_phase, outcome, step, self.total_steps)
         if phase >= self.phases:
             final: Literal["failed", "succeeded"] = "failed" if job.fail_message else "succeeded"
             steps = self._step(self.phases - 1) if job.fail_message else self.total_steps
             return Progress(self.phases, final, steps, self.total_steps)
-        return Progress(phase, "active", self._step(phase), self.total_steps)
+        step = self._step(phase) if job.plan is None else self._planned_step(job.plan)
+        return Progress(phase, "active", step, self.total_steps)
+
+    def _planned_step(self, plan: FinishPlan) -> int:
+        done = len(plan.step_times)
+        left = self.total_steps - done
+        span = plan.end_mono - plan.start_mono
+        if left <= 0 or span <= 0:
+            return done
+        ran = int((time.monotonic() - plan.start_mono) / span * left)
+        return done + max(0, min(ran, left - 1))  # the last step lands exactly at the end
 
     def _step(self, phase: int) -> int:
         """Steps done by ``phase``: training spans the phases from 2 to the last one."""
         running_phases = max(self.phases - 2, 1)
         return max(0, min(self.total_steps, (phase - 1) * self.total_steps // running_phases))
 
+    def entered_at(self, job: EmulatedJob, phase: int) -> float:
+        """Wall time the job entered ``phase`` of its success path (the terminal one included)."""
+        plan = job.plan
+        if plan is None:
+            return job.created_at + phase * self.phase_seconds
+        return plan.entered[phase] if phase < len(plan.entered) else plan.end_at
+
+    def step_time(self, job: EmulatedJob, step: int) -> float:
+        """Wall time training step ``step`` (1-based) was, or will be, done."""
+        plan = job.plan
+        if plan is None:
+            return self.entered_at(job, RUNNING_PHASE) + step * self.phase_seconds / max(
+                self.total_steps, 1
+            )
+        done = len(plan.step_times)
+        if step <= done:
+            return plan.step_times[step - 1]
+        return plan.start_at + (step - done) * (plan.end_at - plan.start_at) / (
+            self.total_steps - done
+        )
+
+    def cancelled_time(self, job: EmulatedJob) -> float:
+        """Wall time cancellation was requested (by the clock's phases when not planned)."""
+        if job.plan is not None or job.cancelled_at_phase is None:
+            return job.cancelled_at
+        return self.entered_at(job, job.cancelled_at_phase)
+
+    def finish_estimate(self, job: EmulatedJob) -> float:
+        """Wall time the job is expected to reach its terminal phase."""
+        return self.entered_at(job, self.phases)
+
+    def planned_seconds_left(self, job: EmulatedJob) -> float | None:
+        """Seconds until an active job planned by ``finish_in`` finishes; None for others."""
+        if job.plan is None or self.progress(job).outcome != "active":
+            return None
+        return max(0.0, job.plan.end_mono - time.monotonic())
+
+    def settles_at(self, job: EmulatedJob) -> float:
+        """Earliest monotonic time the clock alone may make the job terminal."""
+        plan = job.plan
+        if job.cancelled_at_phase is not None:
+            if plan is not None:
+                return job.cancelled_mono + self.phase_seconds
+            return job.created_mono + (job.cancelled_at_phase + 1) * self.phase_seconds
+        if plan is not None:
+            return plan.end_mono
+        return job.created_mono + self.phases * self.phase_seconds
+
     def cancel(self, job: EmulatedJob) -> bool:
         """Request cancellation; False when the job had already finished."""
         progress = self.progress(job)
-        if progress.outcome in ("succeeded", "failed", "cancelled"):
+        if progress.outcome in TERMINAL:
             return False
         if job.cancelled_at_phase is None:
             job.cancelled_at_phase = progress.phase
+            job.cancelled_at_step = progress.step
+            job.cancelled_mono = time.monotonic()
+            job.cancelled_at = time.time()
+        self._changed(job)
+        return True
+
+    def advance(self, job: EmulatedJob) -> None:
+        """Jump to the terminal phase (a planned job finishes now, its history kept)."""
+        if job.plan is not None and self.progress(job).outcome == "active":
+            self.finish_in(job, 0.0)
+            return
+        job.advanced = True
+        self._changed(job)
+
+    def finish_in(self, job: EmulatedJob, seconds: float) -> bool:
+        """Run the job from now until it reaches its terminal phase ``seconds`` later; False
+        when it has already finished or is being cancelled."""
+        progress = self.progress(job)
+        if progress.outcome != "active":
+            return False
+        now_mono, now_at = time.monotonic(), time.time()
+        phase = max(progress.phase, RUNNING_PHASE)
+        entered = tuple(
+            min(self.entered_at(job, p), now_at) if p <= progress.phase else now_at
+            for p in range(phase + 1)
+        )
+        steps = tuple(min(self.step_time(job, s), now_at) for s in range(1, progress.step + 1))
+        job.plan = FinishPlan(
+            phase, now_mono, now_at, now_mono + seconds, now_at + seconds, entered, steps
+        )
+        self._changed(job)
         return True
 
 
@@ -200,62 +305,6 @@ def token_accuracy(step: int) -> float:
 def count_tokens(content: bytes) -> int:
     """A rough, deterministic token count (4 bytes per token) for emulated billing."""
     return max(len(content) // 4, 1)
-
-
-class FaultMiddleware:
-    """Applies armed fault rules to every request outside ``/_emulator``."""
-
-    def __init__(self, app: ASGIApp, state: EmulatorState, error_body: ErrorBody) -> None:
-        self.app = app
-        self.state = state
-        self.error_body = error_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith("/_emulator"):
-            await self.app(scope, receive, send)
-            return
-        self.state.requests += 1
-        rule = self.state.take_fault(scope["method"], path)
-        if rule is None:
-            await self.app(scope, receive, send)
-            return
-        if rule.kind == "status":
-            message = rule.message or f"Emulated error {rule.status}"
-            headers = (
-                {"Retry-After": f"{rule.retry_after:g}"} if rule.retry_after is not None else {}
-            )
-            response = JSONResponse(self.error_body(rule.status, message), rule.status, headers)
-            await response(scope, receive, send)
-        elif rule.kind == "slow":
-            await asyncio.sleep(rule.seconds)
-            await self.app(scope, receive, send)
-        elif rule.kind == "hang":
-            await asyncio.sleep(rule.seconds)
-            await _drop(send)
-        elif rule.kind == "drop":
-            await _drop(send)
-        else:  # drop_after
-
-            async def swallow(message: Message) -> None:
-                return None
-
-            await self.app(scope, receive, swallow)
-            await _drop(send)
-
-
-async def _drop(send: Send) -> None:
-    # Promise a body, then abort: uvicorn closes the socket and the client sees a broken
-    # connection (not an HTTP error), exactly as when a response is lost on the way back.
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-length", b"1000"), (b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b'{"', "more_body": True})
-    raise ConnectionDropped("emulated connection drop")
 
 
 def add_control_routes(
@@ -298,7 +347,19 @@ def add_control_routes(
         job = state.jobs.get(job_id)
         if job is None:
             return JSONResponse({"error": "no such job"}, 404)  # type: ignore[return-value]
-        job.advanced = True
+        state.advance(job)
+        return {"job": describe(job)}
+
+    @app.post("/_emulator/jobs/{job_id}/finish_in")
+    async def finish_in(job_id: str, body: FinishIn) -> dict[str, Any]:
+        job = state.jobs.get(job_id)
+        if job is None:
+            return JSONResponse({"error": "no such job"}, 404)  # type: ignore[return-value]
+        if not state.finish_in(job, body.seconds):
+            return JSONResponse(  # type: ignore[return-value]
+                {"error": "job has already finished or is being cancelled", "job": describe(job)},
+                409,
+            )
         return {"job": describe(job)}
 
     @app.get("/_emulator/requests")
@@ -309,8 +370,3 @@ def add_control_routes(
     async def reset() -> dict[str, Any]:
         state.reset()
         return {"reset": True}
-
-
-def with_faults(app: FastAPI, state: EmulatorState, error_body: ErrorBody) -> ASGIApp:
-    app.state.emulator = state
-    return FaultMiddleware(app, state, error_body)

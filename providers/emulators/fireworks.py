@@ -20,13 +20,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from providers.emulators.core import (
-    ASGIApp,
     EmulatedJob,
     EmulatorState,
     add_control_routes,
     count_tokens,
-    with_faults,
 )
+from providers.emulators.faults import ASGIApp, with_faults
 from providers.emulators.timeline import timeline
 
 SUCCESS_PATH = [

@@ -16,17 +16,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from providers.emulators.core import (
-    ASGIApp,
     EmulatedJob,
     EmulatorState,
-    FaultRule,
     add_control_routes,
     count_tokens,
     token_accuracy,
     train_loss,
     valid_loss,
-    with_faults,
 )
+from providers.emulators.faults import ASGIApp, FaultRule, with_faults
 from providers.emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["QUEUED", "VALIDATING", "RUNNING", "RUNNING", "RUNNING", "SUCCESS"]

@@ -14,7 +14,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from providers.emulators.core import (
-    ASGIApp,
     EmulatedJob,
     EmulatorState,
     add_control_routes,
@@ -22,8 +21,8 @@ from providers.emulators.core import (
     token_accuracy,
     train_loss,
     valid_loss,
-    with_faults,
 )
+from providers.emulators.faults import ASGIApp, with_faults
 from providers.emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["validating_files", "queued", "running", "running", "running", "succeeded"]
@@ -92,9 +91,7 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "object": "fine_tuning.job",
             "created_at": int(job.created_at),
             "finished_at": int(timeline(state, job)[-1].at) if done else None,
-            "estimated_finish": None
-            if done
-            else int(job.created_at + state.phases * state.phase_seconds),
+            "estimated_finish": None if done else int(state.finish_estimate(job)),
             "error": {
                 "code": "invalid_training_file",
                 "message": job.fail_message,

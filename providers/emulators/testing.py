@@ -58,6 +58,11 @@ class EmulatorHandle:
     def advance(self, job_id: str) -> None:
         self._control("POST", f"/jobs/{job_id}/advance")
 
+    def finish_in(self, job_id: str, seconds: float) -> None:
+        """Run the job from now and finish it ``seconds`` later (HTTP 409 when it has already
+        finished or is being cancelled)."""
+        self._control("POST", f"/jobs/{job_id}/finish_in", {"seconds": seconds})
+
     def reset(self) -> None:
         self._control("POST", "/reset")
 

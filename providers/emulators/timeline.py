@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from providers.emulators.core import EmulatedJob, EmulatorState
+from providers.emulators.core import RUNNING_PHASE, EmulatedJob, EmulatorState
 
 EntryKind = Literal[
     "created",
@@ -34,27 +34,22 @@ def checkpoint_steps(total_steps: int) -> list[int]:
 
 def timeline(state: EmulatorState, job: EmulatedJob) -> list[Entry]:
     progress = state.progress(job)
-    seconds = state.phase_seconds
-
-    def at(phase: int) -> float:
-        return job.created_at + phase * seconds
-
-    entries = [Entry("created", at(0))]
+    entries = [Entry("created", job.created_at)]
     if progress.phase >= 1 or progress.outcome != "active":
-        entries.append(Entry("validated", at(1)))
-    if progress.phase >= 2:
-        entries.append(Entry("started", at(2)))
+        entries.append(Entry("validated", state.entered_at(job, 1)))
+    if progress.phase >= RUNNING_PHASE:
+        entries.append(Entry("started", state.entered_at(job, RUNNING_PHASE)))
     ckpts = set(checkpoint_steps(progress.total_steps))
     for step in range(1, progress.step + 1):
-        when = at(2) + step * seconds / max(progress.total_steps, 1)
+        when = state.step_time(job, step)
         entries.append(Entry("step", when, step))
         if step in ckpts and not (progress.outcome == "failed" and step == progress.step):
             entries.append(Entry("checkpoint", when, step))
-    end = at(progress.phase)
     if progress.outcome in ("cancelling", "cancelled"):
+        end = state.cancelled_time(job)
         entries.append(Entry("cancel_requested", end, progress.step))
         if progress.outcome == "cancelled":
             entries.append(Entry("cancelled", end, progress.step))
     elif progress.outcome in ("succeeded", "failed"):
-        entries.append(Entry(progress.outcome, end, progress.step))
+        entries.append(Entry(progress.outcome, state.entered_at(job, state.phases), progress.step))
     return entries

@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from providers.emulators.core import (
-    ASGIApp,
+    RUNNING_PHASE,
     EmulatedJob,
     EmulatorState,
     add_control_routes,
@@ -29,8 +29,8 @@ from providers.emulators.core import (
     token_accuracy,
     train_loss,
     valid_loss,
-    with_faults,
 )
+from providers.emulators.faults import ASGIApp, with_faults
 from providers.emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["pending", "queued", "running", "running", "running", "uploading", "completed"]
@@ -148,14 +148,17 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         output = f"emulator-user/{base_name}-{body.get('suffix') or 'ft'}-{job.id[-6:]}"
         f = state.files.get(body.get("training_file", ""), {})
         lines = (f.get("content") or b"").count(b"\n")
+        # Until the job's next state, as the adapter reads it: a job planned by finish_in stays
+        # running until it finishes; the clock's phases give no estimate (0).
+        left = state.planned_seconds_left(job)
         return {
             "id": job.id,
             "status": status,
             "user_id": "emulator-user",
             "created_at": _iso(job.created_at),
             "updated_at": _iso(timeline(state, job)[-1].at),
-            "started_at": _iso(job.created_at + 2 * state.phase_seconds)
-            if progress.phase >= 2
+            "started_at": _iso(state.entered_at(job, RUNNING_PHASE))
+            if progress.phase >= RUNNING_PHASE
             else None,
             "model": body.get("model"),
             "model_output_name": output,
@@ -186,7 +189,7 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "epochs_completed": epochs * progress.step // progress.total_steps,
             "evals_completed": 0,
             "queue_depth": 0 if progress.phase >= 2 else 1,
-            "progress": {"estimate_available": True, "seconds_remaining": 0},
+            "progress": {"estimate_available": True, "seconds_remaining": math.ceil(left or 0)},
             "trainingfile_numlines": lines,
             "trainingfile_size": len(f.get("content") or b""),
             "TrainingFileNumLines": lines,

@@ -1,0 +1,173 @@
+"""``POST /_emulator/jobs/{id}/finish_in``: a job runs from now and finishes after the given
+seconds, the providers' finish estimates say so, and its history never contradicts itself."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai.types.fine_tuning import FineTuningJob
+from together.types import FinetuneResponse
+
+from providers.emulators.testing import EmulatorHandle, running_emulator
+
+SLOW = 60.0  # phase seconds: on the clock alone, nothing finishes during a test
+LINE = b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}'
+DATASET = (LINE + b"\n") * 10
+
+
+def openai_job(emu: EmulatorHandle) -> str:
+    v1 = emu.sdk_base_url
+    upload = httpx.post(
+        f"{v1}/files", files={"file": ("t.jsonl", DATASET)}, data={"purpose": "fine-tune"}
+    )
+    body = {"model": "gpt-4o-mini-2024-07-18", "training_file": upload.json()["id"]}
+    job_id: str = httpx.post(f"{v1}/fine_tuning/jobs", json=body).json()["id"]
+    return job_id
+
+
+def together_job(emu: EmulatorHandle) -> str:
+    base = emu.base_url
+    form = {"purpose": "fine-tune", "file_name": "t.jsonl", "file_type": "jsonl", "checksum": "c"}
+    file_id = httpx.post(f"{base}/v1/files", data=form).headers["X-Together-File-Id"]
+    httpx.put(f"{base}/_emulator/uploads/{file_id}", content=DATASET)
+    body = {"model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "training_file": file_id}
+    job_id: str = httpx.post(f"{base}/v1/fine-tunes", json=body).json()["id"]
+    return job_id
+
+
+def openai_get(emu: EmulatorHandle, job_id: str, tail: str = "") -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{emu.sdk_base_url}/fine_tuning/jobs/{job_id}{tail}").json()
+    return data
+
+
+def events(emu: EmulatorHandle, job_id: str) -> list[tuple[str, int, str]]:
+    """Oldest first, as (id, created_at, message)."""
+    data = openai_get(emu, job_id, "/events?limit=100")["data"]
+    return [(e["id"], e["created_at"], e["message"]) for e in reversed(data)]
+
+
+def test_openai_job_runs_until_the_new_finish_then_succeeds_like_a_clock_finished_job() -> None:
+    with running_emulator("openai", phase_seconds=SLOW) as emu:
+        job_id = openai_job(emu)
+        assert openai_get(emu, job_id)["status"] == "validating_files"
+        called = time.time()
+        emu.finish_in(job_id, 1.0)
+
+        job = openai_get(emu, job_id)
+        assert job["status"] == "running"
+        assert abs(job["estimated_finish"] - (called + 1.0)) <= 1
+        sdk = openai.OpenAI(api_key="k", base_url=emu.sdk_base_url, max_retries=0)
+        assert sdk.fine_tuning.jobs.retrieve(job_id).estimated_finish == job["estimated_finish"]
+
+        snapshots = [events(emu, job_id)]
+        while time.time() < called + 0.9:
+            time.sleep(0.15)
+            assert openai_get(emu, job_id)["status"] == "running"
+            snapshots.append(events(emu, job_id))
+        deadline = time.time() + 2
+        while openai_get(emu, job_id)["status"] == "running" and time.time() < deadline:
+            time.sleep(0.02)
+        finished = FineTuningJob.model_validate(openai_get(emu, job_id))
+        assert time.time() >= called + 1.0
+        snapshots.append(events(emu, job_id))
+
+        assert finished.status == "succeeded" and finished.fine_tuned_model
+        assert finished.estimated_finish is None and finished.trained_tokens
+        assert finished.finished_at == job["estimated_finish"]
+        # Steps were spread over the run, and what was shown once never changed afterwards.
+        step_counts = [sum(m.startswith("Step ") for _, _, m in s) for s in snapshots]
+        assert step_counts == sorted(step_counts) and 0 < step_counts[2] < 12 == step_counts[-1]
+        for earlier, later in itertools.pairwise(snapshots):
+            assert later[: len(earlier)] == earlier
+        times = [at for _, at, _ in snapshots[-1]]
+        assert times == sorted(times) and times[-1] <= time.time()
+
+        ckpts = openai_get(emu, job_id, "/checkpoints")["data"]
+        assert [c["step_number"] for c in ckpts] == [12, 8, 4]
+
+        # The same job finished by the clock renders the same history.
+        with running_emulator("openai", phase_seconds=0.01) as clocked:
+            other = openai_job(clocked)
+            time.sleep(0.1)
+            assert openai_get(clocked, other)["status"] == "succeeded"
+            kinds = [m.split(":")[0].split(" ")[0] for _, _, m in events(clocked, other)]
+        assert [m.split(":")[0].split(" ")[0] for _, _, m in snapshots[-1]] == kinds
+
+
+def test_finish_in_when_already_running_keeps_the_steps_done_and_refuses_finished_jobs() -> None:
+    with running_emulator("openai", phase_seconds=0.3) as emu:
+        job_id = openai_job(emu)
+        time.sleep(0.65)  # in phase 2: running, 4 steps done
+        before = events(emu, job_id)
+        assert openai_get(emu, job_id)["status"] == "running"
+        emu.finish_in(job_id, 5.0)
+        after = events(emu, job_id)
+        assert after[: len(before)] == before
+        assert abs(openai_get(emu, job_id)["estimated_finish"] - (time.time() + 5)) <= 1
+
+        emu.advance(job_id)  # a planned job finishes now, not at its old estimate
+        job = openai_get(emu, job_id)
+        assert job["status"] == "succeeded" and job["finished_at"] <= time.time()
+        assert events(emu, job_id)[: len(after)] == after
+
+        with pytest.raises(httpx.HTTPStatusError) as finished:
+            emu.finish_in(job_id, 1.0)
+        assert finished.value.response.status_code == 409
+
+        cancelled = openai_job(emu)
+        httpx.post(f"{emu.sdk_base_url}/fine_tuning/jobs/{cancelled}/cancel")
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            emu.finish_in(cancelled, 1.0)
+        assert refused.value.response.status_code == 409
+
+        for path, seconds, status in (("ftjob-nope", 1.0, 404), (job_id, -1.0, 422)):
+            response = httpx.post(
+                f"{emu.base_url}/_emulator/jobs/{path}/finish_in", json={"seconds": seconds}
+            )
+            assert response.status_code == status
+
+
+def test_clock_driven_jobs_keep_their_estimate() -> None:
+    with running_emulator("openai", phase_seconds=SLOW) as emu:
+        job = openai_get(emu, openai_job(emu))
+        assert job["estimated_finish"] == job["created_at"] + 5 * SLOW
+
+
+def test_together_seconds_remaining_follows_finish_in() -> None:
+    with running_emulator("together", phase_seconds=SLOW) as emu:
+        job_id = together_job(emu)
+        url = f"{emu.base_url}/v1/fine-tunes/{job_id}"
+        assert httpx.get(url).json()["progress"]["seconds_remaining"] == 0
+        emu.finish_in(job_id, 30.0)
+        job = FinetuneResponse.model_validate(httpx.get(url).json())
+        assert job.status == "running" and job.progress is not None
+        assert job.progress.estimate_available and job.progress.seconds_remaining in (29, 30)
+
+        emu.finish_in(job_id, 0.3)  # re-planned: sooner
+        assert httpx.get(url).json()["progress"]["seconds_remaining"] == 1
+        time.sleep(0.35)
+        done = httpx.get(url).json()
+        assert done["status"] == "completed" and done["progress"]["seconds_remaining"] == 0
+        assert done["steps_completed"] == done["total_steps"]
+        ckpts = httpx.get(f"{url}/checkpoints").json()["data"]
+        assert [c["step"] for c in ckpts] == [12, 8, 4] and ckpts[0]["checkpoint_type"] == "Final"
+
+
+def test_together_cancel_of_a_planned_job_settles_and_is_not_refinished() -> None:
+    with running_emulator("together", phase_seconds=0.2) as emu:
+        job_id = together_job(emu)
+        url = f"{emu.base_url}/v1/fine-tunes/{job_id}"
+        emu.finish_in(job_id, 5.0)
+        time.sleep(0.1)
+        assert httpx.post(f"{url}/cancel").json()["status"] == "cancel_requested"
+        with pytest.raises(httpx.HTTPStatusError):
+            emu.finish_in(job_id, 0.1)
+        time.sleep(0.25)
+        job = httpx.get(url).json()
+        assert job["status"] == "cancelled" and job["progress"]["seconds_remaining"] == 0
+        assert job["steps_completed"] < job["total_steps"]
