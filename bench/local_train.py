@@ -41,6 +41,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--4bit", dest="four_bit", action="store_true", help="NF4 QLoRA")
     parser.add_argument("--model-dir", type=Path, help="local HF model (default: build tiny)")
     parser.add_argument("--examples", type=int, default=400)
+    parser.add_argument(
+        "--data",
+        choices=["varied", "uniform"],
+        default="varied",
+        help="varied: lengths spread like real chat data (~55%% padding in random batches of 7); "
+        "uniform: the narrow 25-205-token chats the tests train on (~40%%)",
+    )
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup-steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
@@ -54,7 +61,12 @@ def _arguments() -> argparse.Namespace:
         default=1,
         help="TRL and ours: packed rows per micro-batch (of 2 per step); the rest is accumulation",
     )
-    parser.add_argument("--padded-batch", type=int, default=7, help="HF examples per micro-batch")
+    parser.add_argument(
+        "--padded-batch",
+        type=int,
+        help="HF examples per micro-batch (default: 6 for varied data, 7 for uniform, so that "
+        "every contender trains on about the same real tokens per step)",
+    )
     parser.add_argument("--padded-accumulation", type=int, default=2)
     parser.add_argument("--only", choices=["hf", "trl", "ours"], action="append")
     parser.add_argument("--run", choices=["hf", "trl", "ours"], help=argparse.SUPPRESS)
@@ -88,11 +100,17 @@ def main() -> None:
 
     from local_train_runners import BenchResult, BenchSpec
 
-    from local_gpu.tiny import build_tiny_model, synthetic_conversations, write_jsonl
+    from local_gpu.tiny import (
+        build_tiny_model,
+        synthetic_conversations,
+        varied_conversations,
+        write_jsonl,
+    )
 
     work = Path(tempfile.mkdtemp(prefix="local-train-bench-"))
     model_dir = args.model_dir or build_tiny_model(work / "tiny-model")
-    train_file = write_jsonl(work / "train.jsonl", synthetic_conversations(args.examples, 3))
+    conversations = varied_conversations if args.data == "varied" else synthetic_conversations
+    train_file = write_jsonl(work / "train.jsonl", conversations(args.examples, 3))
     results: dict[str, list[BenchResult]] = {}
     load_at_start = os.getloadavg()
     # Round-robin so that load from other processes on a shared box hits every contender alike.
@@ -108,7 +126,7 @@ def main() -> None:
             threads=args.threads,
             gradient_checkpointing=args.gradient_checkpointing,
             packed_rows_per_micro_batch=args.packed_rows_per_micro_batch,
-            padded_batch=args.padded_batch,
+            padded_batch=args.padded_batch or (6 if args.data == "varied" else 7),
             padded_accumulation=args.padded_accumulation,
         )
         run = BenchResult(**_child(name, json.dumps(asdict(spec))))  # type: ignore[arg-type]
@@ -132,7 +150,7 @@ def _report(
     skip = args.warmup_steps
     memory = "peak GPU alloc" if args.device == "cuda" else "peak RSS"
     print(
-        f"\ndevice={args.device} 4bit={args.four_bit} steps={args.steps} "
+        f"\ndevice={args.device} 4bit={args.four_bit} data={args.data} steps={args.steps} "
         f"(window: steps {skip + 2}-{args.steps}), threads={args.threads}, "
         f"repeats={args.repeats}, os.cpu_count()={os.cpu_count()}"
     )

@@ -43,8 +43,9 @@ class BenchSpec:
     threads: int
     gradient_checkpointing: bool
     row_tokens: int = 600
-    # Every contender trains on about the same real tokens per optimizer step (~1,150 here):
-    # ours and TRL 2 packed rows of <= 600 tokens, HF 7 x 2 examples (~84 tokens each).
+    # Every contender trains on about the same real tokens per optimizer step (~1,150-1,200):
+    # ours and TRL 2 packed rows of <= 600 tokens, HF 6 x 2 examples of the varied data (~101
+    # tokens each) or 7 x 2 of the uniform data (~85 tokens each).
     packed_rows: int = 2
     # Packed rows per micro-batch, the rest of packed_rows by accumulation, alike for TRL and
     # ours (activation memory follows the micro-batch). TRL's padding-free collator flattens a
