@@ -8,17 +8,28 @@ See ``providers.emulators.core`` for the ``/_emulator/*`` control routes and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from providers.emulators.faults import ASGIApp, FaultRule
 
 PROVIDERS = ("openai", "together", "mistral", "fireworks")
 
 
-def create_app(provider: str, *, phase_seconds: float = 2.0, retired: bool = False) -> ASGIApp:
-    """The emulator app for ``provider``. ``retired`` (Mistral only) answers 410 on fine-tuning."""
+def create_app(
+    provider: str,
+    *,
+    phase_seconds: float = 2.0,
+    retired: bool = False,
+    webhooks: Sequence[tuple[str, str]] = (),
+) -> ASGIApp:
+    """The emulator app for ``provider``. ``retired`` (Mistral only) answers 410 on fine-tuning;
+    ``webhooks`` (OpenAI only) are (url, secret) subscriptions to push job events to."""
+    if webhooks and provider != "openai":
+        raise ValueError("only the OpenAI emulator pushes webhooks")
     if provider == "openai":
         from providers.emulators import openai
 
-        return openai.create_app(phase_seconds)
+        return openai.create_app(phase_seconds, webhooks)
     if provider == "together":
         from providers.emulators import together
 
@@ -41,11 +52,12 @@ def serve(
     *,
     phase_seconds: float = 2.0,
     retired: bool = False,
+    webhooks: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Run the emulator until interrupted."""
     import uvicorn
 
-    app = create_app(provider, phase_seconds=phase_seconds, retired=retired)
+    app = create_app(provider, phase_seconds=phase_seconds, retired=retired, webhooks=webhooks)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

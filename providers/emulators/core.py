@@ -240,6 +240,8 @@ class EmulatorState:
 
     def settles_at(self, job: EmulatedJob) -> float:
         """Earliest monotonic time the clock alone may make the job terminal."""
+        if job.advanced:
+            return job.created_mono  # settled already
         plan = job.plan
         if job.cancelled_at_phase is not None:
             if plan is not None:

@@ -2,12 +2,17 @@
 
 Status path: validating_files → queued → running → succeeded (or failed / cancelled).
 Lists are newest first with ``after`` cursors, as the real API pages them.
+
+Only this emulator pushes webhooks: subscribe with ``POST /_emulator/webhooks`` (or
+``create_app(webhooks=[(url, secret)])``) and every job that becomes terminal is sent as one
+signed ``fine_tuning.job.succeeded|failed|cancelled`` event (``providers.emulators.push``).
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,9 +28,15 @@ from providers.emulators.core import (
     valid_loss,
 )
 from providers.emulators.faults import ASGIApp, with_faults
+from providers.emulators.push import WebhookPusher, add_webhook_routes
 from providers.emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["validating_files", "queued", "running", "running", "running", "succeeded"]
+WEBHOOK_EVENTS = {
+    "succeeded": "fine_tuning.job.succeeded",
+    "failed": "fine_tuning.job.failed",
+    "cancelled": "fine_tuning.job.cancelled",
+}
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -62,9 +73,13 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
     }
 
 
-def create_app(phase_seconds: float = 2.0) -> ASGIApp:
+def create_app(phase_seconds: float = 2.0, webhooks: Sequence[tuple[str, str]] = ()) -> ASGIApp:
+    """``webhooks``: (url, secret) subscriptions to start with (ValueError when malformed)."""
     state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds)
-    app = FastAPI(title="OpenAI fine-tuning emulator")
+    pusher = WebhookPusher(state, WEBHOOK_EVENTS)
+    for url, secret in webhooks:
+        pusher.subscribe(url, secret)
+    app = FastAPI(title="OpenAI fine-tuning emulator", lifespan=pusher.lifespan)
 
     def fine_tuned_name(job: EmulatedJob, step: int | None = None) -> str:
         suffix = job.body.get("suffix") or ""
@@ -268,4 +283,5 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         return _page(list(reversed(ckpts)), after, limit)
 
     add_control_routes(app, state, describe)
+    add_webhook_routes(app, pusher)
     return with_faults(app, state, error_body)

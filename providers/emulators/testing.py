@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -63,20 +63,33 @@ class EmulatorHandle:
         finished or is being cancelled)."""
         self._control("POST", f"/jobs/{job_id}/finish_in", {"seconds": seconds})
 
+    def subscribe_webhooks(self, url: str, secret: str) -> None:
+        """OpenAI only: push a signed event to ``url`` for every job that becomes terminal."""
+        self._control("POST", "/webhooks", {"url": url, "secret": secret})
+
+    def webhook_subscriptions(self) -> list[dict[str, Any]]:
+        """OpenAI only: subscriptions with their delivery counts."""
+        data: list[dict[str, Any]] = self._control("GET", "/webhooks")["data"]
+        return data
+
     def reset(self) -> None:
         self._control("POST", "/reset")
 
 
 @contextmanager
 def running_emulator(
-    provider: str, *, phase_seconds: float = 0.05, retired: bool = False
+    provider: str,
+    *,
+    phase_seconds: float = 0.05,
+    retired: bool = False,
+    webhooks: Sequence[tuple[str, str]] = (),
 ) -> Iterator[EmulatorHandle]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(provider, phase_seconds=phase_seconds, retired=retired),
+        create_app(provider, phase_seconds=phase_seconds, retired=retired, webhooks=webhooks),
         log_level="critical",
         timeout_graceful_shutdown=1,
     )

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from providers.emulators import PROVIDERS, serve
+from providers.emulators.push import signer_for
 
 
 def emulate(
@@ -17,6 +18,14 @@ def emulate(
     retired: Annotated[
         bool, typer.Option(help="Mistral only: answer 410 Gone, like today's API.")
     ] = False,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI only: push fine_tuning.job.* webhooks to this URL."),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(help="Signing secret (whsec_<base64>) for --webhook-url."),
+    ] = None,
 ) -> None:
     """Run a loopback emulator of PROVIDER's fine-tuning API (control routes under /_emulator)."""
     if provider not in PROVIDERS:
@@ -25,4 +34,15 @@ def emulate(
         )
     if phase_seconds <= 0:
         raise typer.BadParameter("--phase-seconds must be positive")
-    serve(provider, host, port, phase_seconds=phase_seconds, retired=retired)
+    webhooks: list[tuple[str, str]] = []
+    if webhook_url is not None or webhook_secret is not None:
+        if webhook_url is None or webhook_secret is None:
+            raise typer.BadParameter("--webhook-url and --webhook-secret go together")
+        if provider != "openai":
+            raise typer.BadParameter("only the OpenAI emulator pushes webhooks")
+        try:
+            signer_for(webhook_url, webhook_secret)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        webhooks.append((webhook_url, webhook_secret))
+    serve(provider, host, port, phase_seconds=phase_seconds, retired=retired, webhooks=webhooks)

@@ -1,0 +1,305 @@
+"""The OpenAI emulator pushes one signed webhook per job that becomes terminal, to a real
+loopback receiver, verifiable with both the ``openai`` SDK and ``standardwebhooks``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai.types.webhooks import (
+    FineTuningJobCancelledWebhookEvent,
+    FineTuningJobFailedWebhookEvent,
+    FineTuningJobSucceededWebhookEvent,
+)
+from standardwebhooks import Webhook
+from typer.testing import CliRunner
+
+from providers.emulators import create_app
+from providers.emulators.core import EmulatorState
+from providers.emulators.push import TerminalWatch
+from providers.emulators.testing import EmulatorHandle, running_emulator
+from service.cli import emulate
+from service.cli.main import app as cli
+
+SECRET = "whsec_" + base64.b64encode(b"emulator-push-test-secret-32byte").decode()
+DATASET = b'{"messages": [{"role": "user", "content": "Hi"}]}\n' * 10
+FINE_TUNING_EVENTS = (
+    FineTuningJobSucceededWebhookEvent,
+    FineTuningJobFailedWebhookEvent,
+    FineTuningJobCancelledWebhookEvent,
+)
+EVENT_CLASSES = {
+    "fine_tuning.job.succeeded": FineTuningJobSucceededWebhookEvent,
+    "fine_tuning.job.failed": FineTuningJobFailedWebhookEvent,
+    "fine_tuning.job.cancelled": FineTuningJobCancelledWebhookEvent,
+}
+
+
+@dataclass
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def event(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+@dataclass
+class Receiver:
+    port: int = 0
+    statuses: dict[str, list[int]] = field(default_factory=dict)
+    """Per path, the statuses to answer in order; then 200."""
+    delays: dict[str, float] = field(default_factory=dict)
+    got: list[Delivery] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def at(self, path: str) -> list[Delivery]:
+        with self.lock:
+            return [d for d in self.got if d.path == path]
+
+    def wait_for(self, path: str, count: int, timeout: float = 3.0) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while len(self.at(path)) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.at(path)
+
+
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with receiver.lock:
+                receiver.got.append(Delivery(self.path, headers, body, time.time()))
+                queued = receiver.statuses.get(self.path)
+                status = queued.pop(0) if queued else 200
+            time.sleep(receiver.delays.get(self.path, 0.0))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    receiver.port = int(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def verified(delivery: Delivery) -> dict[str, Any]:
+    """The event, after both libraries accepted its signature (each raises otherwise)."""
+    client = openai.OpenAI(api_key="x", webhook_secret=SECRET)
+    event = client.webhooks.unwrap(delivery.body, delivery.headers)
+    payload: dict[str, Any] = Webhook(SECRET).verify(delivery.body, delivery.headers)
+    assert isinstance(event, EVENT_CLASSES[payload["type"]])
+    assert isinstance(event, FINE_TUNING_EVENTS)
+    assert event.data.id == payload["data"]["id"] and event.id == payload["id"]
+    assert delivery.headers["content-type"] == "application/json"
+    assert payload["object"] == "event" and payload["id"].startswith("evt_")
+    assert isinstance(payload["created_at"], int)
+    return payload
+
+
+def create_job(emu: EmulatorHandle) -> str:
+    v1 = emu.sdk_base_url
+    upload = httpx.post(
+        f"{v1}/files", files={"file": ("t.jsonl", DATASET)}, data={"purpose": "fine-tune"}
+    )
+    body = {"model": "gpt-4o-mini-2024-07-18", "training_file": upload.json()["id"]}
+    job_id: str = httpx.post(f"{v1}/fine_tuning/jobs", json=body).json()["id"]
+    return job_id
+
+
+def job(emu: EmulatorHandle, job_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{emu.sdk_base_url}/fine_tuning/jobs/{job_id}").json()
+    return data
+
+
+def test_a_clock_finished_job_is_pushed_once_and_promptly() -> None:
+    with running_receiver() as receiver, running_emulator("openai", phase_seconds=0.05) as emu:
+        emu.subscribe_webhooks(receiver.url("/hook"), SECRET)
+        job_id = create_job(emu)
+        created = time.time()
+        [delivery] = receiver.wait_for("/hook", 1)
+        event = verified(delivery)
+        assert event["type"] == "fine_tuning.job.succeeded" and event["data"]["id"] == job_id
+        assert job(emu, job_id)["status"] == "succeeded"
+        # Terminal 5 phases (0.25 s) after it was created; found by a 0.1 s scan.
+        assert delivery.at - (created + 0.25) < 0.45
+        time.sleep(0.5)
+        assert len(receiver.at("/hook")) == 1
+        [sub] = emu.webhook_subscriptions()
+        assert (sub["events"], sub["attempted"], sub["succeeded"], sub["failed"]) == (1, 1, 1, 0)
+
+
+def test_finish_in_pushes_after_the_new_finish_time_not_before() -> None:
+    with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
+        emu.subscribe_webhooks(receiver.url("/hook"), SECRET)
+        job_id = create_job(emu)
+        called = time.time()
+        emu.finish_in(job_id, 1.0)
+        estimate = job(emu, job_id)["estimated_finish"]
+        assert abs(estimate - (called + 1.0)) <= 1
+        time.sleep(0.8)
+        assert receiver.at("/hook") == []
+        [delivery] = receiver.wait_for("/hook", 1)
+        assert called + 1.0 <= delivery.at < called + 1.0 + 0.4
+        assert verified(delivery)["data"]["id"] == job_id
+        assert job(emu, job_id)["finished_at"] == estimate
+
+
+def test_advance_cancel_and_failure_each_push_one_event_to_every_subscription() -> None:
+    with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
+        finished_before = create_job(emu)
+        emu.finish_in(finished_before, 0.0)  # terminal before anyone subscribed: never pushed
+        created_before = create_job(emu)  # still counts once it finishes
+        receiver.delays["/slow"] = 1.5
+        emu.subscribe_webhooks(receiver.url("/slow"), SECRET)
+        emu.subscribe_webhooks(receiver.url("/fast"), SECRET)
+
+        emu.inject(kind="fail_job", message="bad rows")
+        failing = create_job(emu)
+        cancelled = create_job(emu)
+        started = time.time()
+        emu.advance(created_before)
+        httpx.post(f"{emu.sdk_base_url}/fine_tuning/jobs/{cancelled}/cancel")
+        emu.finish_in(failing, 0.0)
+
+        fast = receiver.wait_for("/fast", 3)
+        assert max(d.at for d in fast) - started < 0.5  # the slow receiver holds nobody up
+        slow = receiver.wait_for("/slow", 3)
+        time.sleep(0.4)
+        expected = {
+            created_before: "fine_tuning.job.succeeded",
+            cancelled: "fine_tuning.job.cancelled",
+            failing: "fine_tuning.job.failed",
+        }
+        for path, deliveries in (("/fast", fast), ("/slow", slow)):
+            assert len(receiver.at(path)) == 3
+            events = [verified(d) for d in deliveries]
+            assert {e["data"]["id"]: e["type"] for e in events} == expected
+        assert job(emu, failing)["error"]["message"] == "bad rows"
+        # One event per job: every subscription gets the same event and webhook-id.
+        by_job = {d.event["data"]["id"]: d for d in fast}
+        for d in slow:
+            assert d.event["id"] == by_job[d.event["data"]["id"]].event["id"]
+            assert d.headers["webhook-id"] == by_job[d.event["data"]["id"]].headers["webhook-id"]
+
+
+def test_a_failed_attempt_is_retried_with_the_same_webhook_id() -> None:
+    with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
+        receiver.statuses["/flaky"] = [500]
+        emu.subscribe_webhooks(receiver.url("/flaky"), SECRET)
+        job_id = create_job(emu)
+        emu.advance(job_id)
+        first, retry = receiver.wait_for("/flaky", 2)
+        assert first.headers["webhook-id"] == retry.headers["webhook-id"]
+        assert first.body == retry.body
+        assert 0.45 <= retry.at - first.at < 1.0
+        assert verified(retry)["data"]["id"] == job_id
+        time.sleep(0.7)  # a success is not retried
+        assert len(receiver.at("/flaky")) == 2
+        [sub] = emu.webhook_subscriptions()
+        assert (sub["events"], sub["attempted"], sub["succeeded"], sub["failed"]) == (1, 2, 1, 0)
+
+
+def test_subscriptions_are_listed_removed_and_reset() -> None:
+    with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
+        control = f"{emu.base_url}/_emulator/webhooks"
+        bad = httpx.post(control, json={"url": receiver.url("/h"), "secret": "not-a-secret"})
+        assert bad.status_code == 400
+        created = httpx.post(control, json={"url": receiver.url("/h"), "secret": SECRET}).json()
+        assert created["id"].startswith("whsub_") and created["url"] == receiver.url("/h")
+        assert [s["id"] for s in httpx.get(control).json()["data"]] == [created["id"]]
+        assert httpx.delete(control).json() == {"data": []}
+        assert httpx.get(control).json()["data"] == []
+
+        emu.subscribe_webhooks(receiver.url("/h"), SECRET)
+        emu.reset()
+        assert emu.webhook_subscriptions() == []
+        emu.advance(create_job(emu))
+        time.sleep(0.3)
+        assert receiver.got == []
+
+
+def test_only_the_openai_emulator_pushes() -> None:
+    with running_emulator("together") as emu, pytest.raises(httpx.HTTPStatusError):
+        emu.subscribe_webhooks("http://127.0.0.1:9/h", SECRET)
+    with pytest.raises(ValueError, match="only the OpenAI"):
+        create_app("together", webhooks=[("http://127.0.0.1:9/h", SECRET)])
+
+
+def test_subscriptions_given_at_start_push_from_the_first_job() -> None:
+    with running_receiver() as receiver:
+        subscribed = [(receiver.url("/start"), SECRET)]
+        with running_emulator("openai", phase_seconds=60, webhooks=subscribed) as emu:
+            assert [s["url"] for s in emu.webhook_subscriptions()] == [receiver.url("/start")]
+            job_id = create_job(emu)
+            emu.advance(job_id)
+            [delivery] = receiver.wait_for("/start", 1)
+            assert verified(delivery)["data"]["id"] == job_id
+
+
+def test_emulate_command_subscribes_its_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(emulate, "serve", lambda *args, **kwargs: served.append(kwargs))
+    url = ["--webhook-url", "http://127.0.0.1:9/hook"]
+    ok = CliRunner().invoke(cli, ["emulate", "openai", *url, "--webhook-secret", SECRET])
+    assert ok.exit_code == 0, ok.output
+    assert served[0]["webhooks"] == [("http://127.0.0.1:9/hook", SECRET)]
+    for args in (
+        ["emulate", "openai", *url],
+        ["emulate", "together", *url, "--webhook-secret", SECRET],
+        ["emulate", "openai", *url, "--webhook-secret", "whsec_%%%"],
+    ):
+        assert CliRunner().invoke(cli, args).exit_code == 2
+    assert len(served) == 1
+
+
+def test_watching_thousands_of_unfinished_jobs_costs_nothing_per_scan() -> None:
+    state = EmulatorState(phases=5, phase_seconds=60)
+    for n in range(10_000):
+        state.add_job(f"ftjob-{n}", {}, 1)
+    watch = TerminalWatch(state)
+    watch.start()
+    state.add_job("ftjob-late", {}, 1)
+    started = time.perf_counter()
+    for _ in range(100):
+        assert watch.settled() == []
+    assert time.perf_counter() - started < 0.05
+    state.advance(state.jobs["ftjob-42"])
+    state.advance(state.jobs["ftjob-late"])
+    found = {(j.id, outcome) for j, outcome in watch.settled()}
+    assert found == {("ftjob-42", "succeeded"), ("ftjob-late", "succeeded")}
+    state.advance(state.jobs["ftjob-42"])  # already reported: not again
+    assert watch.settled() == []
+    watch.stop()
+    state.advance(state.jobs["ftjob-7"])
+    assert watch.settled() == []
