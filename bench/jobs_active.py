@@ -4,11 +4,20 @@ and reconcile settings (PostgreSQL + Redis). Prints:
 - worst lag behind a job's poll interval: the most any active job's next step was overdue,
   sampled every second (includes the time a poll is in flight);
 - provider calls per job per hour: the emulator's request count over the measured window;
-- provider-terminal -> our terminal: a random sample of jobs is advanced to ``succeeded`` in
-  the emulator; time until our row is terminal (its ``finished_at``);
+- provider-terminal -> our terminal: a random sample of jobs ends in the emulator; time until
+  our row is terminal (its ``finished_at``);
 - provider-terminal -> webhook delivered: a loopback receiver subscribed to terminal events.
 
+How the sample ends (``--finish``):
+
+- ``estimated`` (default): the provider knows when: each sampled job is set to finish a little
+  more than one poll interval ahead, and reports it in ``estimated_finish`` as OpenAI does;
+- ``pushed``: the jobs end without warning, and the emulator sends OpenAI's signed
+  fine-tuning webhooks to our API's ``/provider_webhooks/openai`` (an API process runs too);
+- ``surprise``: the jobs end without warning and nothing is pushed: only routine polls see it.
+
     python bench/jobs_active.py [--jobs 10000] [--seconds 240] [--sample 100]
+                                [--finish estimated|pushed|surprise]
 
 Jobs are inserted already launched (``running``, a provider job in the emulator whose clock
 never ends it by itself), started between now and ``--max-age-s`` ago, each with its next poll
@@ -19,11 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
 import re
-import subprocess
+import secrets
 import sys
 import tempfile
 import threading
@@ -48,7 +58,7 @@ from service.jobs.transitions import ACTIVE, RUNNING, TERMINAL  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.webhooks.endpoints import create_endpoint  # noqa: E402
 from tests.backends import postgres_database  # noqa: E402
-from tests.e2e.harness import process_env  # noqa: E402
+from tests.e2e.harness import running_processes  # noqa: E402
 from tests.factories import make_tenant  # noqa: E402
 from tests.service.jobs.helpers import make_file  # noqa: E402
 
@@ -191,9 +201,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=240.0, help="measured window")
-    parser.add_argument("--sample", type=int, default=100, help="jobs advanced to terminal")
+    parser.add_argument("--sample", type=int, default=100, help="jobs that end in the window")
     parser.add_argument("--max-age-s", type=float, default=7200.0, help="oldest run's age")
     parser.add_argument("--concurrency", type=int, default=2, help="the worker's processes")
+    parser.add_argument(
+        "--finish", choices=["estimated", "pushed", "surprise"], default="estimated"
+    )
     args = parser.parse_args()
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
@@ -228,59 +241,90 @@ def main() -> None:
         provider_ids = asyncio.run(create_provider_jobs(emulator, args.jobs))
         insert_jobs(database, settings, tenant_id, file_id, provider_ids, args.max_age_s)
         print(f"{args.jobs} active jobs set up in {time.monotonic() - started:.1f}s")
-        env = process_env(settings, {"openai": emulator})
-        for name in FAST_TEST_OVERRIDES:
-            env.pop(name)  # default poll and reconcile settings
-        log_path = Path(tmp) / "worker.log"
-        command = ["worker", "--queues", "default", "--concurrency", str(args.concurrency)]
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "service.cli.main", *command, "--beat"],
-            env=env,
-            cwd=ROOT,
-            stdout=log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            run(args, database, emulator, provider_ids)
-        finally:
-            worker.terminate()
+        with running_processes(settings, {"openai": emulator}, Path(tmp) / "logs") as processes:
+            for name in FAST_TEST_OVERRIDES:
+                processes.env.pop(name)  # default poll and reconcile settings
+            if args.finish == "pushed":
+                secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+                processes.env["TUNEFORGE_OPENAI_WEBHOOK_SECRET"] = secret
+                api = processes.start_api()
+                emulator.subscribe_webhooks(f"{api}/provider_webhooks/openai", secret)
+            worker = processes.start_worker(concurrency=args.concurrency)
             try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-            log = log_path.read_text(errors="replace")
-            print(worker_summary(log))
-            if worker.returncode not in (0, -15):
-                print(log[-3000:])
-            database.engine.dispose()
-            receiver.shutdown()
+                run(args, database, settings, emulator, provider_ids)
+            finally:
+                processes.stop_all()
+                log = "\n".join(
+                    path.read_text(errors="replace")
+                    for path in sorted((Path(tmp) / "logs").glob("worker-*.log"))
+                )
+                print(worker_summary(log))
+                if worker.returncode not in (0, -15):
+                    print(log[-3000:])
+                database.engine.dispose()
+                receiver.shutdown()
+
+
+def end_sample(
+    args: argparse.Namespace,
+    settings: Settings,
+    emulator: EmulatorHandle,
+    provider_ids: dict[str, str],
+) -> dict[str, float]:
+    """End the sampled jobs at the provider; when each one ends there (wall-clock time)."""
+    if args.finish != "estimated":
+        ended: dict[str, float] = {}
+        for job_id, provider_job_id in provider_ids.items():
+            emulator.advance(provider_job_id)
+            ended[job_id] = time.time()
+        return ended
+    # Ends announced a little more than the longest poll interval ahead, so every job has had a
+    # routine poll, and so read the estimate, before it ends (as with OpenAI's estimated_finish
+    # on a job that runs for minutes or hours).
+    now = datetime.now(UTC)
+    oldest = Job(status=RUNNING, started_at=now - timedelta(seconds=args.max_age_s))
+    lead = pacing.poll_interval_s(oldest, now, settings) + 5
+    ends: dict[str, float] = {}
+    for job_id, provider_job_id in provider_ids.items():
+        seconds = lead + random.uniform(0, 20)
+        emulator.finish_in(provider_job_id, seconds)
+        ends[job_id] = time.time() + seconds
+    return ends
 
 
 def run(
-    args: argparse.Namespace, database: Database, emulator: EmulatorHandle, provider_ids: list[str]
+    args: argparse.Namespace,
+    database: Database,
+    settings: Settings,
+    emulator: EmulatorHandle,
+    provider_ids: list[str],
 ) -> None:
     window_start, calls_start = time.monotonic(), emulator.request_count()
-    sample = random.sample(range(len(provider_ids)), min(args.sample, len(provider_ids)))
-    sample_ids = [f"ftjob-bench{provider_ids[i][-16:]}" for i in sample]
-    advanced_at: dict[str, float] = {}
+    sample = {
+        f"ftjob-bench{provider_ids[i][-16:]}": provider_ids[i]
+        for i in random.sample(range(len(provider_ids)), min(args.sample, len(provider_ids)))
+    }
+    ended_at: dict[str, float] = {}
     worst = 0.0
     deadline = window_start + args.seconds
     while time.monotonic() < deadline:
         worst = max(worst, worst_overdue_s(database))
-        if not advanced_at and time.monotonic() > window_start + args.seconds / 4:
-            for index, job_id in zip(sample, sample_ids, strict=True):
-                emulator.advance(provider_ids[index])
-                advanced_at[job_id] = time.time()
-        if advanced_at:
-            done = finished_at(database, sample_ids)
-            if len(done) == len(sample_ids) and set(Receiver.arrivals) >= set(sample_ids):
+        if not ended_at and time.monotonic() > window_start + args.seconds / 4:
+            ended_at = end_sample(args, settings, emulator, sample)
+            # Long enough for the last announced end and its webhook.
+            deadline = max(deadline, time.monotonic() + max(ended_at.values()) - time.time() + 30)
+        if ended_at and time.time() > max(ended_at.values()):
+            done = finished_at(database, list(sample))
+            if len(done) == len(sample) and set(Receiver.arrivals) >= set(sample):
                 break
         time.sleep(1.0)
     hours = (time.monotonic() - window_start) / 3600
     calls = emulator.request_count() - calls_start
-    done = finished_at(database, sample_ids)
-    print(f"measured for {hours * 3600:.0f}s with one worker ({args.concurrency} processes)")
+    done = finished_at(database, list(sample))
+    print(
+        f"measured for {hours * 3600:.0f}s with one worker ({args.concurrency} processes), "
+        f"sample ends: {args.finish}"
+    )
     print(f"worst lag behind a poll's due time: {worst:.1f} s")
     print(
         f"provider calls: {calls} = {calls / len(provider_ids) / hours:.1f} per job per hour "
@@ -289,16 +333,16 @@ def run(
     print(
         describe(
             "provider-terminal -> our terminal",
-            [done[j] - advanced_at[j] for j in done],
-            len(sample_ids),
+            [done[j] - ended_at[j] for j in done],
+            len(sample),
         )
     )
-    arrived = {j: t for j, t in Receiver.arrivals.items() if j in advanced_at}
+    arrived = {j: t for j, t in Receiver.arrivals.items() if j in ended_at}
     print(
         describe(
             "provider-terminal -> webhook delivered",
-            [t - advanced_at[j] for j, t in arrived.items()],
-            len(sample_ids),
+            [t - ended_at[j] for j, t in arrived.items()],
+            len(sample),
         )
     )
 
