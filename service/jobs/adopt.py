@@ -104,12 +104,14 @@ def apply_provider_job(
         )
     if is_terminal(job.status):
         return
-    when = (
-        now
-        if steps.next_task(job) == steps.CANCEL_TASK
-        else pacing.after(now, pacing.poll_interval_s(job, now, settings, found.next_change_at))
-    )
-    steps.schedule(session, job, when, now=now)
+    if steps.next_task(job) == steps.CANCEL_TASK:
+        steps.schedule(session, job, now, now=now)
+        return
+    usual = pacing.poll_interval_s(job, now, settings)
+    interval = pacing.poll_interval_s(job, now, settings, found.next_change_at)
+    # A poll brought forward by the provider's estimate is likely to find the job finished:
+    # it goes ahead of routine polls, so a backlog of those does not delay the end's webhook.
+    steps.schedule(session, job, pacing.after(now, interval), now=now, prompt=interval < usual)
 
 
 def store_events(session: Session, job: Job, events: Sequence[ProviderEvent]) -> int:

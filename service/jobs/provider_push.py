@@ -28,9 +28,6 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROMPT_POLL_TASK = "tuneforge.poll_job_now"
-"""The same poll as ``tuneforge.poll_job``, sent at normal priority (routine polls go last)."""
-
 JOB_EVENT_PREFIX = "fine_tuning.job."
 
 
@@ -88,10 +85,10 @@ def poll_now(session: Session, provider: str, provider_job_id: str, event_id: st
         job.next_poll_at = now  # what a routine poll still queued will see as already done
     outbox.enqueue(
         session,
-        task=PROMPT_POLL_TASK,
+        task=steps.PROMPT_POLL_TASK,
         target_id=job.id,
         # A redelivered webhook (same webhook-id) does not poll twice.
-        dedupe_key=f"{PROMPT_POLL_TASK}:{job.id}:{event_id}"[:255],
+        dedupe_key=f"{steps.PROMPT_POLL_TASK}:{job.id}:{event_id}"[:255],
         tenant_id=job.tenant_id,
     )
     return job.id

@@ -21,6 +21,9 @@ from service.db.types import utcnow
 
 LAUNCH_TASK = "tuneforge.launch_job"
 POLL_TASK = "tuneforge.poll_job"
+PROMPT_POLL_TASK = "tuneforge.poll_job_now"
+"""The same poll, sent at normal priority where routine polls go last: for a poll that is likely
+to find the job finished (the provider pushed its end, or its own estimate is due)."""
 CANCEL_TASK = "tuneforge.cancel_job"
 TRAIN_TASK = "tuneforge.train_job"  # local jobs: one resumable task on the gpu queue
 
@@ -42,22 +45,36 @@ def step_key(job: Job, rescue: int = 0) -> str:
     return f"{next_task(job)}:{job.id}:{millis}:{rescue}"
 
 
-def schedule(session: Session, job: Job, at: datetime, *, now: datetime | None = None) -> None:
+def schedule(
+    session: Session,
+    job: Job,
+    at: datetime,
+    *,
+    now: datetime | None = None,
+    prompt: bool = False,
+) -> None:
     """Set when the job's next step is due; if that is within the outbox's near-term horizon,
-    write its outbox row now, to be sent after commit and run at ``at``."""
+    write its outbox row now, to be sent after commit and run at ``at`` (a ``prompt`` poll ahead
+    of routine ones)."""
     now = now or utcnow()
     job.next_poll_at = at
     session.flush()
     if at <= now + timedelta(seconds=outbox.NEAR_TERM_S):
-        enqueue_step(session, job, available_at=max(at, now))
+        enqueue_step(session, job, available_at=max(at, now), prompt=prompt)
 
 
 def enqueue_step(
-    session: Session, job: Job, rescue: int = 0, *, available_at: datetime | None = None
+    session: Session,
+    job: Job,
+    rescue: int = 0,
+    *,
+    available_at: datetime | None = None,
+    prompt: bool = False,
 ) -> None:
+    task = next_task(job)
     outbox.enqueue(
         session,
-        task=next_task(job),
+        task=PROMPT_POLL_TASK if prompt and task == POLL_TASK else task,
         target_id=job.id,
         dedupe_key=step_key(job, rescue),
         tenant_id=job.tenant_id,

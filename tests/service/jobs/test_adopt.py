@@ -3,6 +3,7 @@ endpoints subscribed to ``fine_tuning.job.checkpoint.created``, once each."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from providers.base import JobStatus, ProviderCheckpoint, ProviderJob
 from service.db.models import OutboxMessage, WebhookDelivery
 from service.db.types import utcnow
 from service.jobs.adopt import apply_provider_job
+from service.jobs.steps import POLL_TASK, PROMPT_POLL_TASK
 from service.settings import Settings
 from service.webhooks.endpoints import create_endpoint
 from service.webhooks.events import CHECKPOINT_CREATED, JOB_RUNNING
@@ -97,3 +99,12 @@ def test_the_providers_estimate_is_kept_and_brings_the_next_poll_forward(
     assert job.estimated_finish_at == finish
     assert job.next_poll_at is not None
     assert abs((job.next_poll_at - finish).total_seconds() - 0.5) < 0.01
+    # That poll goes ahead of routine ones; without an estimate the next one is routine.
+    job.started_at = now  # a routine poll soon enough to be written to the outbox at once
+    apply_provider_job(db_session, settings, job, replace(snapshot, next_change_at=None), now=now)
+    tasks = db_session.scalars(
+        select(OutboxMessage.task)
+        .where(OutboxMessage.target_id == job.id)
+        .order_by(OutboxMessage.available_at)
+    ).all()
+    assert tasks == [PROMPT_POLL_TASK, POLL_TASK]
