@@ -3,12 +3,15 @@ if any, has expired) is handed to the workers again — under the step's own ded
 first, and under a fresh key once it is overdue by ``rescue_after_s``, then by 3×, 7×, 15×…
 that, so a message the broker lost (a flushed Redis, a killed worker) is sent again, a live
 one is not doubled, and one merely waiting in a backlogged queue is re-sent only a few times
-(each re-send lengthens the very backlog it waits in)."""
+(each re-send lengthens the very backlog it waits in).
+
+A step due before the next tick is sent at this one, with a countdown to its due time: a poll
+brought forward to a provider's estimated finish then runs on time, not up to a tick late."""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -30,10 +33,14 @@ def rescue_number(overdue_s: float, rescue_after: float) -> int:
 
 def enqueue_due_jobs(session: Session, settings: Settings, now: datetime, limit: int = 2000) -> int:
     rescue_after = rescue_after_s(settings)
+    next_tick = now + timedelta(seconds=settings.reconcile_interval_s)
     count = 0
-    for job in JobRepository(session).due_jobs(now, limit):
+    for job in JobRepository(session).due_jobs(now, limit, due_by=next_tick):
         assert job.next_poll_at is not None
         overdue = (now - job.next_poll_at).total_seconds()
-        steps.enqueue_step(session, job, rescue=rescue_number(overdue, rescue_after))
+        if overdue < 0:
+            steps.enqueue_step(session, job, available_at=job.next_poll_at)
+        else:
+            steps.enqueue_step(session, job, rescue=rescue_number(overdue, rescue_after))
         count += 1
     return count

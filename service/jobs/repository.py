@@ -95,14 +95,15 @@ class JobRepository:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    def due_jobs(self, now: datetime, limit: int) -> list[Job]:
-        """Active jobs whose next step is due and whose lease (if any) has expired."""
+    def due_jobs(self, now: datetime, limit: int, *, due_by: datetime | None = None) -> list[Job]:
+        """Active jobs whose next step is due by ``due_by`` (default: now) and whose lease (if
+        any) has expired, soonest first."""
         query = (
             select(Job)
             .where(
                 Job.status.in_(ACTIVE),
                 Job.next_poll_at.is_not(None),
-                Job.next_poll_at <= now,
+                Job.next_poll_at <= (due_by or now),
                 or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
             )
             .order_by(Job.next_poll_at)

@@ -53,7 +53,7 @@ def _running_job(session: Session, settings: Settings) -> Job:
         tenant_id=tenant.id,
         provider="openai",
         model="gpt-4o-mini-2024-07-18",
-        provider_job_id="ftjob-provider",
+        provider_job_id=f"ftjob-provider-{file.id[-12:]}",
         status=RUNNING,
         provider_status="running",
         method={"type": "supervised"},
@@ -113,6 +113,28 @@ def test_a_far_step_is_left_to_the_reconciler(
 
     assert _rows(committed_db, job_id) == []
     assert sent == []
+
+
+def test_a_far_step_due_before_the_next_tick_is_sent_now_with_a_countdown(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    now = utcnow()
+    with session_scope(committed_db.sessions) as session:
+        # Far steps have no outbox row: each is left to the reconciler until its time comes.
+        soon, later = _running_job(session, settings), _running_job(session, settings)
+        soon.next_poll_at = now + timedelta(seconds=settings.reconcile_interval_s / 2)
+        later.next_poll_at = now + timedelta(seconds=settings.reconcile_interval_s * 3)
+        soon_id, later_id = soon.id, later.id
+
+    _reconcile(committed_db, settings, now, sent)
+
+    [(task, target, delay_s)] = sent
+    assert (task, target) == (steps.POLL_TASK, soon_id)
+    assert 0 < delay_s <= settings.reconcile_interval_s / 2
+    assert _rows(committed_db, later_id) == []
+    # At the next tick the step is due: the message already sent stands.
+    _reconcile(committed_db, settings, now + timedelta(seconds=settings.reconcile_interval_s), sent)
+    assert len(sent) == 1
 
 
 def test_the_reconciler_does_not_resend_a_live_step_but_rescues_an_overdue_one(
