@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +56,7 @@ def _turn(rng: random.Random) -> tuple[str, str]:
 
 def synthetic_conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
     """Chat records in the local trainer input format: 1-3 turns, 60% with a system prompt."""
-    rng = random.Random(seed)
-    records: list[dict[str, Any]] = []
-    for _ in range(count):
-        messages: list[dict[str, str]] = []
-        if rng.random() < 0.6:
-            messages.append({"role": "system", "content": rng.choice(_SYSTEMS)})
-        for _ in range(rng.randint(1, 3)):
-            question, answer = _turn(rng)
-            messages.append({"role": "user", "content": question})
-            messages.append({"role": "assistant", "content": answer})
-        records.append({"messages": messages})
-    return records
+    return _conversations(count, seed, lambda rng: rng.randint(1, 3), _turn)
 
 
 def varied_conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -75,21 +64,34 @@ def varied_conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
     of prompts carrying a paragraph of context and of multi-turn chats (25-430 tokens with the
     tiny tokenizer, median ~80; ~38% of tokens are the assistant's). Random padded batches of 7
     are then ~55% padding, as in the data ../shared/LOCAL_TRAINING.md measured on (57%)."""
+    return _conversations(count, seed, lambda rng: rng.choice([1, 1, 1, 1, 2, 3]), _context_turn)
+
+
+def _context_turn(rng: random.Random) -> tuple[str, str]:
+    facts = min(int(rng.paretovariate(1.3)) - 1, 12)
+    context = " ".join(
+        f"{rng.choice(_NAMES)} once visited {rng.choice(_CITIES)} in a {rng.choice(_COLORS)} car."
+        for _ in range(facts)
+    )
+    question, answer = _turn(rng)
+    return f"{context} {question}".strip(), answer
+
+
+def _conversations(
+    count: int,
+    seed: int,
+    turns: Callable[[random.Random], int],
+    turn: Callable[[random.Random], tuple[str, str]],
+) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     records: list[dict[str, Any]] = []
     for _ in range(count):
         messages: list[dict[str, str]] = []
         if rng.random() < 0.6:
             messages.append({"role": "system", "content": rng.choice(_SYSTEMS)})
-        for _ in range(rng.choice([1, 1, 1, 1, 2, 3])):
-            facts = min(int(rng.paretovariate(1.3)) - 1, 12)
-            context = " ".join(
-                f"{rng.choice(_NAMES)} once visited {rng.choice(_CITIES)} "
-                f"in a {rng.choice(_COLORS)} car."
-                for _ in range(facts)
-            )
-            question, answer = _turn(rng)
-            messages.append({"role": "user", "content": f"{context} {question}".strip()})
+        for _ in range(turns(rng)):
+            question, answer = turn(rng)
+            messages.append({"role": "user", "content": question})
             messages.append({"role": "assistant", "content": answer})
         records.append({"messages": messages})
     return records

@@ -14,20 +14,9 @@ from openai.types.fine_tuning import FineTuningJob
 from together.types import FinetuneResponse
 
 from providers.emulators.testing import EmulatorHandle, running_emulator
+from tests.providers.emulated_jobs import DATASET, openai_job
 
 SLOW = 60.0  # phase seconds: on the clock alone, nothing finishes during a test
-LINE = b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}'
-DATASET = (LINE + b"\n") * 10
-
-
-def openai_job(emu: EmulatorHandle) -> str:
-    v1 = emu.sdk_base_url
-    upload = httpx.post(
-        f"{v1}/files", files={"file": ("t.jsonl", DATASET)}, data={"purpose": "fine-tune"}
-    )
-    body = {"model": "gpt-4o-mini-2024-07-18", "training_file": upload.json()["id"]}
-    job_id: str = httpx.post(f"{v1}/fine_tuning/jobs", json=body).json()["id"]
-    return job_id
 
 
 def together_job(emu: EmulatorHandle) -> str:

@@ -30,9 +30,9 @@ from providers.emulators.push import TerminalWatch
 from providers.emulators.testing import EmulatorHandle, running_emulator
 from service.cli import emulate
 from service.cli.main import app as cli
+from tests.providers.emulated_jobs import openai_job
 
 SECRET = "whsec_" + base64.b64encode(b"emulator-push-test-secret-32byte").decode()
-DATASET = b'{"messages": [{"role": "user", "content": "Hi"}]}\n' * 10
 FINE_TUNING_EVENTS = (
     FineTuningJobSucceededWebhookEvent,
     FineTuningJobFailedWebhookEvent,
@@ -127,16 +127,6 @@ def verified(delivery: Delivery) -> dict[str, Any]:
     return payload
 
 
-def create_job(emu: EmulatorHandle) -> str:
-    v1 = emu.sdk_base_url
-    upload = httpx.post(
-        f"{v1}/files", files={"file": ("t.jsonl", DATASET)}, data={"purpose": "fine-tune"}
-    )
-    body = {"model": "gpt-4o-mini-2024-07-18", "training_file": upload.json()["id"]}
-    job_id: str = httpx.post(f"{v1}/fine_tuning/jobs", json=body).json()["id"]
-    return job_id
-
-
 def job(emu: EmulatorHandle, job_id: str) -> dict[str, Any]:
     data: dict[str, Any] = httpx.get(f"{emu.sdk_base_url}/fine_tuning/jobs/{job_id}").json()
     return data
@@ -145,7 +135,7 @@ def job(emu: EmulatorHandle, job_id: str) -> dict[str, Any]:
 def test_a_clock_finished_job_is_pushed_once_and_promptly() -> None:
     with running_receiver() as receiver, running_emulator("openai", phase_seconds=0.05) as emu:
         emu.subscribe_webhooks(receiver.url("/hook"), SECRET)
-        job_id = create_job(emu)
+        job_id = openai_job(emu)
         created = time.time()
         [delivery] = receiver.wait_for("/hook", 1)
         event = verified(delivery)
@@ -162,7 +152,7 @@ def test_a_clock_finished_job_is_pushed_once_and_promptly() -> None:
 def test_finish_in_pushes_after_the_new_finish_time_not_before() -> None:
     with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
         emu.subscribe_webhooks(receiver.url("/hook"), SECRET)
-        job_id = create_job(emu)
+        job_id = openai_job(emu)
         called = time.time()
         emu.finish_in(job_id, 1.0)
         estimate = job(emu, job_id)["estimated_finish"]
@@ -177,16 +167,16 @@ def test_finish_in_pushes_after_the_new_finish_time_not_before() -> None:
 
 def test_advance_cancel_and_failure_each_push_one_event_to_every_subscription() -> None:
     with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
-        finished_before = create_job(emu)
+        finished_before = openai_job(emu)
         emu.finish_in(finished_before, 0.0)  # terminal before anyone subscribed: never pushed
-        created_before = create_job(emu)  # still counts once it finishes
+        created_before = openai_job(emu)  # still counts once it finishes
         receiver.delays["/slow"] = 1.5
         emu.subscribe_webhooks(receiver.url("/slow"), SECRET)
         emu.subscribe_webhooks(receiver.url("/fast"), SECRET)
 
         emu.inject(kind="fail_job", message="bad rows")
-        failing = create_job(emu)
-        cancelled = create_job(emu)
+        failing = openai_job(emu)
+        cancelled = openai_job(emu)
         started = time.time()
         emu.advance(created_before)
         httpx.post(f"{emu.sdk_base_url}/fine_tuning/jobs/{cancelled}/cancel")
@@ -217,7 +207,7 @@ def test_a_failed_attempt_is_retried_with_the_same_webhook_id() -> None:
     with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
         receiver.statuses["/flaky"] = [500]
         emu.subscribe_webhooks(receiver.url("/flaky"), SECRET)
-        job_id = create_job(emu)
+        job_id = openai_job(emu)
         emu.advance(job_id)
         first, retry = receiver.wait_for("/flaky", 2)
         assert first.headers["webhook-id"] == retry.headers["webhook-id"]
@@ -244,7 +234,7 @@ def test_subscriptions_are_listed_removed_and_reset() -> None:
         emu.subscribe_webhooks(receiver.url("/h"), SECRET)
         emu.reset()
         assert emu.webhook_subscriptions() == []
-        emu.advance(create_job(emu))
+        emu.advance(openai_job(emu))
         time.sleep(0.3)
         assert receiver.got == []
 
@@ -261,7 +251,7 @@ def test_subscriptions_given_at_start_push_from_the_first_job() -> None:
         subscribed = [(receiver.url("/start"), SECRET)]
         with running_emulator("openai", phase_seconds=60, webhooks=subscribed) as emu:
             assert [s["url"] for s in emu.webhook_subscriptions()] == [receiver.url("/start")]
-            job_id = create_job(emu)
+            job_id = openai_job(emu)
             emu.advance(job_id)
             [delivery] = receiver.wait_for("/start", 1)
             assert verified(delivery)["data"]["id"] == job_id
