@@ -97,6 +97,7 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
     import peft
     from peft import LoraConfig, get_peft_model
 
+    from local_gpu.fused_lora import fuse_lora_layers
     from local_gpu.segment_attention import register_segment_attention
 
     prepare_for_kbit: Any = peft.prepare_model_for_kbit_training
@@ -135,6 +136,9 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
         peft_model = get_peft_model(model, lora)
     except ValueError as error:
         raise LocalTrainingError(f"LoRA target modules {targets!r}: {error}") from None
+    if not quantize:
+        # One autograd op per plain-LoRA linear (dropout 0, no autocast); others keep peft's.
+        fuse_lora_layers(peft_model)
     precision = "bf16" if compute_dtype == torch.bfloat16 else "fp32"
     kind = "qlora-nf4" if quantize else f"lora {precision}"
     return TrainingModel(
