@@ -7,9 +7,11 @@ Here the scaling rides on the small [tokens, rank] tensors or on the GEMM's alph
 LoRA term is accumulated into the base output (and into the input gradient) in place by
 ``addmm_``, so each full-size tensor is written once.
 
-Only plain LoRA on an unquantized, frozen ``nn.Linear`` is fused; anything else (dropout,
-DoRA and other variants, several active adapters, merged or disabled adapters, autocast, mixed
-dtypes, bitsandbytes layers) runs peft's own forward. The LoRA parameters stay the same
+Only plain LoRA (with or without dropout) on an unquantized, frozen ``nn.Linear`` is fused;
+with dropout the LoRA branch reads the dropped-out input, so the input gradient comes back on
+two paths that autograd adds, as in peft. Anything else (DoRA and other variants, several
+active adapters, merged or disabled adapters, autocast, mixed dtypes, bitsandbytes layers)
+runs peft's own forward. The LoRA parameters stay the same
 Parameter objects, so saving the adapter, the optimizer, checkpoints and merging are unchanged.
 """
 
@@ -24,42 +26,51 @@ from torch import nn
 
 
 class _FusedLoraLinear(torch.autograd.Function):
-    """y = x W^T + b + s (x A^T) B^T for a 2-D x, with W and b frozen."""
+    """y = x W^T + b + s (x' A^T) B^T for a 2-D x, with W and b frozen; x' is the dropped-out
+    x given as ``x_lora``, or x itself when ``x_lora`` is None (no dropout)."""
 
     @staticmethod
     def forward(
         ctx: Any,
         x: torch.Tensor,
+        x_lora: torch.Tensor | None,
         weight: torch.Tensor,
         bias: torch.Tensor | None,
         lora_a: torch.Tensor,
         lora_b: torch.Tensor,
         scaling: float,
     ) -> torch.Tensor:
+        source = x if x_lora is None else x_lora
         out = F.linear(x, weight, bias)
-        xa = x.mm(lora_a.t())  # [tokens, rank]
+        xa = source.mm(lora_a.t())  # [tokens, rank]
         out.addmm_(xa, lora_b.t(), alpha=scaling)  # scaled inside the GEMM, added in place
-        ctx.save_for_backward(x, xa, weight, lora_a, lora_b)
+        ctx.save_for_backward(source, xa, weight, lora_a, lora_b)
         ctx.scaling = scaling
+        ctx.shared = x_lora is None
         return out
 
     @staticmethod
-    def backward(
-        ctx: Any, grad_out: torch.Tensor
-    ) -> tuple[torch.Tensor | None, None, None, torch.Tensor | None, torch.Tensor | None, None]:
-        x, xa, weight, lora_a, lora_b = ctx.saved_tensors
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        source, xa, weight, lora_a, lora_b = ctx.saved_tensors
         scaling: float = ctx.scaling
-        need_x, _, _, need_a, need_b, _ = ctx.needs_input_grad
-        grad_x = grad_a = grad_b = None
+        need_x, need_x_lora, _, _, need_a, need_b, _ = ctx.needs_input_grad
+        grad_x = grad_x_lora = grad_a = grad_b = None
         if need_b:
             grad_b = grad_out.t().mm(xa).mul_(scaling)  # [out, rank]
-        if need_x or need_a:
+        if need_x or need_x_lora or need_a:
             gxa = grad_out.mm(lora_b).mul_(scaling)  # [tokens, rank]
             if need_a:
-                grad_a = gxa.t().mm(x)  # [rank, in]
-            if need_x:
-                grad_x = grad_out.mm(weight).addmm_(gxa, lora_a)
-        return grad_x, None, None, grad_a, grad_b, None
+                grad_a = gxa.t().mm(source)  # [rank, in]
+            if ctx.shared:
+                if need_x:
+                    grad_x = grad_out.mm(weight).addmm_(gxa, lora_a)
+            else:
+                # Two paths into x: autograd adds this one after dropout's backward.
+                if need_x:
+                    grad_x = grad_out.mm(weight)
+                if need_x_lora:
+                    grad_x_lora = gxa.mm(lora_a)
+        return grad_x, grad_x_lora, None, None, grad_a, grad_b, None
 
 
 def fused_lora_linear(
@@ -69,13 +80,18 @@ def fused_lora_linear(
     lora_a: torch.Tensor,
     lora_b: torch.Tensor,
     scaling: float,
+    dropout: nn.Module | None = None,
 ) -> torch.Tensor:
-    """x [..., in] -> [..., out]; weight and bias must not require grad."""
+    """x [..., in] -> [..., out]; weight and bias must not require grad. ``dropout`` (peft's
+    LoRA dropout module) applies to the LoRA branch's input only, as in peft."""
     if weight.requires_grad or (bias is not None and bias.requires_grad):
         raise ValueError("fused LoRA needs a frozen base layer (weight and bias without grad)")
     flat = x.reshape(-1, x.shape[-1])
+    dropped = None
+    if isinstance(dropout, nn.Dropout) and dropout.training and dropout.p > 0:
+        dropped = dropout(flat)
     out: torch.Tensor = _FusedLoraLinear.apply(  # type: ignore[no-untyped-call]
-        flat, weight, bias, lora_a, lora_b, scaling
+        flat, dropped, weight, bias, lora_a, lora_b, scaling
     )
     return out.view(*x.shape[:-1], out.shape[-1])
 
@@ -92,7 +108,7 @@ def _single_plain_adapter(module: LoraLinear) -> str | None:
         name not in module.lora_A
         or name in module.lora_variant
         or module.use_dora.get(name, False)
-        or not isinstance(module.lora_dropout[name], nn.Identity)
+        or type(module.lora_dropout[name]) not in (nn.Identity, nn.Dropout)
         or module.lora_A[name].bias is not None
         or module.lora_B[name].bias is not None
     ):
@@ -129,7 +145,8 @@ class FusedLoraLinear(LoraLinear):
                 and x.dtype == base.weight.dtype == lora_a.dtype == lora_b.dtype
             ):
                 scaling = float(self.scaling[name])
-                return fused_lora_linear(x, base.weight, bias, lora_a, lora_b, scaling)
+                dropout = self.lora_dropout[name]
+                return fused_lora_linear(x, base.weight, bias, lora_a, lora_b, scaling, dropout)
         result: torch.Tensor = super().forward(x, *args, **kwargs)  # peft's own forward
         return result
 
@@ -138,10 +155,10 @@ def fuse_lora_layers(model: nn.Module) -> int:
     """Fuse every eligible peft LoRA linear layer of model in place; returns how many.
 
     Eligible: a peft ``lora.Linear`` over exactly ``torch.nn.Linear`` (not a bitsandbytes
-    layer) with a frozen base, one active plain-LoRA adapter (no dropout, DoRA, other variant
-    or LoRA bias), not merged and not fan_in_fan_out. Each call still re-checks what can change
-    later (merge, disable, active adapter, grad mode, autocast, dtypes) and otherwise runs
-    peft's forward.
+    layer) with a frozen base, one active plain-LoRA adapter (plain or no dropout; no DoRA,
+    other variant or LoRA bias), not merged and not fan_in_fan_out. Each call still re-checks
+    what can change later (merge, disable, active adapter, grad mode, autocast, dtypes) and
+    otherwise runs peft's forward.
     """
     fused = 0
     for module in model.modules():

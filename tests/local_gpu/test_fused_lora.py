@@ -171,22 +171,39 @@ def test_fused_layers_fall_back_when_adapters_are_disabled_or_merged(
     assert calls[0] == 0
 
 
-def test_layers_with_dropout_are_not_fused_and_still_train(
-    tiny_model_dir: Path, small_chat_file: Path, tmp_path: Path
+def test_layers_with_dropout_are_fused_and_match_peft_under_the_same_masks(
+    tiny_model_dir: Path, small_chat_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lora = LoraSettings(rank=8, alpha=16, dropout=0.1)
-    torch.manual_seed(0)
-    loaded = load_for_training(_config(tiny_model_dir, small_chat_file, tmp_path, lora=lora))
-    model = loaded.model
-    assert _lora_layers(model) and fuse_lora_layers(model) == 0
-    assert not any(isinstance(m, FusedLoraLinear) for m in model.modules())
-
+    config = _config(tiny_model_dir, small_chat_file, tmp_path, lora=lora)
+    loaded = _load_unfused(config, monkeypatch)
+    unfused = loaded.model
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for layer in _lora_layers(unfused):
+            weight = layer.lora_B["default"].weight
+            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.05)
+    fused = copy.deepcopy(unfused)
+    assert fuse_lora_layers(fused) == len(_lora_layers(fused))
     batch = _packed_batch(loaded, small_chat_file)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    model.train()
+    calls = _count_fused_calls(monkeypatch)
+    unfused.train(), fused.train()
+
+    # The same RNG state draws the same dropout masks in peft's layers and in ours.
+    torch.manual_seed(3)
+    expected = _loss_and_grads(unfused, batch)
+    torch.manual_seed(3)
+    actual = _loss_and_grads(fused, batch)
+    assert calls[0] == len(_lora_layers(fused))
+    _assert_same(expected, actual)
+    # Dropout really acts: another draw gives another loss.
+    torch.manual_seed(4)
+    assert _loss_and_grads(fused, batch)[0] != pytest.approx(actual[0], rel=1e-7)
+
+    optimizer = torch.optim.AdamW([p for p in fused.parameters() if p.requires_grad], lr=1e-2)
     losses = []
     for _ in range(4):
-        loss, _ = _loss_and_grads(model, batch)
+        loss, _ = _loss_and_grads(fused, batch)
         optimizer.step()
         losses.append(loss)
     assert losses[-1] < losses[0]
