@@ -55,6 +55,16 @@ def _lora_layers(model: Any) -> list[Any]:
     return [m for m in model.modules() if isinstance(m, Linear)]
 
 
+def _with_nonzero_lora_b(model: Any, seed: int) -> Any:
+    """lora_B starts at zero, which leaves lora_A without a gradient: give it small values."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in _lora_layers(model):
+            weight = layer.lora_B["default"].weight
+            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.05)
+    return model
+
+
 def _packed_batch(loaded: TrainingModel, train_file: Path) -> PackedBatch:
     examples = load_examples(train_file, loaded.tokenizer, 256).examples
     rows = pack_rows([len(e.input_ids) for e in examples], 256)
@@ -94,12 +104,7 @@ def twins(
 ) -> tuple[Any, Any, PackedBatch, int]:
     """(unfused, fused, packed batch, fused count): the same weights, lora_B made non-zero."""
     loaded = _load_unfused(_config(tiny_model_dir, small_chat_file, tmp_path), monkeypatch)
-    unfused = loaded.model
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for layer in _lora_layers(unfused):
-            weight = layer.lora_B["default"].weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.05)
+    unfused = _with_nonzero_lora_b(loaded.model, seed=1)
     fused = copy.deepcopy(unfused)
     count = fuse_lora_layers(fused)
     return unfused, fused, _packed_batch(loaded, small_chat_file), count
@@ -177,12 +182,7 @@ def test_layers_with_dropout_are_fused_and_match_peft_under_the_same_masks(
     lora = LoraSettings(rank=8, alpha=16, dropout=0.1)
     config = _config(tiny_model_dir, small_chat_file, tmp_path, lora=lora)
     loaded = _load_unfused(config, monkeypatch)
-    unfused = loaded.model
-    generator = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for layer in _lora_layers(unfused):
-            weight = layer.lora_B["default"].weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.05)
+    unfused = _with_nonzero_lora_b(loaded.model, seed=2)
     fused = copy.deepcopy(unfused)
     assert fuse_lora_layers(fused) == len(_lora_layers(fused))
     batch = _packed_batch(loaded, small_chat_file)
