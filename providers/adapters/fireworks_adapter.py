@@ -31,6 +31,7 @@ from providers.base import (
     ProviderJob,
 )
 from providers.errors import ProviderError, ProviderPermanentError
+from providers.options import apply_options
 
 STATUS_MAP = {
     "JOB_STATE_UNSPECIFIED": JobStatus.QUEUED,
@@ -143,7 +144,7 @@ class FireworksAdapter(ProviderAdapter):
             kwargs["lora_rank"] = spec.lora_rank
         if spec.validation_file:
             kwargs["evaluation_dataset"] = spec.validation_file
-        kwargs.update(spec.options)
+        apply_options(self.name, kwargs, spec.options)
         job_id = job_id_for_tag(spec.tag)
         try:
             with translated(self.name, fireworks):

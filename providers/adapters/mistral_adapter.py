@@ -38,6 +38,7 @@ from providers.errors import (
     ProviderRetryableError,
     error_for_status,
 )
+from providers.options import apply_options
 
 ALTERNATIVES = ("openai", "together", "fireworks", "local")
 SUFFIX_MAX = 18
@@ -147,7 +148,7 @@ class MistralAdapter(ProviderAdapter):
                 validation_files=[spec.validation_file] if spec.validation_file else None,
                 suffix=suffix_with_tag(spec.suffix, spec.tag, SUFFIX_MAX),
                 auto_start=True,
-                **dict(spec.options),
+                **apply_options(self.name, {}, spec.options),
             )
         return self._job(job)
 

@@ -20,6 +20,7 @@ from providers.base import (
     ProviderEvent,
     ProviderJob,
 )
+from providers.options import apply_options
 
 TAG_KEY = "tuneforge_tag"
 
@@ -89,7 +90,7 @@ class OpenAIAdapter(ProviderAdapter):
             kwargs["suffix"] = spec.suffix
         if spec.seed is not None:
             kwargs["seed"] = spec.seed
-        kwargs.update(spec.options)
+        apply_options(self.name, kwargs, spec.options)
         with translated(self.name, openai):
             # No SDK retry: a retried POST could start a second paid job.
             job = self.client.with_options(max_retries=0).fine_tuning.jobs.create(**kwargs)

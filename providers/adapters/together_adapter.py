@@ -31,6 +31,7 @@ from providers.base import (
     tag_token,
 )
 from providers.errors import ProviderPermanentError
+from providers.options import apply_options
 
 STATUS_MAP = {
     "pending": JobStatus.QUEUED,
@@ -146,8 +147,7 @@ class TogetherAdapter(ProviderAdapter):
             kwargs["dpo_beta"] = spec.dpo_beta
         if spec.seed is not None:
             kwargs["random_seed"] = spec.seed
-        kwargs.update(spec.options)
-        return kwargs
+        return apply_options(self.name, kwargs, spec.options)
 
     def create_job(self, spec: JobSpec) -> ProviderJob:
         with translated(self.name, together):

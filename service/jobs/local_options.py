@@ -36,7 +36,12 @@ class LocalOptions(BaseModel):
     checkpoint_every: int | None = Field(default=None, ge=1)
 
 
-def parse_local_options(options: dict[str, Any]) -> LocalOptions:
+def parse_local_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as stored on the job (unset ones left out); a 400 naming a bad one."""
+    return _local_options(options).model_dump(exclude_none=True)
+
+
+def _local_options(options: dict[str, Any]) -> LocalOptions:
     try:
         return LocalOptions.model_validate(options)
     except ValidationError as exc:
@@ -67,7 +72,7 @@ def training_config(
     options: dict[str, Any],
     seed: int,
 ) -> TrainingConfig:
-    chosen = parse_local_options(options)
+    chosen = _local_options(options)
     epochs = _number(hyperparameters, "n_epochs")
     batch = _number(hyperparameters, "batch_size")
     multiplier = _number(hyperparameters, "learning_rate_multiplier")

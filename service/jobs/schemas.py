@@ -5,25 +5,35 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from service.db.models import Checkpoint, Job, JobEvent
 
 Auto = Literal["auto"]
 
 
+EpochCount = Annotated[StrictInt, Field(ge=1, le=50)]
+BatchSize = Annotated[StrictInt, Field(ge=1, le=256)]
+Multiplier = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+Beta = Annotated[float, Field(gt=0, le=2, allow_inf_nan=False)]
+
+
 class Hyperparameters(BaseModel):
+    """OpenAI's hyperparameters: each is a bounded number or the documented ``"auto"``.
+    (The bounds sit on the number alone: on the whole union pydantic would compare "auto"
+    with a number.)"""
+
     model_config = ConfigDict(extra="forbid")
 
-    n_epochs: Auto | int | None = Field(default=None, ge=1, le=50)
-    batch_size: Auto | int | None = Field(default=None, ge=1, le=256)
-    learning_rate_multiplier: Auto | float | None = Field(default=None, gt=0)
+    n_epochs: Auto | EpochCount | None = None
+    batch_size: Auto | BatchSize | None = None
+    learning_rate_multiplier: Auto | Multiplier | None = None
 
 
 class DpoHyperparameters(Hyperparameters):
-    beta: Auto | float | None = Field(default=None, gt=0, le=2)
+    beta: Auto | Beta | None = None
 
 
 class SupervisedBody(BaseModel):
@@ -40,14 +50,9 @@ class MethodSpec(BaseModel):
     dpo: DpoBody | None = None
 
 
-class ProviderOptions(BaseModel):
-    """Provider-specific extras; unknown keys are passed to the adapter untouched."""
-
-    model_config = ConfigDict(extra="allow")
-
-    training_type: Literal["lora", "full"] | None = None
-    lora_rank: int | None = Field(default=None, ge=1, le=1024)
-    lora_alpha: int | None = Field(default=None, ge=1, le=4096)
+ProviderOptions = Annotated[dict[str, Any], Field(max_length=32)]
+"""Provider-specific extras, checked against the provider's allow-list at create
+(``providers.options``; ``local_options`` for ``local/`` models)."""
 
 
 class CreateJobRequest(BaseModel):

@@ -62,9 +62,6 @@ def create_job(
     )
     costs.check_budget(session, settings, tenant_id, estimate.amount)
     now = utcnow()
-    options = (
-        request.provider_options.model_dump(exclude_none=True) if request.provider_options else {}
-    )
     job = repository.add(
         Job(
             tenant_id=tenant_id,
@@ -73,7 +70,7 @@ def create_job(
             status=VALIDATING_FILES,
             method={"type": request.method_type()},
             hyperparameters=hyperparameters,
-            provider_options=options,
+            provider_options=target.options,
             training_file_id=request.training_file,
             validation_file_id=request.validation_file,
             provider_file_ids={},

@@ -4,10 +4,13 @@ model, retired provider or model, unsupported method or training type → a 400 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from providers.catalog import ModelInfo, available_models, find_model, resolve_provider
+from providers.options import InvalidOptions, parse_options
 from service.billing.catalog import service_catalog
 from service.errors import InvalidRequest
+from service.jobs.local_options import parse_local_options
 from service.jobs.local_target import resolve_local_model
 from service.jobs.schemas import CreateJobRequest
 from service.settings import Settings
@@ -20,18 +23,16 @@ class Target:
     provider: str
     provider_model: str
     info: ModelInfo
+    options: dict[str, Any]
+    """``provider_options`` as the provider's allow-list read them."""
 
 
 def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
     provider, provider_model = resolve_provider(request.model, request.provider)
+    raw_options = dict(request.provider_options or {})
     if provider == "local":
-        local_options = (
-            request.provider_options.model_dump(exclude_none=True)
-            if request.provider_options
-            else {}
-        )
-        local = resolve_local_model(provider_model, request.method_type(), local_options, settings)
-        return Target(provider=provider, provider_model=provider_model, info=local)
+        local = resolve_local_model(provider_model, request.method_type(), raw_options, settings)
+        return Target(provider, provider_model, local, parse_local_options(raw_options))
     if provider not in MANAGED_PROVIDERS:
         raise InvalidRequest(
             f"Unknown provider '{provider}'; one of {', '.join(MANAGED_PROVIDERS)}.",
@@ -69,8 +70,8 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
             param="method.type",
             code="unsupported_method",
         )
-    options = request.provider_options
-    wanted_type = options.training_type if options is not None else None
+    options = _checked_options(provider, raw_options)
+    wanted_type = options.get("training_type")
     if wanted_type is not None and wanted_type not in info.training_types:
         raise InvalidRequest(
             f"The model '{request.model}' does not support '{wanted_type}' "
@@ -78,7 +79,18 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
             param="provider_options.training_type",
             code="unsupported_training_type",
         )
-    return Target(provider=provider, provider_model=provider_model, info=info)
+    return Target(provider, provider_model, info, options)
+
+
+def _checked_options(provider: str, raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return parse_options(provider, raw)
+    except InvalidOptions as exc:
+        raise InvalidRequest(
+            f"Invalid provider_options: {exc}.",
+            param=f"provider_options.{exc.key}" if exc.key else "provider_options",
+            code="invalid_provider_options",
+        ) from None
 
 
 def _alternatives(catalog: list[ModelInfo], retired_provider: str, method: str) -> list[str]:
