@@ -23,7 +23,9 @@ FORGED = [
 
 
 @pytest.mark.parametrize("options", FORGED, ids=lambda o: next(iter(o)))
-def test_a_forged_option_never_reaches_the_provider(harness: Harness, options: dict[str, object]) -> None:
+def test_a_forged_option_never_reaches_the_provider(
+    harness: Harness, options: dict[str, object]
+) -> None:
     adapter = harness.adapter
     file_id = adapter.upload_dataset(harness.dataset, "train.jsonl")
     before = harness.emulator.request_count()

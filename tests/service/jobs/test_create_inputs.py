@@ -89,8 +89,8 @@ def test_bad_hyperparameters_are_400_naming_them(
     response = client.post(
         URL,
         content=(
-            '{"model": "%s", "training_file": "%s", "hyperparameters": %s}'
-            % (MODEL, file_id, _raw_json(hyperparameters))
+            f'{{"model": "{MODEL}", "training_file": "{file_id}", '
+            f'"hyperparameters": {_raw_json(hyperparameters)}}}'
         ),
         headers={**headers, "content-type": "application/json"},
     )
@@ -179,5 +179,3 @@ def test_allowed_provider_options_are_stored_typed(
         "warmup_ratio": 0.0,
         "lora_rank": 8,
     }
-
-
