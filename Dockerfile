@@ -30,6 +30,7 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
 COPY providers ./providers
+COPY emulators ./emulators
 COPY local_gpu ./local_gpu
 COPY alembic ./alembic
 COPY alembic.ini ./

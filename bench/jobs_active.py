@@ -48,7 +48,7 @@ from sqlalchemy import func, insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from providers.emulators.testing import EmulatorHandle, running_emulator  # noqa: E402
+from emulators.testing import EmulatorHandle, running_emulator  # noqa: E402
 from service.db import migrations  # noqa: E402
 from service.db.database import Database  # noqa: E402
 from service.db.models import Job  # noqa: E402

@@ -6,7 +6,7 @@
   ``ProviderRetiredError`` — the only exceptions that leave this package.
 - ``providers.registry.get_adapter(name, config)``: an adapter on the provider's official SDK.
 - ``providers.catalog``: models, methods, training types, prices, lifecycle; ``resolve_provider``.
-- ``providers.emulators``: loopback emulators of each provider's HTTP API (tests, demos).
+- Loopback emulators of each provider's HTTP API live in the top-level ``emulators`` package.
 
 This package imports nothing else of ours.
 """

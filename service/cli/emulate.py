@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from providers.emulators import PROVIDERS, serve
-from providers.emulators.push import signer_for
+from emulators import PROVIDERS, serve
+from emulators.push import signer_for
 
 
 def emulate(

@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 from pydantic import SecretStr
 
+from emulators.testing import EmulatorHandle, running_emulator
 from providers.base import JobSpec
-from providers.emulators.testing import EmulatorHandle, running_emulator
 from service.db.database import Database
 from service.jobs.adapters import adapter_for
 from service.settings import Settings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.emulators.testing import EmulatorHandle, running_emulator
+from emulators.testing import EmulatorHandle, running_emulator
 from service.db.database import Database
 from service.db.session import session_scope
 from service.settings import Settings

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from providers.emulators.testing import EmulatorHandle
+from emulators.testing import EmulatorHandle
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from providers.emulators.testing import EmulatorHandle
+from emulators.testing import EmulatorHandle
 from service.db.database import Database
 from service.settings import Settings
 from tests.e2e import chaos

@@ -13,7 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from providers.emulators.testing import EmulatorHandle, running_emulator
+from emulators.testing import EmulatorHandle, running_emulator
 from tests.e2e.harness import Processes, wait_for
 from tests.service.webhooks.receiver import running_receiver
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from providers.emulators.testing import EmulatorHandle
+from emulators.testing import EmulatorHandle
 from tests.e2e.harness import Processes, wait_for
 
 MODELS = ["gpt-4o-mini-2024-07-18", "together/meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"]

@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from providers.emulators.testing import EmulatorHandle, running_emulator
+from emulators.testing import EmulatorHandle, running_emulator
 from service.webhooks.events import (
     CHECKPOINT_CREATED,
     JOB_FAILED,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from emulators.testing import EmulatorHandle, running_emulator
 from providers.base import ProviderAdapter, ProviderConfig
-from providers.emulators.testing import EmulatorHandle, running_emulator
 from providers.registry import get_adapter
 
 PHASE_SECONDS = 0.05

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from providers.emulators.testing import EmulatorHandle
+from emulators.testing import EmulatorHandle
 
 LINE = b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}'
 DATASET = (LINE + b"\n") * 10

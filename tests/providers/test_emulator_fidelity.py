@@ -19,8 +19,8 @@ from together.types.fine_tuning_list_checkpoints_response import FineTuningListC
 from together.types.fine_tuning_list_events_response import FineTuningListEventsResponse
 from together.types.finetune_model_limits import FinetuneModelLimits
 
+from emulators.testing import running_emulator
 from providers.base import JobSpec
-from providers.emulators.testing import running_emulator
 from providers.registry import get_adapter
 from tests.providers.conftest import ACCOUNT, MODEL, config
 

@@ -13,7 +13,7 @@ import pytest
 from openai.types.fine_tuning import FineTuningJob
 from together.types import FinetuneResponse
 
-from providers.emulators.testing import EmulatorHandle, running_emulator
+from emulators.testing import EmulatorHandle, running_emulator
 from tests.providers.emulated_jobs import DATASET, openai_job
 
 SLOW = 60.0  # phase seconds: on the clock alone, nothing finishes during a test

@@ -24,10 +24,10 @@ from openai.types.webhooks import (
 from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
-from providers.emulators import create_app
-from providers.emulators.core import EmulatorState
-from providers.emulators.push import TerminalWatch
-from providers.emulators.testing import EmulatorHandle, running_emulator
+from emulators import create_app
+from emulators.core import EmulatorState
+from emulators.push import TerminalWatch
+from emulators.testing import EmulatorHandle, running_emulator
 from service.cli import emulate
 from service.cli.main import app as cli
 from tests.providers.emulated_jobs import openai_job

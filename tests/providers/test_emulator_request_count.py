@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from providers.emulators.testing import running_emulator
+from emulators.testing import running_emulator
 
 
 def test_provider_requests_are_counted_and_control_routes_are_not() -> None:

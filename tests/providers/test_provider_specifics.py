@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from together import Together
 
+from emulators.testing import running_emulator
 from providers.base import Hyperparameters, JobSpec, ProviderConfig
-from providers.emulators.testing import running_emulator
 from providers.errors import ProviderRetiredError
 from providers.registry import get_adapter
 from tests.providers.conftest import MODEL, config

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from pydantic import SecretStr
 
-from providers.emulators.testing import EmulatorHandle, running_emulator
+from emulators.testing import EmulatorHandle, running_emulator
 from service.db.database import Database
 from service.db.models import Job
 from service.db.session import session_scope

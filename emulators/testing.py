@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from providers.emulators import create_app
+from emulators import create_app
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class EmulatorHandle:
         return response.json()
 
     def inject(self, **rule: Any) -> None:
-        """Arm one fault rule (see ``providers.emulators.core.FaultRule``)."""
+        """Arm one fault rule (see ``emulators.core.FaultRule``)."""
         self._control("POST", "/faults", rule)
 
     def clear_faults(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from providers.emulators.core import RUNNING_PHASE, EmulatedJob, EmulatorState
+from emulators.core import RUNNING_PHASE, EmulatedJob, EmulatorState
 
 EntryKind = Literal[
     "created",

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from providers.emulators.core import EmulatorState
+    from emulators.core import EmulatorState
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

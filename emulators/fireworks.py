@@ -19,14 +19,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from providers.emulators.core import (
+from emulators.core import (
     EmulatedJob,
     EmulatorState,
     add_control_routes,
     count_tokens,
 )
-from providers.emulators.faults import ASGIApp, with_faults
-from providers.emulators.timeline import timeline
+from emulators.faults import ASGIApp, with_faults
+from emulators.timeline import timeline
 
 SUCCESS_PATH = [
     "JOB_STATE_CREATING",

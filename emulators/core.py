@@ -1,5 +1,5 @@
 """What every emulator shares: the clock, jobs that progress through phases, and the
-``/_emulator/*`` control routes (fault injection itself is in ``providers.emulators.faults``).
+``/_emulator/*`` control routes (fault injection itself is in ``emulators.faults``).
 
 Control routes (used by tests and by other processes, e.g. Celery workers under chaos tests):
 
@@ -15,12 +15,12 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
 - ``GET /_emulator/requests``: how many provider API requests were served, ``{"count": n}``.
 - ``POST /_emulator/reset``: forget jobs, files, faults and the request count (and, on the
   OpenAI emulator, its webhook subscriptions).
-- OpenAI emulator only (``providers.emulators.push``): ``POST /_emulator/webhooks`` with
+- OpenAI emulator only (``emulators.push``): ``POST /_emulator/webhooks`` with
   ``{"url", "secret": "whsec_..."}`` subscribes to signed ``fine_tuning.job.*`` events, one
   per job that becomes terminal; ``GET`` lists subscriptions with delivery counts; ``DELETE``
   removes them all.
 
-Fault kinds are described in ``providers.emulators.faults``.
+Fault kinds are described in ``emulators.faults``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from providers.emulators.faults import FaultRule
+from emulators.faults import FaultRule
 
 DEFAULT_FAILURE = "Training file has invalid format: example 3 is missing an assistant message."
 RUNNING_PHASE = 2  # every provider's success path starts training at phase 2

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from providers.emulators.core import (
+from emulators.core import (
     EmulatedJob,
     EmulatorState,
     add_control_routes,
@@ -24,8 +24,8 @@ from providers.emulators.core import (
     train_loss,
     valid_loss,
 )
-from providers.emulators.faults import ASGIApp, FaultRule, with_faults
-from providers.emulators.timeline import Entry, timeline
+from emulators.faults import ASGIApp, FaultRule, with_faults
+from emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["QUEUED", "VALIDATING", "RUNNING", "RUNNING", "RUNNING", "SUCCESS"]
 RETIRED_MESSAGE = "The fine-tuning jobs API has been retired and now returns 410 Gone."

@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from providers.emulators.core import (
+from emulators.core import (
     RUNNING_PHASE,
     EmulatedJob,
     EmulatorState,
@@ -30,8 +30,8 @@ from providers.emulators.core import (
     train_loss,
     valid_loss,
 )
-from providers.emulators.faults import ASGIApp, with_faults
-from providers.emulators.timeline import Entry, timeline
+from emulators.faults import ASGIApp, with_faults
+from emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["pending", "queued", "running", "running", "running", "uploading", "completed"]
 PRICE_PER_MILLION_TOKENS = 3.0

@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from standardwebhooks import Webhook
 
-from providers.emulators.core import TERMINAL, EmulatedJob, EmulatorState
+from emulators.core import TERMINAL, EmulatedJob, EmulatorState
 
 SCAN_SECONDS = 0.1
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)

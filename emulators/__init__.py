@@ -1,16 +1,16 @@
 """Loopback emulators of each provider's fine-tuning HTTP API, for tests and demos.
 
 ``create_app(provider, phase_seconds=...)`` builds the ASGI app; ``serve(...)`` runs it
-(blocking); ``providers.emulators.testing.running_emulator`` runs one in a background thread.
-See ``providers.emulators.core`` for the ``/_emulator/*`` control routes and
-``providers.emulators.faults`` for the fault kinds.
+(blocking); ``emulators.testing.running_emulator`` runs one in a background thread.
+See ``emulators.core`` for the ``/_emulator/*`` control routes and
+``emulators.faults`` for the fault kinds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from providers.emulators.faults import ASGIApp, FaultRule
+from emulators.faults import ASGIApp, FaultRule
 
 PROVIDERS = ("openai", "together", "mistral", "fireworks")
 
@@ -27,19 +27,19 @@ def create_app(
     if webhooks and provider != "openai":
         raise ValueError("only the OpenAI emulator pushes webhooks")
     if provider == "openai":
-        from providers.emulators import openai
+        from emulators import openai
 
         return openai.create_app(phase_seconds, webhooks)
     if provider == "together":
-        from providers.emulators import together
+        from emulators import together
 
         return together.create_app(phase_seconds)
     if provider == "mistral":
-        from providers.emulators import mistral
+        from emulators import mistral
 
         return mistral.create_app(phase_seconds, retired=retired)
     if provider == "fireworks":
-        from providers.emulators import fireworks
+        from emulators import fireworks
 
         return fireworks.create_app(phase_seconds)
     raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")

@@ -5,7 +5,7 @@ Lists are newest first with ``after`` cursors, as the real API pages them.
 
 Only this emulator pushes webhooks: subscribe with ``POST /_emulator/webhooks`` (or
 ``create_app(webhooks=[(url, secret)])``) and every job that becomes terminal is sent as one
-signed ``fine_tuning.job.succeeded|failed|cancelled`` event (``providers.emulators.push``).
+signed ``fine_tuning.job.succeeded|failed|cancelled`` event (``emulators.push``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from providers.emulators.core import (
+from emulators.core import (
     EmulatedJob,
     EmulatorState,
     add_control_routes,
@@ -27,9 +27,9 @@ from providers.emulators.core import (
     train_loss,
     valid_loss,
 )
-from providers.emulators.faults import ASGIApp, with_faults
-from providers.emulators.push import WebhookPusher, add_webhook_routes
-from providers.emulators.timeline import Entry, timeline
+from emulators.faults import ASGIApp, with_faults
+from emulators.push import WebhookPusher, add_webhook_routes
+from emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["validating_files", "queued", "running", "running", "running", "succeeded"]
 WEBHOOK_EVENTS = {
