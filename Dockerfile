@@ -29,6 +29,7 @@ RUN python -m venv /opt/venv && pip install --upgrade pip setuptools wheel
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
+COPY tuneforge_cli ./tuneforge_cli
 COPY providers ./providers
 COPY emulators ./emulators
 COPY local_gpu ./local_gpu

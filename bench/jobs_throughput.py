@@ -149,7 +149,7 @@ def main() -> None:
         port = free_port()
         log_path = Path(tmp) / "api.log"
         api = subprocess.Popen(
-            [sys.executable, "-m", "service.cli.main", "api", "--port", str(port)],
+            [sys.executable, "-m", "tuneforge_cli.main", "api", "--port", str(port)],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.cli.main import app
 from tests.deploy.manifests import ENTRYPOINT, IMAGE_ROLES
+from tuneforge_cli.main import app
 
 
 def _argv_for(role: str, tmp_path: Path, *extra: str) -> list[str]:

@@ -12,7 +12,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from service.cli.main import app
 from tests.deploy.manifests import (
     IMAGE_ROLES,
     K8S,
@@ -21,6 +20,7 @@ from tests.deploy.manifests import (
     k8s_documents,
     k8s_files,
 )
+from tuneforge_cli.main import app
 
 K8S_VERSION = "1.30.0"
 

@@ -63,7 +63,7 @@ class Processes:
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}-{len(self.children)}.log").open("wb")
         child = subprocess.Popen(
-            [sys.executable, "-m", "service.cli.main", *args],
+            [sys.executable, "-m", "tuneforge_cli.main", *args],
             env=self.env,
             cwd=ROOT,
             stdout=log,

@@ -28,9 +28,9 @@ from emulators import create_app
 from emulators.core import EmulatorState
 from emulators.push import TerminalWatch
 from emulators.testing import EmulatorHandle, running_emulator
-from service.cli import emulate
-from service.cli.main import app as cli
 from tests.providers.emulated_jobs import openai_job
+from tuneforge_cli import emulate
+from tuneforge_cli.main import app as cli
 
 SECRET = "whsec_" + base64.b64encode(b"emulator-push-test-secret-32byte").decode()
 FINE_TUNING_EVENTS = (

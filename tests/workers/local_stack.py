@@ -34,7 +34,7 @@ class LocalStack:
         procs = self.processes
         log = (procs.log_dir / f"worker-{len(procs.children)}.log").open("wb")
         child = subprocess.Popen(
-            [sys.executable, "-m", "service.cli.main", "worker", *WORKER_ARGS],
+            [sys.executable, "-m", "tuneforge_cli.main", "worker", *WORKER_ARGS],
             env=procs.env,
             cwd=ROOT,
             stdout=log,

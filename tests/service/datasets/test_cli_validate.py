@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from service.cli.main import app
 from tests.service.datasets.helpers import chat, write_jsonl
+from tuneforge_cli.main import app
 
 runner = CliRunner()
 

@@ -63,7 +63,7 @@ def _healthy(base: str) -> bool:
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "service.cli.main", *args],
+        [sys.executable, "-m", "tuneforge_cli.main", *args],
         env=env,
         stdout=handle,
         stderr=subprocess.STDOUT,

@@ -75,7 +75,7 @@ def serve(
         return
     migrations.upgrade(settings)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "service.cli.main", "worker", "--beat", "--queues", "default,gpu"],
+        [sys.executable, "-m", "tuneforge_cli.main", "worker", "--beat", "--queues", "default,gpu"],
         env=os.environ.copy(),
     )
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import admin, demo, emulate, runtime, validate
+from tuneforge_cli import admin, demo, emulate, runtime, validate
 
 app = typer.Typer(
     name="tuneforge",
