@@ -10,8 +10,8 @@ from service.billing import routes as billing_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
 from service.files import routes as file_routes
-from service.jobs import push_routes
-from service.jobs import routes as job_routes
+from service.jobs.api import push_routes
+from service.jobs.api import routes as job_routes
 from service.observability.http import install_observability
 from service.settings import Settings, get_settings
 from service.webhooks import routes as webhook_routes

@@ -30,7 +30,7 @@ from service.dashboard.session import (
 )
 from service.dashboard.webhook_queries import WebhookQueries
 from service.errors import TuneforgeError
-from service.jobs.service import cancel_job, retry_launch
+from service.jobs.api.service import cancel_job, retry_launch
 from service.settings import Settings
 from service.tenants.service import authenticate
 from service.webhooks.deliveries import redeliver

@@ -14,9 +14,9 @@ from providers.catalog import find_model
 from service.billing.revalidation import REVALIDATE_MAX_BYTES
 from service.db.models import File
 from service.errors import InvalidRequest
-from service.jobs.filecheck import checked_report
+from service.jobs.api.filecheck import checked_report
+from service.jobs.api.targets import Target
 from service.jobs.repository import JobRepository
-from service.jobs.targets import Target
 from service.settings import Settings
 from tests.factories import make_tenant
 

@@ -8,7 +8,7 @@ import pytest
 
 from local_gpu import TrainingConfig
 from service.errors import InvalidRequest
-from service.jobs.local_options import BASE_LEARNING_RATE, parse_local_options, training_config
+from service.jobs.api.local_options import BASE_LEARNING_RATE, parse_local_options, training_config
 
 
 def _config(hyperparameters: dict[str, object], options: dict[str, object]) -> TrainingConfig:

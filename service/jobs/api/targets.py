@@ -10,9 +10,9 @@ from providers.catalog import ModelInfo, available_models, find_model, resolve_p
 from providers.options import InvalidOptions, parse_options
 from service.billing.catalog import service_catalog
 from service.errors import InvalidRequest
-from service.jobs.local_options import parse_local_options
-from service.jobs.local_target import resolve_local_model
-from service.jobs.schemas import CreateJobRequest
+from service.jobs.api.local_options import parse_local_options
+from service.jobs.api.local_target import resolve_local_model
+from service.jobs.api.schemas import CreateJobRequest
 from service.settings import Settings
 
 MANAGED_PROVIDERS = ("openai", "together", "mistral", "fireworks")

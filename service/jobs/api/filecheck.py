@@ -17,8 +17,8 @@ from typing import Any
 from service.billing.revalidation import report_for
 from service.datasets.validate import ValidationOptions, validate_file
 from service.errors import InvalidRequest
+from service.jobs.api.targets import Target
 from service.jobs.repository import JobRepository
-from service.jobs.targets import Target
 from service.settings import Settings
 
 

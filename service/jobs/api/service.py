@@ -15,10 +15,10 @@ from service.db.models import Checkpoint, Job, JobEvent
 from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.jobs import costs, steps
-from service.jobs.filecheck import checked_report, validation_summary
+from service.jobs.api.filecheck import checked_report, validation_summary
+from service.jobs.api.schemas import CreateJobRequest
+from service.jobs.api.targets import resolve_target
 from service.jobs.repository import JobRepository
-from service.jobs.schemas import CreateJobRequest
-from service.jobs.targets import resolve_target
 from service.jobs.transitions import (
     CANCELLED,
     QUEUED,

@@ -9,7 +9,7 @@ from typing import Any
 from providers.catalog import ModelInfo
 from service.billing.catalog import hourly_rate, local_models
 from service.errors import InvalidRequest
-from service.jobs.local_options import parse_local_options
+from service.jobs.api.local_options import parse_local_options
 from service.settings import Settings
 
 

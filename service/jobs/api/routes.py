@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
-from service.jobs import results, service
-from service.jobs.schemas import (
+from service.jobs.api import results, service
+from service.jobs.api.schemas import (
     CreateJobRequest,
     checkpoint_object,
     event_object,
