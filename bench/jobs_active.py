@@ -53,7 +53,7 @@ from service.db import migrations  # noqa: E402
 from service.db.database import Database  # noqa: E402
 from service.db.models import Job  # noqa: E402
 from service.db.session import session_scope  # noqa: E402
-from service.jobs import pacing  # noqa: E402
+from service.jobs.lifecycle import pacing  # noqa: E402
 from service.jobs.transitions import ACTIVE, RUNNING, TERMINAL  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.webhooks.endpoints import create_endpoint  # noqa: E402

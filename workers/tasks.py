@@ -9,9 +9,9 @@ from datetime import timedelta
 from service.db.database import get_database
 from service.db.session import session_scope
 from service.db.types import utcnow
-from service.jobs import cancel, launch, poll
-from service.jobs.adapters import adapter_for
-from service.jobs.reconcile import enqueue_due_jobs
+from service.jobs.lifecycle import cancel, launch, poll
+from service.jobs.lifecycle.adapters import adapter_for
+from service.jobs.lifecycle.reconcile import enqueue_due_jobs
 from service.outbox import PRUNE_BATCH, prune_sent, relay_due
 from service.settings import get_settings
 from service.webhooks.deliveries import (

@@ -1,11 +1,12 @@
-"""The gpu queue's task: train one ``local/…`` job (resumable; see service.jobs.local_runner).
-torch is imported only when a run starts, so default-queue workers never load it."""
+"""The gpu queue's task: train one ``local/…`` job (resumable; see
+``service.jobs.lifecycle.local_runner``). torch is imported only when a run starts, so
+default-queue workers never load it."""
 
 from __future__ import annotations
 
 from service.db.database import get_database
-from service.jobs.local_runner import run_local_job
-from service.jobs.steps import TRAIN_TASK
+from service.jobs.lifecycle.local_runner import run_local_job
+from service.jobs.lifecycle.steps import TRAIN_TASK
 from service.settings import get_settings
 from workers.celery_app import celery_app
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from emulators.testing import EmulatorHandle, running_emulator
 from providers.base import JobSpec
 from service.db.database import Database
-from service.jobs.adapters import adapter_for
+from service.jobs.lifecycle.adapters import adapter_for
 from service.settings import Settings
 from tests.dashboard.seed import Seeded, seed
 from tests.live import live_api

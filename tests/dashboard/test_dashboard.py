@@ -15,9 +15,9 @@ from sqlalchemy import select
 from service.db.database import Database
 from service.db.models import Job, OutboxMessage
 from service.db.types import utcnow
-from service.jobs.adapters import adapter_for
-from service.jobs.cancel import cancel_job as cancel_at_provider
-from service.jobs.steps import POLL_TASK, next_task
+from service.jobs.lifecycle.adapters import adapter_for
+from service.jobs.lifecycle.cancel import cancel_job as cancel_at_provider
+from service.jobs.lifecycle.steps import POLL_TASK, next_task
 from tests.dashboard.conftest import Dashboard, Screenshot, log_in
 from tests.dashboard.seed import FILLER_JOBS, LOSS_STEPS, train_loss
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from service.api.deps import SessionDep, SettingsDep
 from service.errors import PayloadTooLarge
-from service.jobs import provider_push
+from service.jobs.lifecycle import provider_push
 
 router = APIRouter(prefix="/provider_webhooks", tags=["provider webhooks"])
 

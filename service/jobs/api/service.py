@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from service.db.models import Checkpoint, Job, JobEvent
 from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound
-from service.jobs import costs, steps
+from service.jobs import costs
 from service.jobs.api.filecheck import checked_report, validation_summary
 from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.targets import resolve_target
+from service.jobs.lifecycle import steps
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import (
     CANCELLED,

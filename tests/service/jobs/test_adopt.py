@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from providers.base import JobStatus, ProviderCheckpoint, ProviderJob
 from service.db.models import OutboxMessage, WebhookDelivery
 from service.db.types import utcnow
-from service.jobs.adopt import apply_provider_job
-from service.jobs.steps import POLL_TASK, PROMPT_POLL_TASK
+from service.jobs.lifecycle.adopt import apply_provider_job
+from service.jobs.lifecycle.steps import POLL_TASK, PROMPT_POLL_TASK
 from service.settings import Settings
 from service.webhooks.endpoints import create_endpoint
 from service.webhooks.events import CHECKPOINT_CREATED, JOB_RUNNING

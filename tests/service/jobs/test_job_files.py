@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import File
 from service.db.types import utcnow
-from service.jobs.job_files import files_or_fail
+from service.jobs.lifecycle.job_files import files_or_fail
 from service.jobs.repository import JobRepository
 from service.settings import Settings
 from tests.service.webhooks.helpers import tenant_and_job

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from service.db.models import Job
 from service.db.types import utcnow
-from service.jobs import pacing
+from service.jobs.lifecycle import pacing
 from service.settings import Settings
 
 SETTINGS = Settings(environment="test", job_poll_min_s=5, job_poll_max_s=300, _env_file=None)

@@ -14,11 +14,11 @@ from emulators.testing import EmulatorHandle, running_emulator
 from service.db.database import Database
 from service.db.models import Job
 from service.db.session import session_scope
-from service.jobs.adapters import adapter_for
 from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.service import create_job
-from service.jobs.launch import launch_job
-from service.jobs.poll import poll_job
+from service.jobs.lifecycle.adapters import adapter_for
+from service.jobs.lifecycle.launch import launch_job
+from service.jobs.lifecycle.poll import poll_job
 from service.settings import Settings
 from tests.factories import make_tenant
 from tests.service.jobs.helpers import make_file

@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from service.api.deps import get_settings_dep
 from service.db.models import Job, OutboxMessage
 from service.db.types import utcnow
-from service.jobs.steps import PROMPT_POLL_TASK
+from service.jobs.lifecycle.steps import PROMPT_POLL_TASK
 from service.settings import Settings
 from tests.service.webhooks.helpers import tenant_and_job
 

@@ -17,8 +17,8 @@ from service.db.database import Database
 from service.db.models import Job, OutboxMessage
 from service.db.session import session_scope
 from service.db.types import utcnow
-from service.jobs import steps
-from service.jobs.reconcile import enqueue_due_jobs, rescue_after_s, rescue_number
+from service.jobs.lifecycle import steps
+from service.jobs.lifecycle.reconcile import enqueue_due_jobs, rescue_after_s, rescue_number
 from service.jobs.transitions import RUNNING
 from service.settings import Settings
 from tests.factories import make_tenant

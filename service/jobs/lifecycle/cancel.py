@@ -12,8 +12,8 @@ from providers.base import ProviderAdapter
 from providers.errors import ProviderPermanentError, ProviderRetryableError
 from service.db.session import session_scope
 from service.db.types import utcnow
-from service.jobs import leases, pacing, steps
-from service.jobs.adopt import apply_provider_job
+from service.jobs.lifecycle import leases, pacing, steps
+from service.jobs.lifecycle.adopt import apply_provider_job
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import is_terminal
 from service.observability.metrics import time_provider_call

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from providers.base import ProviderCheckpoint, ProviderEvent, ProviderJob
 from service.db.models import Checkpoint, Job, JobEvent, Metric
 from service.db.types import utcnow
-from service.jobs import leases, pacing, steps
 from service.jobs.costs import FinalUsage
+from service.jobs.lifecycle import leases, pacing, steps
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import FAILED, can_move, is_terminal, transition
 from service.settings import Settings

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.session import session_scope
-from service.jobs import leases
+from service.jobs.lifecycle import leases
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import FAILED, is_terminal, transition
 from service.settings import Settings

@@ -23,10 +23,11 @@ from service.datasets.convert import convert_file
 from service.db.models import JobEvent
 from service.db.session import session_scope
 from service.db.types import utcnow
-from service.jobs import costs, leases, steps
+from service.jobs import costs
 from service.jobs.api.local_options import training_config
-from service.jobs.job_files import files_or_fail
-from service.jobs.local_progress import JobRecorder
+from service.jobs.lifecycle import leases, steps
+from service.jobs.lifecycle.job_files import files_or_fail
+from service.jobs.lifecycle.local_progress import JobRecorder
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, RUNNING, SUCCEEDED, is_terminal, transition
 from service.settings import Settings

@@ -22,10 +22,10 @@ from providers.errors import ProviderError, ProviderPermanentError, ProviderRetr
 from service.datasets.convert import convert_file
 from service.db.session import session_scope
 from service.db.types import utcnow
-from service.jobs import leases, pacing, steps
-from service.jobs.adopt import adopt_provider_job
-from service.jobs.failing import fail_job
-from service.jobs.job_files import files_or_fail
+from service.jobs.lifecycle import leases, pacing, steps
+from service.jobs.lifecycle.adopt import adopt_provider_job
+from service.jobs.lifecycle.failing import fail_job
+from service.jobs.lifecycle.job_files import files_or_fail
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, is_terminal, transition
 from service.observability.metrics import time_provider_call

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from service.jobs import steps
+from service.jobs.lifecycle import steps
 from service.jobs.repository import JobRepository
 from service.settings import Settings
 

@@ -14,10 +14,10 @@ from providers.base import ProviderAdapter, ProviderCheckpoint, ProviderEvent, P
 from providers.errors import ProviderPermanentError, ProviderRetryableError
 from service.db.session import session_scope
 from service.db.types import utcnow
-from service.jobs import leases, pacing, steps
-from service.jobs.adopt import apply_provider_job
-from service.jobs.failing import fail_job
-from service.jobs.launch import provider_error
+from service.jobs.lifecycle import leases, pacing, steps
+from service.jobs.lifecycle.adopt import apply_provider_job
+from service.jobs.lifecycle.failing import fail_job
+from service.jobs.lifecycle.launch import provider_error
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import is_terminal
 from service.observability.metrics import time_provider_call

@@ -22,7 +22,7 @@ from service import outbox
 from service.db.models import Job
 from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound, Unauthorized
-from service.jobs import steps
+from service.jobs.lifecycle import steps
 from service.jobs.transitions import is_terminal
 from service.settings import Settings
 
