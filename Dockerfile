@@ -16,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini procps \
+    && apt-get install -y --no-install-recommends tini procps wordnet-base \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 tuneforge \
     && useradd --system --uid 10001 --gid tuneforge --home-dir /app --shell /usr/sbin/nologin tuneforge

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 scripts/ensure-services.sh
 scripts/ensure-browser.sh
+scripts/ensure-wordnet.sh
 
 echo "== ruff"
 $BIN/ruff check .

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     job_poll_min_s: float = Field(default=5.0, gt=0)
     job_poll_max_s: float = Field(default=300.0, gt=0)
     session_max_age_s: int = Field(default=8 * 3600, gt=0)
+    # WordNet 3.0 database files for the meteor metric (Debian's wordnet-base); without them
+    # evals that ask for meteor are refused at create.
+    wordnet_dir: Path = Path("/usr/share/wordnet")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
