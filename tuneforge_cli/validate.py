@@ -13,10 +13,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from service.datasets.billing import Epochs
 from service.datasets.report import ValidationReport
 from service.datasets.rules import PROVIDERS
+from service.datasets.tokens import model_tokenizer_dir
 from service.datasets.validate import ValidationOptions, validate_file
 from service.settings import get_settings
 
@@ -25,18 +27,16 @@ _SHOWN_ISSUES = 20
 
 
 def _usage_error(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    line = Text("error:", style="red")
+    line.append(f" {message}")  # may quote a path or option the user typed
+    Console(stderr=True).print(line, highlight=False)
     return typer.Exit(2)
 
 
 def _tokenizer_dir(explicit: Path | None, model: str | None) -> Path | None:
     if explicit is not None:
         return explicit
-    root = get_settings().tokenizers_dir
-    if root is None or model is None:
-        return None
-    candidate = root / model.split("/", 1)[-1]
-    return candidate if (candidate / "tokenizer.json").is_file() else None
+    return model_tokenizer_dir(get_settings().tokenizers_dir, model)
 
 
 def validate(
@@ -104,7 +104,7 @@ def _print_human(report: ValidationReport, path: Path) -> None:
     console = Console()
     summary = report.to_dict()
     tokens = summary["tokens"]
-    table = Table(title=f"{path.name} for {report.provider}", show_header=False)
+    table = Table(title=Text(f"{path.name} for {report.provider}"), show_header=False)
     table.add_column(style="bold")
     table.add_column()
     verdict = "[green]valid[/green]" if report.valid else "[red]invalid[/red]"
@@ -141,8 +141,8 @@ def _print_human(report: ValidationReport, path: Path) -> None:
         console.print(f"[{style}]{title}[/{style}] (first {min(len(issues), _SHOWN_ISSUES)}):")
         for issue in issues[:_SHOWN_ISSUES]:
             where = "file" if issue["line"] is None else f"line {issue['line']}"
-            console.print(
-                f"  {where}: [{style}]{issue['code']}[/{style}] {issue['message']}",
-                highlight=False,
-                markup=True,
-            )
+            # Messages quote the user's data: print them as plain text, never as markup.
+            line = Text(f"  {where}: ")
+            line.append(str(issue["code"]), style=style)
+            line.append(f" {issue['message']}")
+            console.print(line, highlight=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from providers.catalog import ModelInfo
+from service.datasets.tokens import model_tokenizer_dir
 from service.datasets.validate import ValidationOptions, validate_file
 from service.db.models import File
 from service.settings import Settings
@@ -47,14 +48,6 @@ def _remember(key: _CacheKey, report: dict[str, Any]) -> None:
         _cache.move_to_end(key)
         while len(_cache) > CACHE_ENTRIES:
             _cache.popitem(last=False)
-
-
-def model_tokenizer_dir(root: Path | None, model: str) -> Path | None:
-    """``<tokenizers_dir>/<model name without its org>/tokenizer.json``, as the CLI does."""
-    if root is None:
-        return None
-    candidate = root / model.split("/", 1)[-1]
-    return candidate if (candidate / "tokenizer.json").is_file() else None
 
 
 def report_for(

@@ -121,6 +121,15 @@ class HFTokenizerCounter:
         return [len(e.ids) for e in encodings]
 
 
+def model_tokenizer_dir(root: Path | None, model: str | None) -> Path | None:
+    """``<tokenizers_dir>/<model name without its org>/`` when it holds a ``tokenizer.json``:
+    ``tokenizers_dir`` is a folder of per-model folders, never a tokenizer itself."""
+    if root is None or model is None:
+        return None
+    candidate = root / model.split("/", 1)[-1]
+    return candidate if (candidate / "tokenizer.json").is_file() else None
+
+
 def counter_for(
     provider: str, model: str | None, tokenizer_dir: Path | None = None
 ) -> TokenCounter:

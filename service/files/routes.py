@@ -65,16 +65,16 @@ def list_files(
     limit: int = Query(default=100),
     order: str = Query(default="desc"),
 ) -> dict[str, Any]:
-    files = service.list_files(
-        session, caller.tenant_id, purpose=purpose, after=after, limit=limit + 1, order=order
+    found = service.list_files(
+        session, caller.tenant_id, purpose=purpose, after=after, limit=limit, order=order
     )
-    page = files[:limit]
+    page = found.items
     return {
         "object": "list",
         "data": [service.file_object(f) for f in page],
         "first_id": page[0].id if page else None,
         "last_id": page[-1].id if page else None,
-        "has_more": len(files) > limit,
+        "has_more": found.has_more,
     }
 
 

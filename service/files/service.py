@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.datasets.tokens import model_tokenizer_dir
 from service.datasets.validate import ValidationOptions, validate_file
 from service.db.models import File
 from service.db.types import utcnow
@@ -25,6 +26,13 @@ VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "l
 # upload's response never waits minutes.
 INLINE_VALIDATION_BYTES = 8 * 1024 * 1024
 VALIDATE_TASK = "tuneforge.validate_file"
+MAX_FILES_PAGE = 10_000  # OpenAI's documented maximum for GET /v1/files?limit=
+
+
+@dataclass(frozen=True)
+class FilePage:
+    items: list[File]
+    has_more: bool
 
 
 @dataclass(frozen=True)
@@ -89,9 +97,10 @@ def register_upload(
     return file
 
 
-def validation_options(settings: Settings) -> ValidationOptions:
+def validation_options(settings: Settings, model: str | None) -> ValidationOptions:
     return ValidationOptions(
-        max_line_bytes=settings.max_line_bytes, tokenizer_dir=settings.tokenizers_dir
+        max_line_bytes=settings.max_line_bytes,
+        tokenizer_dir=model_tokenizer_dir(settings.tokenizers_dir, model),
     )
 
 
@@ -105,7 +114,7 @@ def apply_validation(file: File, settings: Settings) -> None:
             file.storage_path,
             provider=provider,
             model=model if isinstance(model, str) else None,
-            options=validation_options(settings),
+            options=validation_options(settings, model if isinstance(model, str) else None),
         ).to_dict()
     except OSError as exc:
         file.status = "error"
@@ -151,14 +160,16 @@ def list_files(
     after: str | None = None,
     limit: int = 100,
     order: str = "desc",
-) -> list[File]:
+) -> FilePage:
+    """One page of ``limit`` files (1..MAX_FILES_PAGE) and whether more follow."""
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'.", param="order")
-    if not 1 <= limit <= 10_000:
-        raise InvalidRequest("limit must be between 1 and 10000.", param="limit")
-    return FileRepository(session).page(
-        tenant_id, purpose=purpose, after=after, limit=limit, order=order
+    if not 1 <= limit <= MAX_FILES_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_FILES_PAGE}.", param="limit")
+    found = FileRepository(session).page(
+        tenant_id, purpose=purpose, after=after, limit=limit + 1, order=order
     )
+    return FilePage(items=found[:limit], has_more=len(found) > limit)
 
 
 def delete_file(session: Session, tenant_id: str, file_id: str) -> File:

@@ -42,3 +42,20 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "ok.jsonl", [chat()])
     assert runner.invoke(app, ["validate", str(path), "--provider", "acme"]).exit_code == 2
     assert runner.invoke(app, ["validate", str(path), "--epochs", "zero"]).exit_code == 2
+
+
+def test_user_data_is_printed_literally_never_as_markup(tmp_path: Path) -> None:
+    """Dataset text that looks like rich markup or a regex is the user's data: shown as is."""
+    rows = [chat(f"q{i}") for i in range(10)]
+    rows[3]["messages"][1]["role"] = "[/bold]"
+    rows[5]["messages"][1]["role"] = "[a-z]+"
+    rows[7]["[red]key"] = 1
+    path = write_jsonl(tmp_path / "[bold]data.jsonl", rows)
+    result = runner.invoke(app, ["validate", str(path)], terminal_width=200)
+    assert result.exit_code == 1, result.output  # invalid, not a crash
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "'[/bold]'" in result.stdout and "'[a-z]+'" in result.stdout
+    assert "'[red]key'" in result.stdout and "[bold]data.jsonl" in result.stdout
+
+    usage = runner.invoke(app, ["validate", str(path), "--provider", "[/acme]"])
+    assert usage.exit_code == 2 and "[/acme]" in usage.output

@@ -165,3 +165,51 @@ def test_openai_sdk_files_create_returns_validation(live: tuple[str, str], tmp_p
     assert client.files.delete(created.id).deleted is True
     with pytest.raises(openai.NotFoundError):
         client.files.retrieve(created.id)
+
+
+def test_list_files_accepts_limit_up_to_openais_maximum(client: TestClient, key: str) -> None:
+    _upload(client, key, _jsonl([GOOD_LINE] * 10), name="a.jsonl")
+    _upload(client, key, _jsonl([GOOD_LINE] * 10), name="b.jsonl")
+    full = client.get("/v1/files", params={"limit": 10_000}, headers=auth(key))
+    assert full.status_code == 200, full.text
+    assert len(full.json()["data"]) == 2 and full.json()["has_more"] is False
+    one = client.get("/v1/files", params={"limit": 1}, headers=auth(key)).json()
+    assert len(one["data"]) == 1 and one["has_more"] is True
+    over = client.get("/v1/files", params={"limit": 10_001}, headers=auth(key))
+    assert over.status_code == 400 and over.json()["error"]["param"] == "limit"
+
+
+def test_uploads_for_open_models_use_the_tokenizers_dir_per_model(
+    app: object, key: str, settings: Settings, tmp_path: Path
+) -> None:
+    """``tokenizers_dir`` holds one folder per model (as the CLI reads it), never a tokenizer."""
+    from fastapi import FastAPI
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    assert isinstance(app, FastAPI)
+    tokenizer = Tokenizer(WordLevel({"[UNK]": 0, "Paris.": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = Whitespace()
+    (tmp_path / "Qwen2.5-7B-Instruct").mkdir()
+    tokenizer.save(str(tmp_path / "Qwen2.5-7B-Instruct" / "tokenizer.json"))
+    app.state.settings = settings.model_copy(update={"tokenizers_dir": tmp_path})
+    with TestClient(app) as with_tokenizers:
+        exact = _upload(
+            with_tokenizers,
+            key,
+            _jsonl([GOOD_LINE] * 10),
+            provider="together",
+            model="Qwen/Qwen2.5-7B-Instruct",
+        )
+        estimated = _upload(
+            with_tokenizers,
+            key,
+            _jsonl([GOOD_LINE] * 10),
+            provider="fireworks",
+            model="accounts/fireworks/models/llama-v3p1-8b-instruct",
+        )
+    assert exact["status"] == "processed" and estimated["status"] == "processed"
+    assert isinstance(exact["validation"], dict) and isinstance(estimated["validation"], dict)
+    assert exact["validation"]["tokens"]["estimated"] is False
+    assert estimated["validation"]["tokens"]["estimated"] is True
