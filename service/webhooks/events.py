@@ -1,11 +1,13 @@
 """Event types and payloads: OpenAI's ``{id, object: "event", created_at, type, data}`` shape,
-with the job's status, fine-tuned model, error and cost added to ``data``."""
+with the job's status, fine-tuned model, error and cost added to ``data`` (money as in the API:
+``{"amount": "<decimal string>", "currency": "USD"}``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from service.billing.money import Money, job_cost, money
 from service.db.ids import new_id
 from service.db.models import Checkpoint, Job
 
@@ -53,8 +55,9 @@ def job_event_payload(
         "provider": job.provider,
         "fine_tuned_model": job.fine_tuned_model,
         "error": job.error,
-        "estimated_cost": _money(job.estimated_cost),
-        "cost": _money(job.cost),
+        # the same money objects as the job in the API (decimal strings, never floats)
+        "estimated_cost": _dump(money(job.estimated_cost)),
+        "cost": _dump(job_cost(job.cost, job.cost_basis)),
         "metadata": job.user_metadata or None,
     }
     if checkpoint is not None:
@@ -74,5 +77,5 @@ def job_event_payload(
     }
 
 
-def _money(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _dump(value: Money | None) -> dict[str, Any] | None:
+    return None if value is None else value.model_dump()

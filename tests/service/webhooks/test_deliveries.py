@@ -76,7 +76,7 @@ def test_a_terminal_event_reaches_every_subscribed_endpoint_signed(
         verify_with_both_libraries(by_path["/job"], tenant_secret(db_session, tenant.id).secret)
         assert payload["data"]["id"] == job.id and payload["data"]["status"] == "succeeded"
         assert payload["data"]["fine_tuned_model"] == job.fine_tuned_model
-        assert payload["data"]["cost"] == pytest.approx(0.42)
+        assert payload["data"]["cost"]["amount"] == "0.42"
         assert {r.headers["webhook-id"] for r in receiver.received} == {d.id for d in deliveries}
 
     page = list_deliveries(db_session, tenant.id, job_id=job.id, status="delivered").items

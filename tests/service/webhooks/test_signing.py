@@ -37,6 +37,7 @@ def _job() -> Job:
         fine_tuned_model="ft:gpt-4o-mini:tf::abc",
         error=None,
         cost=Decimal("1.234567"),
+        cost_basis="trained_tokens_x_price",
         estimated_cost=Decimal("1.5"),
         user_metadata={"team": "a"},
     )
@@ -53,7 +54,13 @@ def test_payload_shape_is_openais() -> None:
     assert data["id"] == "ftjob-abc"
     assert data["status"] == "succeeded"
     assert data["fine_tuned_model"] == "ft:gpt-4o-mini:tf::abc"
-    assert data["cost"] == pytest.approx(1.234567)
+    # money as in the API: decimal strings, never floats
+    assert data["cost"] == {
+        "amount": "1.234567",
+        "currency": "USD",
+        "basis": "trained_tokens_x_price",
+    }
+    assert data["estimated_cost"] == {"amount": "1.5", "currency": "USD"}
     assert data["error"] is None
 
 
