@@ -46,10 +46,21 @@ FULL = frozenset({"full"})
 LORA_FULL = frozenset({"lora", "full"})
 READ = date(2026, 11, 1)
 RETIRED = date(2026, 7, 13)
-OPENAI_SRC = "UNVERIFIED third-party pages (PROVIDERS.md §7); set in config"
-TOGETHER_SRC = "UNVERIFIED; ask /v1/fine-tunes/estimate-price (PROVIDERS.md §7)"
-FIREWORKS_SRC = "fireworks.ai/pricing, old undated copy (PROVIDERS.md §7)"
-MISTRAL_SRC = "none: fine-tuning API retired (client-ts PR #255)"
+# Shown to users beside each price (quotes, /v1/providers, the dashboard): a public page they
+# can open, how sure we are, and the date it was read (``price_date``, READ above).
+OPENAI_SRC = (
+    "openai.com/api/pricing (unverified: third-party copies conflict; read 2026-11-01);"
+    " set your rate with TUNEFORGE_PRICE_OVERRIDES"
+)
+TOGETHER_SRC = (
+    "docs.together.ai/docs/fine-tuning-pricing (rates unverified, read 2026-11-01);"
+    " Together's /v1/fine-tunes/estimate-price gives the exact figure"
+)
+FIREWORKS_SRC = "fireworks.ai/pricing (an undated copy, read 2026-11-01; unverified)"
+MISTRAL_SRC = (
+    "none: Mistral's fine-tuning API is retired (github.com/mistralai/client-ts PR #255,"
+    " read 2026-11-01)"
+)
 
 
 def _m(

@@ -188,7 +188,9 @@ def providers(
 ) -> HTMLResponse:
     catalog = service_catalog(settings)
     in_use = OverviewQueries(session).active_jobs_by_model()
-    by_provider: dict[str, list[Any]] = {}
+    listing = providers_listing(settings)
+    # every provider /v1/providers lists, local included even before its first model is found
+    by_provider: dict[str, list[Any]] = {p["id"]: [] for p in listing}
     for info in sorted(catalog, key=lambda m: (m.provider, m.model)):
         by_provider.setdefault(info.provider, []).append(info)
     warnings = [
@@ -205,7 +207,8 @@ def providers(
         by_provider=by_provider,
         warnings=warnings,
         in_use=in_use,
-        configured={p["id"]: p["configured"] for p in providers_listing(settings)},
+        configured={p["id"]: p["configured"] for p in listing},
+        local_models_dir=settings.local_models_dir,
     )
 
 

@@ -124,7 +124,7 @@ def test_login_pages_and_loss_curve(
     page.get_by_role("link", name="Providers").click()
     expect(page.locator("#lifecycle-warnings")).to_contain_text("mistral/open-mistral-7b")
     expect(page.locator("#lifecycle-warnings")).to_contain_text("retired")
-    expect(page.locator("table.catalog").first).to_contain_text("PROVIDERS.md")
+    expect(page.locator("table.catalog").first).to_contain_text("openai.com/api/pricing")
     screenshot(page, "providers")
 
     page.get_by_role("link", name="Webhooks").click()
