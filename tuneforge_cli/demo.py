@@ -1,13 +1,14 @@
 """``tuneforge demo``: the newcomer's first run. Builds a tiny chat model locally, starts the
-embedded service (API + a worker on ``default,gpu``) unless one already answers, submits a
-``local/`` job through the REST API, streams its progress and prints where the adapter is.
-Everything it started is stopped on exit."""
+embedded service (API + a worker on ``default,gpu``) unless its own already answers (a foreign
+service on the port is named and refused), submits a ``local/`` job through the REST API,
+streams its progress and prints where the adapter is. Everything it started is stopped on exit."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,11 +84,55 @@ def _stop(child: subprocess.Popen[bytes], name: str) -> None:
     typer.echo(f"• stopped the {name} (pid {child.pid})")
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def foreign_service_problem(base: str, port: int, key: str, database_url: str) -> str | None:
+    """Why the service on ``port`` can't be the demo's, or None when it is (or none answers).
+
+    A tuneforge answering there is used only if it accepts the key the demo just wrote into
+    its own database: one with another database would refuse every call with 401."""
+    if not _healthy(base):
+        if _port_in_use(port):
+            return (
+                f"port {port} is taken by another program (not a tuneforge service); "
+                "stop it or run the demo with --port N"
+            )
+        return None
+    try:
+        answer = httpx.get(
+            f"{base}/v1/files",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=5,
+        )
+    except httpx.HTTPError as exc:
+        return f"the service at {base} answered /healthz but not /v1/files ({exc})"
+    if answer.status_code == 401:
+        return (
+            f"a tuneforge service already answers at {base} but uses another database than "
+            f"this demo ({database_url}); stop it, point TUNEFORGE_DATA_DIR or "
+            "TUNEFORGE_DATABASE_URL at its database, or run the demo with --port N"
+        )
+    if answer.status_code != 200:
+        return f"the service at {base} is not a tuneforge API (GET /v1/files: {answer.status_code})"
+    return None
+
+
 @contextmanager
-def _embedded_service(settings: Settings, models_dir: Path, base: str, port: int) -> Iterator[None]:
-    """Start the API and a worker as child processes unless a service already answers."""
+def _embedded_service(
+    settings: Settings, models_dir: Path, base: str, port: int, key: str
+) -> Iterator[None]:
+    """Start the API and a worker as child processes unless the demo's service already answers;
+    refuse a foreign service on the port instead of sending it the demo's requests."""
+    problem = foreign_service_problem(base, port, key, settings.database_url)
+    if problem is not None:
+        raise typer.Exit(_fail(problem))
     if _healthy(base):
-        typer.echo(f"• a tuneforge service already answers at {base}; using it")
+        typer.echo(f"• this demo's tuneforge service already answers at {base}; using it")
         yield
         return
     data_dir = settings.data_dir.resolve()
@@ -215,9 +260,9 @@ def demo(
     _build_model(models_dir)
     migrations.upgrade(settings)
     with ExitStack() as stack:
-        stack.enter_context(_embedded_service(settings, models_dir, base, port))
         key = _demo_key(settings)
         typer.echo("• created a demo tenant and API key")
+        stack.enter_context(_embedded_service(settings, models_dir, base, port, key))
         client = stack.enter_context(
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         )
