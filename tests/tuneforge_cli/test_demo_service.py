@@ -6,13 +6,13 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from service.cli.demo import foreign_service_problem
 from service.db import migrations
 from service.db.database import Database
 from service.db.session import session_scope
 from service.settings import Settings
 from tests.factories import make_key, make_tenant
 from tests.live import free_port, live_api
+from tuneforge_cli.demo import foreign_service_problem
 
 
 def _key_in(database: Database) -> str:
