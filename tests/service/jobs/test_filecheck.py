@@ -68,7 +68,7 @@ def test_a_large_file_is_rechecked_for_the_jobs_provider(
     db_session.flush()
     info = find_model("together", "Qwen/Qwen2.5-7B-Instruct")
     assert info is not None
-    target = Target(provider="together", provider_model=info.model, info=info)
+    target = Target(provider="together", provider_model=info.model, info=info, options={})
 
     started = time.perf_counter()
     with pytest.raises(InvalidRequest) as raised:
