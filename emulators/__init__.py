@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from emulators.faults import ASGIApp, FaultRule
 
-PROVIDERS = ("openai", "together", "mistral", "fireworks")
+PROVIDERS = ("openai", "together", "mistral", "fireworks", "vertex")
 
 
 def create_app(
@@ -42,6 +42,10 @@ def create_app(
         from emulators import fireworks
 
         return fireworks.create_app(phase_seconds)
+    if provider == "vertex":
+        from emulators import vertex
+
+        return vertex.create_app(phase_seconds)
     raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
 
 

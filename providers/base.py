@@ -56,7 +56,13 @@ class ProviderConfig:
 
     ``base_url`` is exactly what the provider SDK's own base-URL option takes (``None`` means
     the SDK's default, i.e. the real service): OpenAI ``http://host:port/v1``; Together,
-    Mistral and Fireworks ``http://host:port`` (their paths already start with ``/v1``).
+    Mistral and Fireworks ``http://host:port`` (their paths already start with ``/v1``);
+    Vertex ``http://host:port`` (google-genai adds ``/v1/projects/…``).
+
+    Vertex authenticates with a service account instead of a key: ``credentials_file`` (its
+    JSON key file; the file's ``token_uri`` says where tokens come from), in ``project`` and
+    ``location``, with datasets uploaded to ``bucket`` through Cloud Storage at
+    ``storage_base_url`` (``None``: the real service).
     """
 
     api_key: str
@@ -64,6 +70,11 @@ class ProviderConfig:
     account_id: str | None = None
     timeout: float = 60.0
     max_retries: int = 2
+    project: str | None = None
+    location: str | None = None
+    credentials_file: str | None = None
+    bucket: str | None = None
+    storage_base_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,21 @@ class MistralOptions(_Options):
     training_type: Literal["lora"] | None = None
 
 
+class VertexOptions(_Options):
+    """Gemini supervised tuning (``CreateTuningJobConfig``); epochs and the learning-rate
+    multiplier come from ``hyperparameters``. Adapter sizes per Google's tuning limits."""
+
+    training_type: Literal["lora"] | None = None
+    adapter_size: Literal[1, 2, 4, 8, 16] | None = None
+    export_last_checkpoint_only: bool | None = None
+
+
 OPTION_MODELS: Mapping[str, type[_Options]] = {
     "openai": OpenAIOptions,
     "together": TogetherOptions,
     "fireworks": FireworksOptions,
     "mistral": MistralOptions,
+    "vertex": VertexOptions,
 }
 
 

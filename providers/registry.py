@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from providers.base import ProviderAdapter, ProviderConfig
 
-ADAPTER_NAMES = ("openai", "together", "mistral", "fireworks")
+ADAPTER_NAMES = ("openai", "together", "mistral", "fireworks", "vertex")
 
 
 def get_adapter(name: str, config: ProviderConfig) -> ProviderAdapter:
@@ -25,4 +25,8 @@ def get_adapter(name: str, config: ProviderConfig) -> ProviderAdapter:
         from providers.adapters.fireworks_adapter import FireworksAdapter
 
         return FireworksAdapter(config)
+    if name == "vertex":
+        from providers.adapters.vertex_adapter import VertexAdapter
+
+        return VertexAdapter(config)
     raise ValueError(f"unknown provider {name!r}; choose one of {', '.join(ADAPTER_NAMES)}")
