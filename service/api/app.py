@@ -9,6 +9,7 @@ from service.api.errors import install_error_handlers
 from service.billing import routes as billing_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
+from service.evals import routes as eval_routes
 from service.files import routes as file_routes
 from service.jobs.api import push_routes
 from service.jobs.api import routes as job_routes
@@ -38,5 +39,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(job_routes.router)
     app.include_router(push_routes.router)
     app.include_router(billing_routes.router)
+    app.include_router(eval_routes.router)
     install_dashboard(app)
     return app

@@ -314,3 +314,19 @@ TENANT_OWNED = [
     WebhookAttempt,
     CostLedgerEntry,
 ]
+
+
+class Eval(Base):
+    """An OpenAI-compatible eval: what a row looks like and how to grade it."""
+
+    __tablename__ = "evals"
+    __table_args__ = (Index("ix_evals_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("eval_"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    user_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    data_source_config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    testing_criteria: Mapped[list[Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
