@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 class TuneforgeError(Exception):
     status_code: ClassVar[int] = 500
     error_type: ClassVar[str] = "server_error"
-    default_code: ClassVar[str | None] = None
+    default_code: ClassVar[str] = "internal_error"
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class TuneforgeError(Exception):
 class InvalidRequest(TuneforgeError):
     status_code = 400
     error_type = "invalid_request_error"
+    default_code = "invalid_request"
 
 
 class Unauthorized(TuneforgeError):
@@ -69,6 +70,12 @@ class PayloadTooLarge(TuneforgeError):
     status_code = 413
     error_type = "invalid_request_error"
     default_code = "file_too_large"
+
+
+class UnsupportedMediaType(TuneforgeError):
+    status_code = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_media_type"
 
 
 class UnprocessableEntity(TuneforgeError):

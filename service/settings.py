@@ -45,6 +45,14 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     max_line_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # Uploads up to this size are validated in the request; larger ones in a worker, so that an
+    # upload's response never waits minutes.
+    inline_validation_max_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    # Every other body is bounded too, counted while it streams: a JSON body of a /v1 route,
+    # a form field of an upload besides the file, and any other form (the dashboard's).
+    max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_form_field_bytes: int = Field(default=64 * 1024, gt=0)
+    max_form_body_bytes: int = Field(default=64 * 1024, gt=0)
     tokenizers_dir: Path | None = None
     local_models_dir: Path | None = None
     local_gpu_hourly_rate: float = Field(default=2.0, ge=0)

@@ -14,11 +14,9 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from service.api.app import create_app
-from service.api.deps import get_session
 from service.db import migrations
 from service.db.database import Database
 from service.db.models import Base
-from service.db.session import committing
 from service.settings import Settings
 from tests.backends import Backend, provision
 
@@ -76,14 +74,12 @@ def db_session(connection: Connection) -> Iterator[Session]:
 def app(settings: Settings, database: Database, connection: Connection) -> FastAPI:
     application = create_app(settings, database)
 
-    def _session() -> Iterator[Session]:
-        session = Session(
+    def _session() -> Session:
+        return Session(
             bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
-        with committing(session):
-            yield session
 
-    application.dependency_overrides[get_session] = _session
+    application.state.session_factory = _session
     return application
 
 

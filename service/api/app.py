@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from service.api import health, tenancy
+from service.api.deps import authenticate_scope
 from service.api.errors import install_error_handlers
+from service.api.guard import RequestGuard
 from service.billing import routes as billing_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
@@ -41,4 +43,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(billing_routes.router)
     app.include_router(eval_routes.router)
     install_dashboard(app)
+    # Added last, so it runs first (outside the request timer, which would otherwise count
+    # refused requests as unmatched routes: they are, by design, never routed).
+    app.add_middleware(RequestGuard, authenticate=authenticate_scope)
     return app

@@ -6,8 +6,8 @@ then runs the after-commit callbacks (the outbox relay)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
@@ -15,14 +15,21 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session
+from starlette.types import Scope
 
 from service.api.key_cache import KeyCache
 from service.auth.keys import hash_key
 from service.db.database import Database
-from service.db.session import end_transaction, session_slots
+from service.db.session import (
+    READ_ONLY,
+    committing,
+    end_transaction,
+    session_slots,
+    single_writer,
+)
 from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
-from service.tenants.service import authenticate
+from service.tenants.service import find_active_key, key_use_is_stale, record_key_use
 
 
 # Dependencies that do no I/O are async: FastAPI runs a plain ``def`` one in a worker thread.
@@ -45,24 +52,51 @@ def _slots(app: FastAPI) -> anyio.Semaphore | None:
     return slots
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """Async so that opening the session costs no worker thread; the commit (or rollback) runs
-    in one. The number of open sessions is capped below the pool size: a request keeps its
-    connection between dependencies and its route while it waits for a worker thread, so
-    without the cap such requests and threads waiting for a connection starve each other until
-    the pool times out (a 500)."""
-    database: Database = request.app.state.database
+def _writer_slot(app: FastAPI) -> anyio.Lock | None:
+    """On SQLite one write transaction runs at a time whatever we do; requests that may write
+    wait for their turn here, in the event loop, rather than in worker threads blocked on the
+    database lock (enough of those and the lock's holder finds no thread to commit in: every
+    waiter then fails with "database is locked")."""
+    if not hasattr(app.state, "writer_slot"):
+        database: Database = app.state.database
+        app.state.writer_slot = anyio.Lock() if single_writer(database.engine) else None
+    slot: anyio.Lock | None = app.state.writer_slot
+    return slot
+
+
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@asynccontextmanager
+async def request_session(request: Request) -> AsyncIterator[Session]:
+    """The request's transaction boundary, for a route that must open it late (an upload opens
+    it once the body has streamed, so no transaction waits on a slow client). A GET or HEAD
+    only reads: on SQLite its transaction takes no write lock."""
+    read_only = request.method in _READ_METHODS
     async with AsyncExitStack() as stack:
+        writer = None if read_only else _writer_slot(request.app)
+        if writer is not None:
+            await stack.enter_async_context(writer)
         slots = _slots(request.app)
         if slots is not None:
             await stack.enter_async_context(slots)
-        session = database.sessions()
+        session = open_session(request.app, read_only=read_only)
         try:
             yield session
         except BaseException:
             await _end(session, succeeded=False)
             raise
         await _end(session, succeeded=True)
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Async so that opening the session costs no worker thread; the commit (or rollback) runs
+    in one. The number of open sessions is capped below the pool size: a request keeps its
+    connection between dependencies and its route while it waits for a worker thread, so
+    without the cap such requests and threads waiting for a connection starve each other until
+    the pool times out (a 500)."""
+    async with request_session(request) as session:
+        yield session
 
 
 async def _end(session: Session, *, succeeded: bool) -> None:
@@ -83,14 +117,13 @@ class Caller:
     is_admin: bool
 
 
-def _bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+def _bearer_token(header: str) -> str:
     scheme, _, token = header.partition(" ")
     if not header:
         raise Unauthorized(
             "You didn't provide an API key. Provide it in an Authorization header "
             "(Authorization: Bearer YOUR_KEY).",
-            code=None,
+            code="missing_api_key",
         )
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Malformed Authorization header: expected 'Bearer YOUR_KEY'.")
@@ -104,20 +137,57 @@ def _key_cache(app: FastAPI) -> KeyCache[Caller]:
     return cache
 
 
-async def get_caller(request: Request, session: SessionDep) -> Caller:
-    """The caller of a recently seen key comes from memory (see ``key_cache`` for how soon a
-    revocation takes effect); otherwise the key is looked up in a worker thread."""
-    token = _bearer_token(request)
+def open_session(app: FastAPI, *, read_only: bool = False) -> Session:
+    """A new session of the app's database (tests point ``state.session_factory`` at their
+    rolled-back connection)."""
+    factory: Callable[[], Session] | None = getattr(app.state, "session_factory", None)
+    if factory is not None:
+        return factory()
+    database: Database = app.state.database
+    return database.sessions(execution_options=READ_ONLY if read_only else None)
+
+
+def _lookup_key(app: FastAPI, token: str) -> Caller | None:
+    with committing(open_session(app, read_only=True)) as session:
+        key = find_active_key(session, token)
+        if key is None:
+            return None
+        caller = Caller(tenant_id=key.tenant_id, key_id=key.id, is_admin=key.is_admin)
+        stale = key_use_is_stale(key)
+    if stale:
+        with committing(open_session(app)) as session:
+            record_key_use(session, caller.key_id)
+    return caller
+
+
+async def authenticate_scope(scope: Scope) -> None:
+    """The request guard's authenticator, run before the body is read: the caller of a recently
+    seen key comes from memory (see ``key_cache`` for how soon a revocation takes effect);
+    otherwise the key is looked up in a transaction of its own, short and separate from the
+    request's, so no lock is held while a body streams."""
+    app: FastAPI = scope["app"]
+    header = ""
+    for name, value in scope["headers"]:
+        if name.lower() == b"authorization":
+            header = value.decode("latin-1")
+            break
+    token = _bearer_token(header)
     digest = hash_key(token)
-    cache = _key_cache(request.app)
+    cache = _key_cache(app)
     caller = cache.get(digest)
-    if caller is not None:
-        return caller
-    key = await anyio.to_thread.run_sync(authenticate, session, token)
-    if key is None:
-        raise Unauthorized("Incorrect API key provided.")
-    caller = Caller(tenant_id=key.tenant_id, key_id=key.id, is_admin=key.is_admin)
-    cache.put(digest, caller)
+    if caller is None:
+        caller = await anyio.to_thread.run_sync(_lookup_key, app, token)
+        if caller is None:
+            raise Unauthorized("Incorrect API key provided.")
+        cache.put(digest, caller)
+    scope.setdefault("state", {})["caller"] = caller
+
+
+async def get_caller(request: Request) -> Caller:
+    caller: Caller | None = request.scope.get("state", {}).get("caller")
+    if caller is None:  # a route outside /v1 that asks for a caller
+        await authenticate_scope(request.scope)
+        caller = request.scope["state"]["caller"]
     return caller
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,10 +27,16 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, message: str, *, type_: str, code: str | None, param: str | None = None
+    status: int,
+    message: str,
+    *,
+    type_: str,
+    code: str,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return JSONResponse(status_code=status, content=body)
+    return JSONResponse(status_code=status, content=body, headers=headers)
 
 
 def _param_from_loc(loc: tuple[Any, ...]) -> str | None:
@@ -46,6 +53,8 @@ def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
         return f"We could not parse the JSON body of your request: {detail}".strip(), None
     if kind == "missing":
         return f"Missing required parameter: '{param}'.", param
+    if kind == "extra_forbidden":
+        return f"Unrecognized request argument supplied: {param}", param
     message = error.get("msg", "Invalid value")
     return (f"Invalid value for '{param}': {message}." if param else f"{message}."), param
 
@@ -71,14 +80,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_, code = _HTTP_CODES.get(exc.status_code, ("invalid_request_error", None))
+        type_, code = _HTTP_CODES.get(exc.status_code, ("invalid_request_error", "invalid_request"))
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = f"Unknown request URL: {request.method} {request.url.path}."
         elif exc.status_code == 405:
             message = f"Method {request.method} is not allowed for {request.url.path}."
         else:
             message = str(exc.detail)
-        return error_response(exc.status_code, message, type_=type_, code=code)
+        return error_response(exc.status_code, message, type_=type_, code=code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -39,7 +39,7 @@ def make_engine(
             **(pool if _file_sqlite(url) else {}),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
@@ -72,10 +72,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
+# The execution option that makes a session's SQLite transactions read-only (see READ_ONLY).
+SQLITE_BEGIN = "tuneforge_sqlite_begin"
+READ_ONLY: dict[str, Any] = {SQLITE_BEGIN: "DEFERRED"}
+"""``execution_options`` of a session that only reads: on SQLite its transaction takes no write
+lock (WAL readers neither wait for the writer nor block it); elsewhere it changes nothing."""
+
+
+def _sqlite_begin(connection: Any) -> None:
     # Several processes write to the embedded database; taking the write lock at BEGIN avoids
-    # the deadlock-prone upgrade from a read lock that SQLite's deferred transactions do.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # the deadlock-prone upgrade from a read lock that SQLite's deferred transactions do. A
+    # session that only reads says so (READ_ONLY) and takes no lock at all.
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
+
+
+def single_writer(engine: Engine) -> bool:
+    """True for SQLite: one write transaction at a time for the whole database."""
+    return engine.dialect.name == "sqlite"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

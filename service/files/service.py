@@ -22,9 +22,6 @@ from service.settings import Settings
 
 PURPOSES = frozenset({"fine-tune"})
 VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "local"})
-# Files up to this size are validated in the request; larger ones in a worker, so that an
-# upload's response never waits minutes.
-INLINE_VALIDATION_BYTES = 8 * 1024 * 1024
 VALIDATE_TASK = "tuneforge.validate_file"
 MAX_FILES_PAGE = 10_000  # OpenAI's documented maximum for GET /v1/files?limit=
 
@@ -61,15 +58,25 @@ def parse_upload_fields(fields: dict[str, str]) -> UploadRequest:
     return UploadRequest(purpose=purpose, provider=provider, model=model)
 
 
+def inline_report(
+    settings: Settings, path: Path, upload: StreamedUpload, request: UploadRequest
+) -> ValidationReport | None:
+    """The validation report of a small upload, computed before its row is written (no
+    transaction open meanwhile); None for a large one, which a worker validates."""
+    if upload.bytes > settings.inline_validation_max_bytes:
+        return None
+    return validation_report(path, request.provider, request.model, settings)
+
+
 def register_upload(
     session: Session,
-    settings: Settings,
     *,
     tenant_id: str,
     file_id: str,
     path: Path,
     upload: StreamedUpload,
     request: UploadRequest,
+    report: ValidationReport | None,
 ) -> File:
     file = FileRepository(session).add(
         File(
@@ -84,8 +91,8 @@ def register_upload(
             validation={"pending": True, "provider": request.provider, "model": request.model},
         )
     )
-    if upload.bytes <= INLINE_VALIDATION_BYTES:
-        apply_validation(file, settings)
+    if report is not None:
+        apply_report(file, report)
     else:
         enqueue(
             session,
@@ -104,22 +111,37 @@ def validation_options(settings: Settings, model: str | None) -> ValidationOptio
     )
 
 
-def apply_validation(file: File, settings: Settings) -> None:
-    """Validate the stored bytes for the target recorded at upload and store the report."""
-    target: dict[str, Any] = file.validation or {}
-    provider = str(target.get("provider") or "openai")
-    model = target.get("model")
+@dataclass(frozen=True)
+class ValidationReport:
+    provider: str
+    model: str | None
+    report: dict[str, Any] | None
+    read_error: str | None = None
+
+
+def validation_report(
+    path: Path | str, provider: str, model: str | None, settings: Settings
+) -> ValidationReport:
     try:
         report = validate_file(
-            file.storage_path,
-            provider=provider,
-            model=model if isinstance(model, str) else None,
-            options=validation_options(settings, model if isinstance(model, str) else None),
+            path, provider=provider, model=model, options=validation_options(settings, model)
         ).to_dict()
     except OSError as exc:
+        return ValidationReport(provider, model, None, read_error=str(exc.strerror or exc))
+    return ValidationReport(provider, model, report)
+
+
+def apply_report(file: File, result: ValidationReport) -> None:
+    report = result.report
+    if report is None:
         file.status = "error"
-        file.status_details = f"The stored file could not be read: {exc.strerror or exc}"
-        file.validation = {"valid": False, "provider": provider, "model": model, "errors": []}
+        file.status_details = f"The stored file could not be read: {result.read_error}"
+        file.validation = {
+            "valid": False,
+            "provider": result.provider,
+            "model": result.model,
+            "errors": [],
+        }
         return
     file.validation = report
     file.format = report.get("format")
@@ -135,14 +157,49 @@ def apply_validation(file: File, settings: Settings) -> None:
         )
 
 
-def validate_pending(session: Session, settings: Settings, file_id: str) -> File | None:
-    """The worker's half of large-file validation. Idempotent: a processed file is left alone."""
+def apply_validation(file: File, settings: Settings) -> None:
+    """Validate the stored bytes for the target recorded at upload and store the report."""
+    target: dict[str, Any] = file.validation or {}
+    provider = str(target.get("provider") or "openai")
+    model = target.get("model")
+    apply_report(
+        file,
+        validation_report(
+            file.storage_path, provider, model if isinstance(model, str) else None, settings
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PendingValidation:
+    path: str
+    provider: str
+    model: str | None
+
+
+def pending_validation(session: Session, file_id: str) -> PendingValidation | None:
+    """The worker's first half of large-file validation: what to check, read in a short
+    transaction so that no transaction stays open while the file is read. None when the file
+    is gone or already validated (idempotent)."""
     file = FileRepository(session).get_any_tenant(file_id)
     if file is None or file.status != "uploaded":
-        return file
-    apply_validation(file, settings)
+        return None
+    target: dict[str, Any] = file.validation or {}
+    model = target.get("model")
+    return PendingValidation(
+        path=file.storage_path,
+        provider=str(target.get("provider") or "openai"),
+        model=model if isinstance(model, str) else None,
+    )
+
+
+def store_validation(session: Session, file_id: str, report: ValidationReport) -> None:
+    """The second half: keep the report unless another run got there first."""
+    file = FileRepository(session).get_any_tenant(file_id)
+    if file is None or file.status != "uploaded":
+        return
+    apply_report(file, report)
     session.flush()
-    return file
 
 
 def get_file(session: Session, tenant_id: str, file_id: str) -> File:

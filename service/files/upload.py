@@ -13,10 +13,9 @@ from typing import BinaryIO
 import anyio
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
+from starlette.exceptions import HTTPException
 
-from service.errors import InvalidRequest, PayloadTooLarge
-
-_MAX_FIELD_BYTES = 64 * 1024
+from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 
 @dataclass
@@ -28,9 +27,11 @@ class StreamedUpload:
 
 
 class _PartState:
-    def __init__(self, destination: Path, max_bytes: int) -> None:
+    def __init__(self, destination: Path, max_bytes: int, max_field_bytes: int) -> None:
         self.destination = destination
         self.max_bytes = max_bytes
+        self.max_field_bytes = max_field_bytes
+        self.complete = False
         self.result = StreamedUpload()
         self.hasher = hashlib.sha256()
         self.handle: BinaryIO | None = None
@@ -89,8 +90,12 @@ class _PartState:
             self.handle.write(chunk)
         else:
             self.field_value += chunk
-            if len(self.field_value) > _MAX_FIELD_BYTES:
-                raise InvalidRequest(f"Form field '{self.field_name}' is too long.")
+            if len(self.field_value) > self.max_field_bytes:
+                raise PayloadTooLarge(
+                    f"Form field '{self.field_name}' is longer than {self.max_field_bytes} bytes.",
+                    param=self.field_name,
+                    code="request_too_large",
+                )
 
     def on_part_end(self) -> None:
         if self.in_file:
@@ -100,6 +105,9 @@ class _PartState:
         elif self.field_name:
             self.result.fields[self.field_name] = self.field_value.decode("utf-8", "replace")
 
+    def on_end(self) -> None:
+        self.complete = True
+
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
@@ -107,19 +115,24 @@ class _PartState:
 
 
 async def stream_multipart_upload(
-    content_type: str, body: AsyncIterator[bytes], destination: Path, max_bytes: int
+    content_type: str,
+    body: AsyncIterator[bytes],
+    destination: Path,
+    max_bytes: int,
+    *,
+    max_field_bytes: int = 64 * 1024,
 ) -> StreamedUpload:
     """Parse ``body`` as multipart/form-data, writing the ``file`` part to ``destination``.
     On any error the partial file is removed."""
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise InvalidRequest(
+        raise UnsupportedMediaType(
             "Uploads must be multipart/form-data with a 'file' part and a 'purpose' field.",
             param="file",
             code="invalid_content_type",
         )
-    state = _PartState(destination, max_bytes)
+    state = _PartState(destination, max_bytes, max_field_bytes)
     parser = MultipartParser(
         boundary,
         callbacks={
@@ -130,13 +143,20 @@ async def stream_multipart_upload(
             "on_header_value": state.on_header_value,
             "on_header_end": state.on_header_end,
             "on_headers_finished": state.on_headers_finished,
+            "on_end": state.on_end,
         },
     )
     try:
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
-    except (InvalidRequest, PayloadTooLarge):
+        if not state.complete:
+            raise InvalidRequest(
+                "The multipart body ended before its closing boundary (truncated upload).",
+                param="file",
+                code="invalid_multipart",
+            )
+    except (InvalidRequest, PayloadTooLarge, HTTPException):
         state.close()
         await anyio.Path(destination).unlink(missing_ok=True)
         raise

@@ -54,14 +54,25 @@ def create_api_key(
 
 
 def authenticate(session: Session, presented: str) -> ApiKey | None:
-    repo = TenantRepository(session)
-    key = repo.active_key_by_digest(hash_key(presented))
-    if key is None:
-        return None
-    now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL:
-        repo.touch_key(key.id, now, unless_since=now - _TOUCH_INTERVAL)
+    key = find_active_key(session, presented)
+    if key is not None and key_use_is_stale(key):
+        record_key_use(session, key.id)
     return key
+
+
+def find_active_key(session: Session, presented: str) -> ApiKey | None:
+    return TenantRepository(session).active_key_by_digest(hash_key(presented))
+
+
+def key_use_is_stale(key: ApiKey) -> bool:
+    return key.last_used_at is None or utcnow() - key.last_used_at > _TOUCH_INTERVAL
+
+
+def record_key_use(session: Session, key_id: str) -> None:
+    """The API's request path looks a key up in a read-only transaction and records its use in
+    a short write of its own, at most once a minute."""
+    now = utcnow()
+    TenantRepository(session).touch_key(key_id, now, unless_since=now - _TOUCH_INTERVAL)
 
 
 def revoke_api_key(session: Session, key_id: str) -> ApiKey:

@@ -35,12 +35,17 @@ def test_readiness_fails_when_broker_is_unreachable(settings: Settings, database
     assert response.json()["checks"]["broker"]["ok"] is False
 
 
-def test_unknown_route_and_wrong_method(client: TestClient) -> None:
-    response = client.get("/v1/nothing-here")
+def test_unknown_route_and_wrong_method(client: TestClient, db_session: Session) -> None:
+    key = make_key(db_session, make_tenant(db_session))
+    db_session.commit()
+    response = client.get("/v1/nothing-here", headers=auth(key))
     assert response.status_code == 404
     assert _assert_error(response.json())["code"] == "not_found"
+    # Without a key nothing under /v1 is answered but the 401: no probing which routes exist.
+    assert client.get("/v1/nothing-here").status_code == 401
     response = client.delete("/healthz")
     assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
     _assert_error(response.json())
 
 

@@ -107,11 +107,18 @@ def test_bad_uploads_get_4xx(client: TestClient, key: str, settings: Settings) -
         data={"purpose": "batch"},
     )
     assert wrong_purpose.status_code == 400
-    no_file = client.post("/v1/files", headers=auth(key), data={"purpose": "fine-tune"})
+    no_file = client.post(
+        "/v1/files",
+        headers=auth(key),
+        files={"note": ("a.txt", b"x")},
+        data={"purpose": "fine-tune"},
+    )
     assert no_file.status_code == 400
     assert no_file.json()["error"]["param"] == "file"
+    form = client.post("/v1/files", headers=auth(key), data={"purpose": "fine-tune"})
+    assert form.status_code == 415 and form.json()["error"]["code"] == "unsupported_media_type"
     not_multipart = client.post("/v1/files", headers=auth(key), json={"purpose": "fine-tune"})
-    assert not_multipart.status_code == 400
+    assert not_multipart.status_code == 415
     assert client.get("/v1/files/file-nope", headers=auth(key)).status_code == 404
 
 

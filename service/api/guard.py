@@ -1,0 +1,137 @@
+"""What every request passes before the application reads a byte of its body: the caller of a
+``/v1`` route is authenticated from its headers alone, the declared and the actual body size
+are bounded (counted while the body streams, never after it has been buffered), and a body of
+the wrong media type is refused.
+
+FastAPI reads and parses a route's body before it solves the route's dependencies, so neither
+check can be a dependency: an unauthenticated 800 MiB JSON body would be in memory before the
+401. Plain ASGI, so a refused request costs no task group and no buffered stream."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import Message as MimeMessage
+
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import PayloadTooLarge, TuneforgeError, UnsupportedMediaType
+from service.settings import Settings
+
+API_PREFIX = "/v1/"
+UPLOAD_PATH = "/v1/files"
+PROVIDER_WEBHOOK_PREFIX = "/provider_webhooks/"
+PROVIDER_WEBHOOK_MAX_BYTES = 64 * 1024
+# multipart framing around an upload's file bytes (boundaries, part headers, the form fields)
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a body passes its limit; FastAPI lets an ``HTTPException``
+    from reading the body through, and the error handlers render it as a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the {limit}-byte limit.")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    limit: int
+    media_types: tuple[str, ...]
+    """Accepted media types for a non-empty body; empty: any."""
+
+
+Authenticator = Callable[[Scope], Awaitable[None]]
+
+
+def body_rule(settings: Settings, method: str, path: str) -> BodyRule:
+    if method == "POST" and path.rstrip("/") == UPLOAD_PATH:
+        return BodyRule(
+            settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, ("multipart/form-data",)
+        )
+    if path.startswith(PROVIDER_WEBHOOK_PREFIX):
+        return BodyRule(PROVIDER_WEBHOOK_MAX_BYTES, ("application/json",))
+    if path.startswith(API_PREFIX):
+        return BodyRule(settings.max_json_body_bytes, ("application/json",))
+    return BodyRule(settings.max_form_body_bytes, ())
+
+
+def _media_type(content_type: str) -> str:
+    message = MimeMessage()
+    message["content-type"] = content_type
+    return message.get_content_type()
+
+
+def _accepts(rule: BodyRule, content_type: str | None) -> bool:
+    if not rule.media_types or content_type is None:
+        return True  # no header: FastAPI reads the body as JSON, as the OpenAI SDKs send it
+    media = _media_type(content_type)
+    return any(media == accepted or media.endswith("+json") for accepted in rule.media_types)
+
+
+class RequestGuard:
+    """``authenticate(scope)`` is awaited for every ``/v1`` request before its body is read; it
+    stores the caller in the scope's state or raises ``TuneforgeError`` (a 401)."""
+
+    def __init__(self, app: ASGIApp, authenticate: Authenticator) -> None:
+        self.app = app
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            if path.startswith(API_PREFIX):
+                await self.authenticate(scope)
+            settings: Settings = scope["app"].state.settings
+            rule = body_rule(settings, method, path)
+            self._check_declared(rule, method, headers)
+        except TuneforgeError as refused:
+            await _refuse(refused, scope, receive, send)
+            return
+        await self.app(scope, _bounded(receive, rule.limit), send)
+
+    @staticmethod
+    def _check_declared(rule: BodyRule, method: str, headers: dict[str, str]) -> None:
+        declared = headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > rule.limit:
+            raise PayloadTooLarge(
+                f"The request body ({declared} bytes) is larger than the {rule.limit}-byte limit.",
+                code="request_too_large",
+            )
+        has_body = (declared.isdigit() and int(declared) > 0) or "transfer-encoding" in headers
+        if method in _BODY_METHODS and has_body and not _accepts(rule, headers.get("content-type")):
+            raise UnsupportedMediaType(
+                f"Unsupported content type {headers.get('content-type')!r}: send "
+                f"{' or '.join(rule.media_types)}.",
+                code="unsupported_media_type",
+            )
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return counted
+
+
+async def _refuse(error: TuneforgeError, scope: Scope, receive: Receive, send: Send) -> None:
+    headers = {"Connection": "close"}
+    response = JSONResponse(error.body(), status_code=error.status_code, headers=headers)
+    await response(scope, receive, send)
