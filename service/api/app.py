@@ -8,6 +8,7 @@ from service.api import health, tenancy
 from service.api.deps import authenticate_scope
 from service.api.errors import install_error_handlers
 from service.api.guard import RequestGuard
+from service.api.openapi import install_openapi, operation_id
 from service.billing import routes as billing_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "Run LLM fine-tuning jobs on managed providers or your own GPUs behind one "
             "OpenAI-compatible API."
         ),
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.database = database or database_for(settings)
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(billing_routes.router)
     app.include_router(eval_routes.router)
     install_dashboard(app)
+    install_openapi(app)
     # Added last, so it runs first (outside the request timer, which would otherwise count
     # refused requests as unmatched routes: they are, by design, never routed).
     app.add_middleware(RequestGuard, authenticate=authenticate_scope)

@@ -8,17 +8,22 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from service.api.deps import DatabaseDep, SettingsDep
+from service.api.objects import Health, Readiness
 from service.health import check_broker, check_database
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a dependency is down"}},
+)
 def readyz(database: DatabaseDep, settings: SettingsDep) -> JSONResponse:
     checks = [check_database(database), check_broker(settings.broker_url)]
     ready = all(check.ok for check in checks)

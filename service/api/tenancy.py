@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import AdminDep, CallerDep, SessionDep
+from service.api.objects import TenantList, TenantObject
 from service.db.models import Tenant
 from service.errors import NotFound
 from service.tenants.repository import TenantRepository
@@ -30,7 +31,7 @@ def _tenant_body(repo: TenantRepository, tenant: Tenant) -> dict[str, Any]:
     }
 
 
-@router.get("/tenant")
+@router.get("/tenant", response_model=TenantObject, response_model_exclude_unset=True)
 def current_tenant(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     repo = TenantRepository(session)
     tenant = repo.by_id(caller.tenant_id)
@@ -41,7 +42,7 @@ def current_tenant(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     return body
 
 
-@router.get("/admin/tenants")
+@router.get("/admin/tenants", response_model=TenantList, response_model_exclude_unset=True)
 def list_tenants(_: AdminDep, session: SessionDep) -> dict[str, Any]:
     repo = TenantRepository(session)
     return {"object": "list", "data": [_tenant_body(repo, t) for t in repo.all()]}
@@ -51,7 +52,11 @@ class BudgetBody(BaseModel):
     monthly_limit: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
 
 
-@router.put("/admin/tenants/{tenant_id}/budget")
+@router.put(
+    "/admin/tenants/{tenant_id}/budget",
+    response_model=TenantObject,
+    response_model_exclude_unset=True,
+)
 def put_budget(
     tenant_id: str, body: BudgetBody, _: AdminDep, session: SessionDep
 ) -> dict[str, Any]:

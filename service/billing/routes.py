@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.billing.budget import budget_status
 from service.billing.catalog_view import providers_listing
+from service.billing.objects import Budget, ProviderList, QuoteList, Usage
 from service.billing.quotes import Candidate, QuoteRequest, quote_dataset
 from service.billing.usage import GROUP_BY, GroupBy, totals, usage_report
 from service.db.types import utcnow
@@ -34,7 +35,7 @@ def parse_instant(value: str | None, param: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=Usage, response_model_exclude_unset=True)
 def get_usage(
     caller: CallerDep,
     session: SessionDep,
@@ -84,7 +85,7 @@ class QuoteBody(BaseModel):
     method: Literal["supervised", "dpo"] | None = None
 
 
-@router.post("/quotes")
+@router.post("/quotes", response_model=QuoteList)
 def create_quotes(
     body: QuoteBody, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -108,12 +109,12 @@ def create_quotes(
     }
 
 
-@router.get("/providers")
+@router.get("/providers", response_model=ProviderList)
 def list_providers(_: CallerDep, settings: SettingsDep) -> dict[str, Any]:
     return {"object": "list", "data": providers_listing(settings)}
 
 
-@router.get("/budget")
+@router.get("/budget", response_model=Budget, response_model_exclude_unset=True)
 def get_budget(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     """The caller's monthly budget and what is left of it; ``monthly_limit: null`` when none."""
     status = budget_status(session, caller.tenant_id, utcnow())

@@ -10,16 +10,46 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep, request_session
+from service.api.wire import BINARY, ListPage
 from service.db.ids import new_id
 from service.db.session import after_commit
 from service.files import service
 from service.files.naming import storage_path
+from service.files.objects import FileDeleted, FileObject
 from service.files.upload import stream_multipart_upload
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
 
-@router.post("", status_code=200)
+# The body is streamed to storage by hand (never buffered), so FastAPI can't infer its schema.
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "purpose"],
+                "properties": {
+                    "file": {**BINARY, "description": "JSONL training or validation data"},
+                    "purpose": {"type": "string", "enum": ["fine-tune"]},
+                    "provider": {
+                        "type": "string",
+                        "description": "validate for this provider (default openai)",
+                    },
+                    "model": {"type": "string", "description": "validate for this base model"},
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=200,
+    response_model=FileObject,
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+)
 async def create_file(request: Request, caller: CallerDep, settings: SettingsDep) -> dict[str, Any]:
     """The body streams to disk and small files are validated before any transaction opens:
     on the embedded database a transaction holds the write lock, and a slow or large upload
@@ -54,7 +84,7 @@ async def create_file(request: Request, caller: CallerDep, settings: SettingsDep
     return service.file_object(file)
 
 
-@router.get("")
+@router.get("", response_model=ListPage[FileObject])
 def list_files(
     caller: CallerDep,
     session: SessionDep,
@@ -76,12 +106,12 @@ def list_files(
     }
 
 
-@router.get("/{file_id}")
+@router.get("/{file_id}", response_model=FileObject)
 def retrieve_file(file_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     return service.file_object(service.get_file(session, caller.tenant_id, file_id))
 
 
-@router.delete("/{file_id}")
+@router.delete("/{file_id}", response_model=FileDeleted)
 def delete_file(file_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     file = service.delete_file(session, caller.tenant_id, file_id)
     path = Path(file.storage_path)
@@ -89,7 +119,11 @@ def delete_file(file_id: str, caller: CallerDep, session: SessionDep) -> dict[st
     return {"id": file.id, "object": "file", "deleted": True}
 
 
-@router.get("/{file_id}/content")
+@router.get(
+    "/{file_id}/content",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}}},
+)
 def file_content(file_id: str, caller: CallerDep, session: SessionDep) -> FileResponse:
     file = service.get_file(session, caller.tenant_id, file_id)
     return FileResponse(file.storage_path, media_type="application/jsonl", filename=file.filename)

@@ -12,6 +12,14 @@ from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.db.models import TenantWebhookSecret, WebhookAttempt, WebhookEndpoint
 from service.webhooks import endpoints as endpoint_service
 from service.webhooks.deliveries import redeliver
+from service.webhooks.objects import (
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookEndpointDeleted,
+    WebhookEndpointList,
+    WebhookEndpointObject,
+    WebhookSecret,
+)
 from service.webhooks.queries import (
     DeliveryWithAttempts,
     get_delivery_with_attempts,
@@ -19,6 +27,15 @@ from service.webhooks.queries import (
 )
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
+# An endpoint's secret is in the body only when create or rotate_secret shows it.
+_ENDPOINT: dict[str, Any] = {
+    "response_model": WebhookEndpointObject,
+    "response_model_exclude_unset": True,
+}
+_ENDPOINTS: dict[str, Any] = {
+    "response_model": WebhookEndpointList,
+    "response_model_exclude_unset": True,
+}
 
 
 class EndpointCreate(BaseModel):
@@ -97,7 +114,7 @@ def _secret_body(row: TenantWebhookSecret) -> dict[str, Any]:
     }
 
 
-@router.post("/webhook_endpoints")
+@router.post("/webhook_endpoints", **_ENDPOINT)
 def create_endpoint(
     body: EndpointCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -113,18 +130,18 @@ def create_endpoint(
     return _endpoint_body(created.endpoint, created.secret)
 
 
-@router.get("/webhook_endpoints")
+@router.get("/webhook_endpoints", **_ENDPOINTS)
 def list_endpoints(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     rows = endpoint_service.list_endpoints(session, caller.tenant_id)
     return {"object": "list", "data": [_endpoint_body(row) for row in rows]}
 
 
-@router.get("/webhook_endpoints/{endpoint_id}")
+@router.get("/webhook_endpoints/{endpoint_id}", **_ENDPOINT)
 def get_endpoint(endpoint_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     return _endpoint_body(endpoint_service.get_endpoint(session, caller.tenant_id, endpoint_id))
 
 
-@router.api_route("/webhook_endpoints/{endpoint_id}", methods=["POST", "PATCH"])
+@router.post("/webhook_endpoints/{endpoint_id}", **_ENDPOINT)
 def update_endpoint(
     endpoint_id: str,
     body: EndpointUpdate,
@@ -145,13 +162,25 @@ def update_endpoint(
     return _endpoint_body(endpoint)
 
 
-@router.delete("/webhook_endpoints/{endpoint_id}")
+@router.patch("/webhook_endpoints/{endpoint_id}", **_ENDPOINT)
+def patch_endpoint(
+    endpoint_id: str,
+    body: EndpointUpdate,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """The same change as ``POST /v1/webhook_endpoints/{id}``."""
+    return update_endpoint(endpoint_id, body, caller, session, settings)
+
+
+@router.delete("/webhook_endpoints/{endpoint_id}", response_model=WebhookEndpointDeleted)
 def delete_endpoint(endpoint_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     endpoint_service.delete_endpoint(session, caller.tenant_id, endpoint_id)
     return {"object": "webhook_endpoint.deleted", "id": endpoint_id, "deleted": True}
 
 
-@router.post("/webhook_endpoints/{endpoint_id}/rotate_secret")
+@router.post("/webhook_endpoints/{endpoint_id}/rotate_secret", **_ENDPOINT)
 def rotate_endpoint_secret(
     endpoint_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -161,13 +190,13 @@ def rotate_endpoint_secret(
     return _endpoint_body(rotated.endpoint, rotated.secret)
 
 
-@router.get("/webhook_secret")
+@router.get("/webhook_secret", response_model=WebhookSecret)
 def get_tenant_secret(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     """The secret that signs deliveries to jobs' own ``webhook_url``s."""
     return _secret_body(endpoint_service.tenant_secret(session, caller.tenant_id))
 
 
-@router.post("/webhook_secret/rotate")
+@router.post("/webhook_secret/rotate", response_model=WebhookSecret)
 def rotate_tenant_secret(
     caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -175,7 +204,7 @@ def rotate_tenant_secret(
     return _secret_body(row)
 
 
-@router.get("/webhook_deliveries")
+@router.get("/webhook_deliveries", response_model=WebhookDeliveryList)
 def list_webhook_deliveries(
     caller: CallerDep,
     session: SessionDep,
@@ -202,14 +231,14 @@ def list_webhook_deliveries(
     }
 
 
-@router.get("/webhook_deliveries/{delivery_id}")
+@router.get("/webhook_deliveries/{delivery_id}", response_model=WebhookDelivery)
 def get_webhook_delivery(
     delivery_id: str, caller: CallerDep, session: SessionDep
 ) -> dict[str, Any]:
     return _delivery_body(get_delivery_with_attempts(session, caller.tenant_id, delivery_id))
 
 
-@router.post("/webhook_deliveries/{delivery_id}/redeliver")
+@router.post("/webhook_deliveries/{delivery_id}/redeliver", response_model=WebhookDelivery)
 def redeliver_webhook(delivery_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     redeliver(session, caller.tenant_id, delivery_id)
     return _delivery_body(get_delivery_with_attempts(session, caller.tenant_id, delivery_id))

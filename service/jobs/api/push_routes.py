@@ -6,10 +6,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 
 from service.api.deps import SessionDep, SettingsDep
 from service.errors import PayloadTooLarge
 from service.jobs.lifecycle import provider_push
+
+
+class PushReceived(BaseModel):
+    received: bool
+    job_id: str | None = None
+
 
 router = APIRouter(prefix="/provider_webhooks", tags=["provider webhooks"])
 
@@ -23,7 +30,7 @@ async def _raw_body(request: Request) -> bytes:
     return body
 
 
-@router.post("/openai")
+@router.post("/openai", response_model=PushReceived)
 def openai_webhook(
     request: Request,
     body: Annotated[bytes, Depends(_raw_body)],

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.wire import BINARY, ListPage
 from service.jobs.api import results, service
+from service.jobs.api.objects import FineTuningJob, FineTuningJobCheckpoint, FineTuningJobEvent
 from service.jobs.api.schemas import (
     CreateJobRequest,
     checkpoint_object,
@@ -23,14 +25,14 @@ router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"])
 After = Annotated[str | None, Query(max_length=64)]
 
 
-@router.post("")
+@router.post("", response_model=FineTuningJob)
 def create_job(
     body: CreateJobRequest, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     return job_object(service.create_job(session, settings, caller.tenant_id, body))
 
 
-@router.get("")
+@router.get("", response_model=ListPage[FineTuningJob])
 def list_jobs(
     request: Request,
     caller: CallerDep,
@@ -48,20 +50,20 @@ def list_jobs(
     return page([job_object(job) for job in found.items], found.has_more)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=FineTuningJob)
 def retrieve_job(job_id: str, caller: CallerDep, session: SessionDep) -> JSONResponse:
     # The job object is plain JSON already: skip FastAPI's generic encoder (the hot read path).
     return JSONResponse(job_object(service.get_job(session, caller.tenant_id, job_id)))
 
 
-@router.post("/{job_id}/cancel")
+@router.post("/{job_id}/cancel", response_model=FineTuningJob)
 def cancel_job(
     job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     return job_object(service.cancel_job(session, settings, caller.tenant_id, job_id))
 
 
-@router.get("/{job_id}/events")
+@router.get("/{job_id}/events", response_model=ListPage[FineTuningJobEvent])
 def list_events(
     job_id: str,
     caller: CallerDep,
@@ -73,7 +75,7 @@ def list_events(
     return page([event_object(event) for event in found.items], found.has_more)
 
 
-@router.get("/{job_id}/checkpoints")
+@router.get("/{job_id}/checkpoints", response_model=ListPage[FineTuningJobCheckpoint])
 def list_checkpoints(
     job_id: str,
     caller: CallerDep,
@@ -87,7 +89,11 @@ def list_checkpoints(
     return page([checkpoint_object(c, job) for c in found.items], found.has_more)
 
 
-@router.get("/{job_id}/results/{name:path}")
+@router.get(
+    "/{job_id}/results/{name:path}",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}}},
+)
 def download_result_file(
     job_id: str, name: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:

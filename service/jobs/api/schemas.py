@@ -4,12 +4,13 @@ job, event and checkpoint objects as OpenAI renders them, with our fields added.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from service.billing.money import job_cost, money
 from service.db.models import Checkpoint, Job, JobEvent
+from service.jobs.api.objects import Integration
 
 Auto = Literal["auto"]
 
@@ -66,7 +67,7 @@ class CreateJobRequest(BaseModel):
     suffix: str | None = Field(default=None, min_length=1, max_length=64)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     metadata: dict[str, str] | None = None
-    integrations: list[dict[str, Any]] | None = None
+    integrations: list[Integration] | None = Field(default=None, max_length=10)
     provider: str | None = Field(default=None, max_length=32)
     provider_options: ProviderOptions | None = None
     webhook_url: str | None = Field(default=None, max_length=2048)
@@ -91,8 +92,8 @@ def _ts(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+def _dump(value: BaseModel | None) -> dict[str, Any] | None:
+    return None if value is None else value.model_dump()
 
 
 def method_object(job: Job) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def job_object(job: Job) -> dict[str, Any]:
         "training_file": job.training_file_id,
         "validation_file": job.validation_file_id,
         "estimated_finish": _ts(job.estimated_finish_at),
-        "integrations": [],
+        "integrations": list(job.method.get("integrations") or []),
         "metadata": job.user_metadata or None,
         "method": method_object(job),
         "suffix": job.suffix,
@@ -131,16 +132,8 @@ def job_object(job: Job) -> dict[str, Any]:
         "provider_job_id": job.provider_job_id,
         "provider_status": job.provider_status,
         "provider_options": dict(job.provider_options or {}),
-        "estimated_cost": (
-            {"amount": _money(job.estimated_cost), "currency": "USD"}
-            if job.estimated_cost is not None
-            else None
-        ),
-        "cost": (
-            {"amount": _money(job.cost), "currency": "USD", "basis": job.cost_basis}
-            if job.cost is not None
-            else None
-        ),
+        "estimated_cost": _dump(money(job.estimated_cost)),
+        "cost": _dump(job_cost(job.cost, job.cost_basis)),
         "validation": job.validation_summary,
     }
 

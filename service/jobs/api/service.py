@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -69,7 +69,7 @@ def create_job(
             provider=target.provider,
             model=request.model,
             status=VALIDATING_FILES,
-            method={"type": request.method_type()},
+            method=method_record(request),
             hyperparameters=hyperparameters,
             provider_options=target.options,
             training_file_id=request.training_file,
@@ -95,6 +95,22 @@ def create_job(
             created_at=now,
         )
     )
+    if request.integrations:
+        projects = ", ".join(sorted({i.wandb.project for i in request.integrations}))
+        session.add(
+            JobEvent(
+                tenant_id=tenant_id,
+                job_id=job.id,
+                level="warn",
+                message=(
+                    "Integrations stored as given; tuneforge does not send metrics to Weights & "
+                    f"Biases (project {projects}): read them from this job's events and "
+                    "checkpoints."
+                ),
+                data={"integrations": [i.type for i in request.integrations]},
+                created_at=now,
+            )
+        )
     if target.provider == "local":
         # The files were checked above and nothing external validates them again: the job
         # waits in the gpu queue until a worker with a free GPU takes it.
@@ -108,6 +124,15 @@ def create_job(
         )
     steps.schedule(session, job, now, now=now)
     return job
+
+
+def method_record(request: CreateJobRequest) -> dict[str, Any]:
+    """What ``jobs.method`` keeps: the method's type and the ``integrations`` as given (echoed
+    on the job object; nothing calls them)."""
+    record: dict[str, Any] = {"type": request.method_type()}
+    if request.integrations:
+        record["integrations"] = [i.model_dump() for i in request.integrations]
+    return record
 
 
 def get_job(session: Session, tenant_id: str, job_id: str) -> Job:

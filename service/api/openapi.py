@@ -1,0 +1,67 @@
+"""``/openapi.json`` as the real contract: OpenAI's error body on every operation, 400 (never
+FastAPI's 422) for a request that fails validation, the bearer scheme on authenticated routes
+(so "Authorize" in /docs works) and one operation id per operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from service.api.wire import ErrorResponse
+
+ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+_ERRORS = {
+    "400": "Invalid request: the message and param name the field",
+    "401": "Missing or incorrect API key",
+    "404": "No such object for this tenant",
+    "429": "Too many requests: retry after Retry-After seconds",
+    "500": "Server error",
+    "503": "Temporarily unavailable: retry after Retry-After seconds",
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``create_job``, ``list_files``): names are unique in the app
+    (a test checks), and one route serves one method."""
+    return route.name
+
+
+def _document_errors(operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    for status, description in _ERRORS.items():
+        if status == "401" and not operation.get("security"):
+            continue
+        responses.setdefault(
+            status,
+            {"description": description, "content": {"application/json": {"schema": ERROR_REF}}},
+        )
+
+
+def install_openapi(app: FastAPI) -> None:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorResponse"] = ErrorResponse.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        schemas.update(schemas["ErrorResponse"].pop("$defs", {}))
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        for methods in document.get("paths", {}).values():
+            for operation in methods.values():
+                _document_errors(operation)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = build  # type: ignore[method-assign]

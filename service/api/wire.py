@@ -1,0 +1,41 @@
+"""Wire shapes every room shares: OpenAI's error body and its list page."""
+
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+BINARY = {"type": "string", "format": "binary"}
+"""The OpenAPI schema of a download's body."""
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str = Field(examples=["invalid_request_error"])
+    param: str | None = Field(default=None, description="the request field at fault, if one")
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error body, returned with every 4xx and 5xx."""
+
+    error: ErrorDetail
+
+
+class ListPage(BaseModel, Generic[T]):
+    """OpenAI's cursor page: pass ``last_id`` as ``after`` for the next one."""
+
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+class Deleted(BaseModel):
+    id: str
+    object: str
+    deleted: bool

@@ -1,0 +1,112 @@
+"""The job API's response models: OpenAI's ``fine_tuning.job``, event and checkpoint objects
+with tuneforge's fields added. They are the documented contract (``/openapi.json``); tests check
+real responses against them and against the openai SDK's own types."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from providers.base import JobStatus
+from service.billing.money import JobCost, Money
+from service.datasets.report_schema import JobValidationSummary
+
+AutoOr = Literal["auto"]
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    param: str | None = None
+
+
+class JobHyperparameters(BaseModel):
+    """What the job trains with; "auto" lets the provider (or our trainer) choose."""
+
+    n_epochs: AutoOr | int = "auto"
+    batch_size: AutoOr | int = "auto"
+    learning_rate_multiplier: AutoOr | float = "auto"
+
+
+class DpoJobHyperparameters(JobHyperparameters):
+    beta: AutoOr | float = "auto"
+
+
+class SupervisedMethod(BaseModel):
+    hyperparameters: JobHyperparameters
+
+
+class DpoMethod(BaseModel):
+    hyperparameters: DpoJobHyperparameters
+
+
+class JobMethod(BaseModel):
+    type: Literal["supervised", "dpo"]
+    supervised: SupervisedMethod | None = None
+    dpo: DpoMethod | None = None
+
+
+class WandbSettings(BaseModel):
+    project: str = Field(min_length=1, max_length=128)
+    name: str | None = Field(default=None, max_length=128)
+    entity: str | None = Field(default=None, max_length=128)
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+class Integration(BaseModel):
+    """OpenAI's integration object. Stored and echoed; tuneforge does not call Weights & Biases
+    (the job's events say so)."""
+
+    type: Literal["wandb"]
+    wandb: WandbSettings
+
+
+class FineTuningJob(BaseModel):
+    object: Literal["fine_tuning.job"] = "fine_tuning.job"
+    id: str
+    created_at: int
+    error: JobError | None = None
+    fine_tuned_model: str | None = None
+    finished_at: int | None = None
+    hyperparameters: JobHyperparameters
+    model: str
+    organization_id: str
+    result_files: list[str] = Field(description="file ids: GET /v1/files/{id}/content")
+    seed: int
+    status: JobStatus
+    trained_tokens: int | None = None
+    training_file: str
+    validation_file: str | None = None
+    estimated_finish: int | None = None
+    integrations: list[Integration] = Field(default_factory=list)
+    metadata: dict[str, str] | None = None
+    method: JobMethod
+    suffix: str | None = None
+    provider: str = Field(description="where the job runs: openai, together, fireworks, local…")
+    provider_job_id: str | None = None
+    provider_status: str | None = Field(default=None, description="the provider's own status")
+    provider_options: dict[str, Any] = Field(default_factory=dict)
+    estimated_cost: Money | None = None
+    cost: JobCost | None = None
+    validation: JobValidationSummary | None = None
+
+
+class FineTuningJobEvent(BaseModel):
+    object: Literal["fine_tuning.job.event"] = "fine_tuning.job.event"
+    id: str
+    created_at: int
+    level: str = Field(description="info, warn or error (a provider's own level passes through)")
+    message: str
+    type: str = Field(description="message or metrics", examples=["message", "metrics"])
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class FineTuningJobCheckpoint(BaseModel):
+    object: Literal["fine_tuning.job.checkpoint"] = "fine_tuning.job.checkpoint"
+    id: str
+    created_at: int
+    fine_tuned_model_checkpoint: str
+    fine_tuning_job_id: str
+    metrics: dict[str, float] = Field(description="step, train_loss, valid_loss, …")
+    step_number: int
