@@ -62,8 +62,10 @@ def test_job_event_checkpoint_and_their_lists_are_the_sdks_types(
 ) -> None:
     headers, created = tenant_job
     job = FineTuningJob.model_validate(created)
-    assert job.method.type == "supervised" and job.method.supervised is not None
-    assert job.method.supervised.hyperparameters.n_epochs == 2
+    assert job.method is not None and job.method.type == "supervised"
+    assert job.method.supervised is not None
+    hyperparameters = job.method.supervised.hyperparameters
+    assert hyperparameters is not None and hyperparameters.n_epochs == 2
     assert job.integrations and job.integrations[0].wandb.project == "tf"
 
     row = db_session.get(Job, created["id"])
