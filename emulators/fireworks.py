@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulators.chat import add_chat_route, training_of_succeeded
 from emulators.core import (
     EmulatedJob,
     EmulatorState,
@@ -202,5 +203,22 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         job = find(account, job_id)
         return job if isinstance(job, JSONResponse) else describe(job)
 
+    def dataset_content(job: EmulatedJob) -> bytes | None:
+        account, _, dataset_id = (
+            str(job.body["dataset"]).removeprefix("accounts/").partition("/datasets/")
+        )
+        return state.files.get(f"{account}/{dataset_id}", {}).get("content")
+
+    add_chat_route(
+        app,
+        "/v1/chat/completions",
+        training_of_succeeded(
+            state,
+            describe,
+            lambda d: d["outputModel"] if d["state"] == "JOB_STATE_COMPLETED" else None,
+            dataset_content,
+        ),
+        error_body,
+    )
     add_control_routes(app, state, describe)
     return with_faults(app, state, error_body)

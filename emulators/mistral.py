@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulators.chat import add_chat_route, training_of_succeeded
 from emulators.core import (
     EmulatedJob,
     EmulatorState,
@@ -218,5 +219,15 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
         job = find(job_id)
         return job if isinstance(job, JSONResponse) else describe(job, details=True)
 
+    def training_content(job: EmulatedJob) -> bytes:
+        files = [f.get("file_id") for f in job.body.get("training_files") or []]
+        return b"".join(state.files.get(f, {}).get("content", b"") for f in files)
+
+    add_chat_route(
+        app,
+        "/v1/chat/completions",
+        training_of_succeeded(state, describe, lambda d: d["fine_tuned_model"], training_content),
+        error_body,
+    )
     add_control_routes(app, state, describe)
     return with_faults(app, state, error_body)

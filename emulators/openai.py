@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulators.chat import add_chat_route, training_of_succeeded
 from emulators.core import (
     EmulatedJob,
     EmulatorState,
@@ -282,6 +283,17 @@ def create_app(phase_seconds: float = 2.0, webhooks: Sequence[tuple[str, str]] =
         ckpts = [checkpoint(job, e) for e in timeline(state, job) if e.kind == "checkpoint"]
         return _page(list(reversed(ckpts)), after, limit)
 
+    add_chat_route(
+        app,
+        "/v1/chat/completions",
+        training_of_succeeded(
+            state,
+            describe,
+            lambda d: d["fine_tuned_model"],
+            lambda job: state.files.get(job.body["training_file"], {}).get("content"),
+        ),
+        error_body,
+    )
     add_control_routes(app, state, describe)
     add_webhook_routes(app, pusher)
     return with_faults(app, state, error_body)

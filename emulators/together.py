@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from emulators.chat import add_chat_route, training_of_succeeded
 from emulators.core import (
     RUNNING_PHASE,
     EmulatedJob,
@@ -388,5 +389,17 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             ]
         }
 
+    add_chat_route(
+        app,
+        "/v1/chat/completions",
+        training_of_succeeded(
+            state,
+            describe,
+            lambda d: d["model_output_name"] if d["status"] == "completed" else None,
+            lambda job: state.files.get(job.body.get("training_file", ""), {}).get("content"),
+        ),
+        error_body,
+        stop_reason="eos",  # Together's word for a natural stop
+    )
     add_control_routes(app, state, describe)
     return with_faults(app, state, error_body)

@@ -27,6 +27,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from providers.errors import ProviderPermanentError
+
 Method = Literal["supervised", "dpo"]
 TrainingType = Literal["lora", "full"]
 Auto = Literal["auto"]
@@ -172,6 +174,51 @@ class Capabilities:
     reports_cost: bool
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion, in OpenAI's vocabulary; adapters map it to their SDK's names
+    (``max_completion_tokens`` → ``max_tokens``, ``seed`` → ``random_seed`` on Mistral)."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ChatUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+# Provider finish reasons that OpenAI spells otherwise (Together "eos", Mistral "model_length").
+FINISH_REASONS = {"eos": "stop", "model_length": "length", "function_call": "tool_calls"}
+
+
+def finish_reason(raw: object) -> str:
+    value = str(getattr(raw, "value", raw) or "stop").lower()
+    return FINISH_REASONS.get(value, value)
+
+
+@dataclass(frozen=True)
+class ChatCompletion:
+    model: str
+    """The exact model string that was called (with any deployment suffix)."""
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str = "stop"
+    usage: ChatUsage = field(default_factory=ChatUsage)
+
+
 class ProviderAdapter(abc.ABC):
     """What the service may ask of any provider. All methods are synchronous and blocking."""
 
@@ -208,6 +255,13 @@ class ProviderAdapter(abc.ABC):
 
     @abc.abstractmethod
     def capabilities(self) -> Capabilities: ...
+
+    def chat_completion(self, request: ChatRequest) -> ChatCompletion:
+        """One chat completion through the provider's SDK (its own retries honour 429 and
+        Retry-After; what is left is a ``ProviderRetryableError`` carrying ``retry_after``)."""
+        raise ProviderPermanentError(
+            self.name, "chat completions are not available through this adapter yet"
+        )
 
 
 def tag_token(tag: str) -> str:

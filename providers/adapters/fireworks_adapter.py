@@ -18,9 +18,12 @@ from typing import Any
 
 import fireworks
 
+from providers.adapters._chat import completion_from, request_kwargs
 from providers.adapters._stainless import translated
 from providers.base import (
     Capabilities,
+    ChatCompletion,
+    ChatRequest,
     JobError,
     JobSpec,
     JobStatus,
@@ -188,6 +191,13 @@ class FireworksAdapter(ProviderAdapter):
             if exc.status_code == 404:
                 return None
             raise
+
+    def chat_completion(self, request: ChatRequest) -> ChatCompletion:
+        with translated(self.name, fireworks):
+            response = self.client.chat.completions.create(
+                **request_kwargs(request, max_tokens="max_tokens")
+            )
+        return completion_from(response, request.model)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

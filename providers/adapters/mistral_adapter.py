@@ -19,8 +19,11 @@ from mistralai.client import Mistral
 from mistralai.client.errors import MistralError, NoResponseError
 from mistralai.client.models import TrainingFile
 
+from providers.adapters._chat import completion_from, request_kwargs
 from providers.base import (
     Capabilities,
+    ChatCompletion,
+    ChatRequest,
     JobError,
     JobSpec,
     JobStatus,
@@ -209,6 +212,13 @@ class MistralAdapter(ProviderAdapter):
             if str(_unset(getattr(job, "suffix", None)) or "").endswith(token):
                 return self.get_job(str(getattr(job, "id", "")))
         return None
+
+    def chat_completion(self, request: ChatRequest) -> ChatCompletion:
+        with translated():
+            response = self.client.chat.complete(
+                **request_kwargs(request, max_tokens="max_tokens", seed="random_seed")
+            )
+        return completion_from(response, request.model)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

@@ -8,9 +8,12 @@ from typing import Any
 
 import openai
 
+from providers.adapters._chat import completion_from, request_kwargs
 from providers.adapters._stainless import translated
 from providers.base import (
     Capabilities,
+    ChatCompletion,
+    ChatRequest,
     JobError,
     JobSpec,
     JobStatus,
@@ -145,6 +148,11 @@ class OpenAIAdapter(ProviderAdapter):
                 if (job.metadata or {}).get(TAG_KEY) == tag:
                     return self._job(job)
         return None
+
+    def chat_completion(self, request: ChatRequest) -> ChatCompletion:
+        with translated(self.name, openai):
+            response = self.client.chat.completions.create(**request_kwargs(request))
+        return completion_from(response, request.model)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

@@ -16,9 +16,12 @@ from typing import Any
 
 import together
 
+from providers.adapters._chat import completion_from, request_kwargs
 from providers.adapters._stainless import translated
 from providers.base import (
     Capabilities,
+    ChatCompletion,
+    ChatRequest,
     JobError,
     JobSpec,
     JobStatus,
@@ -244,6 +247,13 @@ class TogetherAdapter(ProviderAdapter):
             )
         price = getattr(estimate, "estimated_total_price", None)
         return Decimal(str(price)) if estimate.estimation_available and price is not None else None
+
+    def chat_completion(self, request: ChatRequest) -> ChatCompletion:
+        with translated(self.name, together):
+            response = self.client.chat.completions.create(
+                **request_kwargs(request, max_tokens="max_tokens")
+            )
+        return completion_from(response, request.model)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
