@@ -51,7 +51,7 @@ ENV TUNEFORGE_ENVIRONMENT=production \
     TUNEFORGE_PORT=8000 \
     TUNEFORGE_DATA_DIR=/data \
     TUNEFORGE_LOG_FORMAT=json \
-    TUNEFORGE_METRICS_MULTIPROC_DIR=/tmp/tuneforge-metrics
+    PROMETHEUS_MULTIPROC_DIR=/tmp/tuneforge-metrics
 RUN mkdir -p /data && chown tuneforge:tuneforge /data
 VOLUME ["/data"]
 EXPOSE 8000

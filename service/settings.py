@@ -1,4 +1,5 @@
-"""The one reader of the environment: every knob is a field here, prefixed ``TUNEFORGE_``."""
+"""The one reader of the environment: every knob is a field here, prefixed ``TUNEFORGE_`` (one
+exception: ``PROMETHEUS_MULTIPROC_DIR``, the name prometheus_client itself reads)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
@@ -26,9 +27,12 @@ class Settings(BaseSettings):
     port: int = 8000
     log_format: Literal["json", "text"] = "text"
     log_level: str = "INFO"
-    # Shared by the processes of one host/pod so /metrics sums their counters (prometheus_client
-    # multiprocess mode); unset: each process counts alone.
-    metrics_multiproc_dir: Path | None = None
+    # Shared by the processes of one host/pod so /metrics sums their counters. prometheus_client
+    # reads PROMETHEUS_MULTIPROC_DIR when it is imported (its documented multiprocess mode), so
+    # it is set in the environment before the process starts (the image does), never later.
+    metrics_multiproc_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR")
+    )
     # A worker serves its counters on this port (needs metrics_multiproc_dir); unset: none.
     metrics_port: int | None = Field(default=None, gt=0, lt=65536)
 

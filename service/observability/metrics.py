@@ -4,16 +4,15 @@ Counters and histograms live here; facts that span processes (jobs by status, qu
 reconciler lag) are not counted in memory but read from the database and the broker at scrape
 time (``service.observability.snapshot``). Worker processes that count (provider calls, webhook
 attempts) share them through prometheus_client's multiprocess mode when
-``TUNEFORGE_METRICS_MULTIPROC_DIR`` is set (see ``configure_metrics``)."""
+``PROMETHEUS_MULTIPROC_DIR`` is set (see ``configure_metrics``)."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, values
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.settings import Settings
@@ -83,15 +82,13 @@ def observe_http_request(method: str, route: str, status: int, seconds: float) -
 
 
 def configure_metrics(settings: Settings) -> None:
-    """Switch this process (and the children it forks) to multiprocess metrics when a shared
-    directory is configured. Call before the first sample is recorded."""
+    """Make sure the shared directory exists before the first sample is written. Multiprocess
+    mode itself is prometheus_client's documented one: ``PROMETHEUS_MULTIPROC_DIR`` in the
+    environment before the process starts (read when prometheus_client is imported, inherited
+    by the children a worker forks)."""
     directory = settings.metrics_multiproc_dir
-    if directory is None:
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    # prometheus_client locates its files through this variable (read at write time).
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
 
 
 def counters_registry(settings: Settings) -> CollectorRegistry:
@@ -111,7 +108,7 @@ def serve_worker_metrics(settings: Settings) -> bool:
         return False
     if settings.metrics_multiproc_dir is None:
         raise ValueError(
-            "TUNEFORGE_METRICS_PORT needs TUNEFORGE_METRICS_MULTIPROC_DIR: Celery runs tasks in "
+            "TUNEFORGE_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR: Celery runs tasks in "
             "child processes, whose counters only a shared directory can gather"
         )
     start_http_server(settings.metrics_port, registry=counters_registry(settings))

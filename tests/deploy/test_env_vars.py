@@ -27,8 +27,12 @@ COMPOSE_ONLY = {
 }
 
 
+# Read by Settings under the name its library documents (prometheus_client reads it at import).
+LIBRARY_NAMES = {"PROMETHEUS_MULTIPROC_DIR"}
+
+
 def _known() -> set[str]:
-    return {f"TUNEFORGE_{name.upper()}" for name in Settings.model_fields}
+    return {f"TUNEFORGE_{name.upper()}" for name in Settings.model_fields} | LIBRARY_NAMES
 
 
 def _deploy_texts() -> dict[Path, str]:

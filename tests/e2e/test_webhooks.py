@@ -98,7 +98,7 @@ def test_a_job_produces_one_signed_delivery_per_subscribed_endpoint_and_metrics(
     training_path: Path,
     tmp_path: Path,
 ) -> None:
-    processes.env["TUNEFORGE_METRICS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
+    processes.env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
     base = processes.start_api()
     processes.start_worker()
     headers = {"Authorization": f"Bearer {api_key}"}

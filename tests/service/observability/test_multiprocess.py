@@ -1,9 +1,11 @@
 """Counters recorded in forked children (Celery's prefork pool) reach the parent's exporter when
-``TUNEFORGE_METRICS_MULTIPROC_DIR`` is set. Runs in a fresh interpreter: multiprocess mode is
-process-wide and must not leak into the other tests."""
+``PROMETHEUS_MULTIPROC_DIR`` is in the environment before the process starts (prometheus_client's
+documented mechanism). Runs in a fresh interpreter: multiprocess mode is process-wide and must
+not leak into the other tests."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,7 +20,8 @@ SCRIPT = textwrap.dedent(
     )
     from service.settings import Settings
 
-    settings = Settings(data_dir=sys.argv[1], metrics_multiproc_dir=sys.argv[2], _env_file=None)
+    settings = Settings(data_dir=sys.argv[1], _env_file=None)
+    assert str(settings.metrics_multiproc_dir) == os.environ["PROMETHEUS_MULTIPROC_DIR"]
     configure_metrics(settings)
     children = []
     for n in range(2):
@@ -37,7 +40,8 @@ SCRIPT = textwrap.dedent(
 
 def test_children_counters_are_summed_by_the_parent(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "data"), str(tmp_path / "prom")],
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "data")],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")},
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,58 @@
+"""Every third-party package the shipped code imports is declared in ``pyproject.toml`` (a
+transitive install is no promise); pyyaml, read only by the tests, is a dev dependency."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ("service", "workers", "providers", "emulators", "local_gpu", "tuneforge_cli")
+OURS = set(SHIPPED) | {"alembic_env"}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared(groups: list[list[str]]) -> set[str]:
+    names = set()
+    for group in groups:
+        for requirement in group:
+            names.add(_normalise(re.split(r"[\[<>=!~;\s]", requirement, maxsplit=1)[0]))
+    return names
+
+
+def _imported_modules(folders: tuple[str, ...]) -> set[str]:
+    found: set[str] = set()
+    for folder in folders:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    found |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module.split(".")[0])
+    return found - OURS - set(sys.stdlib_module_names) - {"__future__"}
+
+
+def test_every_import_of_the_shipped_code_is_a_declared_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _declared([project["dependencies"], project["optional-dependencies"]["local"]])
+    distributions = packages_distributions()
+    undeclared = {}
+    for module in _imported_modules(SHIPPED):
+        owners = {_normalise(d) for d in distributions.get(module, [module])}
+        if not owners & declared:
+            undeclared[module] = sorted(owners)
+    assert undeclared == {}
+
+
+def test_pyyaml_is_a_test_dependency_only() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "pyyaml" not in _declared([project["dependencies"]])
+    assert "yaml" not in _imported_modules(SHIPPED)
+    assert "pyyaml" in _declared([project["optional-dependencies"]["dev"]])
