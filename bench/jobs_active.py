@@ -223,6 +223,7 @@ def main() -> None:
             broker_key_prefix=f"tf_bench_{os.getpid()}:",
             webhook_allow_http=True,
             webhook_allow_private=True,
+            webhook_allow_any_port=True,
             _env_file=None,
         )
         migrations.upgrade(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,7 +68,13 @@ class Settings(BaseSettings):
 
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
-    webhook_timeout_s: float = Field(default=15.0, gt=0)
+    # Webhook URLs may use 443 (and 80 when http is allowed), plus these ports; any port only
+    # when webhook_allow_any_port (development and tests).
+    webhook_allowed_ports: list[Annotated[int, Field(gt=0, lt=65536)]] = Field(default_factory=list)
+    webhook_allow_any_port: bool = False
+    webhook_max_endpoints: int = Field(default=20, ge=1, le=1000)
+    # The most one webhook send may take in all (connect, send, the first KiB of the answer).
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=300)
     webhook_retry_schedule_s: list[int] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
     )

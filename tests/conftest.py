@@ -37,6 +37,7 @@ def settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Sett
         broker_key_prefix=backend.broker_key_prefix,
         webhook_allow_http=True,
         webhook_allow_private=True,
+        webhook_allow_any_port=True,
         _env_file=None,
     )
 

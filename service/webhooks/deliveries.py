@@ -21,6 +21,7 @@ from service import outbox
 from service.db.ids import new_id
 from service.db.models import Checkpoint, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from service.db.types import utcnow
+from service.errors import Conflict
 from service.observability.metrics import count_webhook_delivery
 from service.settings import Settings
 from service.webhooks.endpoints import endpoint_secrets, tenant_secret, url_policy
@@ -126,6 +127,10 @@ def claim_delivery(
             delivery_id, "skipped", next_attempt_at=delivery.next_attempt_at, error="not due"
         )
     endpoint = repository.endpoint_by_id(delivery.endpoint_id) if delivery.endpoint_id else None
+    if endpoint is None and not _to_job_url(session, delivery):
+        _give_up(delivery, "endpoint deleted")
+        session.flush()
+        return DeliveryOutcome(delivery_id, "failed", error=delivery.last_error)
     if endpoint is not None and not endpoint.enabled:
         reason = endpoint.disabled_reason
         _give_up(delivery, f"endpoint disabled: {reason}" if reason else "endpoint disabled")
@@ -221,6 +226,11 @@ def _record_attempt(
         _give_up(delivery, result.error)
         session.flush()
         return DeliveryOutcome(delivery.id, "failed", status_code=410, error=result.error)
+    if result.refused:
+        # Our own URL policy refused it: no retry can succeed until the URL or policy changes.
+        _give_up(delivery, result.error)
+        session.flush()
+        return DeliveryOutcome(delivery.id, "failed", error=result.error)
     if endpoint is not None and endpoint.failing_since is not None:
         failing_for = now - endpoint.failing_since
         if failing_for >= timedelta(seconds=settings.webhook_disable_after_s):
@@ -283,6 +293,11 @@ def redeliver(
     same payload, whatever the delivery's state. A disabled endpoint must be re-enabled first."""
     now = now or utcnow()
     delivery = get_delivery(session, tenant_id, delivery_id)
+    if delivery.endpoint_id is None and not _to_job_url(session, delivery):
+        raise Conflict(
+            f"The endpoint of webhook delivery {delivery_id} was deleted; nothing to redeliver.",
+            code="endpoint_deleted",
+        )
     delivery.status = "pending"
     delivery.attempts = 0
     delivery.next_attempt_at = now
@@ -308,6 +323,13 @@ def _enqueue_send(session: Session, delivery: WebhookDelivery, key: str, when: d
         tenant_id=delivery.tenant_id,
         available_at=when,
     )
+
+
+def _to_job_url(session: Session, delivery: WebhookDelivery) -> bool:
+    """A delivery without an endpoint goes to its job's own ``webhook_url``, unless it was made
+    for an endpoint since deleted (its ``endpoint_id`` then became NULL): that one never sends."""
+    job = session.get(Job, delivery.job_id) if delivery.job_id else None
+    return job is not None and job.webhook_url is not None and job.webhook_url == delivery.url
 
 
 def _give_up(delivery: WebhookDelivery, error: str | None) -> None:

@@ -32,7 +32,10 @@ class EndpointWithSecret:
 
 def url_policy(settings: Settings) -> UrlPolicy:
     return UrlPolicy(
-        allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private
+        allow_http=settings.webhook_allow_http,
+        allow_private=settings.webhook_allow_private,
+        extra_ports=frozenset(settings.webhook_allowed_ports),
+        any_port=settings.webhook_allow_any_port,
     )
 
 
@@ -55,6 +58,13 @@ def create_endpoint(
     enabled: bool = True,
     resolver: Resolver = socket.getaddrinfo,
 ) -> EndpointWithSecret:
+    repository = WebhookRepository(session)
+    if repository.endpoint_count(tenant_id) >= settings.webhook_max_endpoints:
+        raise InvalidRequest(
+            f"A tenant may have at most {settings.webhook_max_endpoints} webhook endpoints; "
+            "delete one first.",
+            code="endpoint_limit_reached",
+        )
     secret = generate_secret()
     endpoint = WebhookEndpoint(
         tenant_id=tenant_id,
@@ -64,7 +74,7 @@ def create_endpoint(
         enabled=enabled,
         secret=secret,
     )
-    WebhookRepository(session).add(endpoint)
+    repository.add(endpoint)
     return EndpointWithSecret(endpoint, secret)
 
 
@@ -92,8 +102,11 @@ def update_endpoint(
     resolver: Resolver = socket.getaddrinfo,
 ) -> WebhookEndpoint:
     endpoint = get_endpoint(session, tenant_id, endpoint_id)
-    if url is not None:
-        endpoint.url = validate_webhook_url(url, settings, resolver)
+    # The stored URL is checked again too: the policy may have tightened since it was saved,
+    # and an update must not leave a URL in place that today's policy refuses.
+    endpoint.url = validate_webhook_url(
+        url if url is not None else endpoint.url, settings, resolver
+    )
     if events is not None:
         endpoint.events = _validated_events(events)
     if description is not None:

@@ -50,6 +50,16 @@ class WebhookRepository:
             query = query.where(WebhookEndpoint.enabled.is_(True))
         return list(self.session.scalars(query.order_by(WebhookEndpoint.created_at)))
 
+    def endpoint_count(self, tenant_id: str) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(WebhookEndpoint)
+                .where(WebhookEndpoint.tenant_id == tenant_id)
+            )
+            or 0
+        )
+
     def delete_endpoint(self, endpoint: WebhookEndpoint) -> None:
         self.session.delete(endpoint)
         self.session.flush()

@@ -12,17 +12,20 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import anyio
 import httpx
 
 from service.webhooks.ssrf import (
+    IPAddress,
     Resolver,
     UnsafeWebhookUrl,
     UrlPolicy,
+    WebhookTarget,
     parse_webhook_url,
     resolve_target,
 )
@@ -60,6 +63,8 @@ def send_webhook(
     resolver: Resolver = socket.getaddrinfo,
     verify: ssl.SSLContext | bool = True,
 ) -> AttemptResult:
+    """``timeout_s`` bounds the whole attempt (connect, send, the response's first KiB), not
+    each read: a receiver that dribbles a byte every few seconds cannot hold a worker."""
     started = time.monotonic()
 
     def elapsed_ms() -> int:
@@ -70,6 +75,23 @@ def send_webhook(
         addresses = resolve_target(target, policy, resolver)
     except UnsafeWebhookUrl as exc:
         return AttemptResult(None, elapsed_ms(), None, f"refused: {exc.message}", refused=True)
+    try:
+        return anyio.run(_post, target, addresses, body, headers, timeout_s, verify, started)
+    except TimeoutError:
+        return AttemptResult(None, elapsed_ms(), None, f"timed out after {timeout_s:g}s in all")
+
+
+async def _post(
+    target: WebhookTarget,
+    addresses: Sequence[IPAddress],
+    body: str,
+    headers: Mapping[str, str],
+    deadline_s: float,
+    verify: ssl.SSLContext | bool,
+    started: float,
+) -> AttemptResult:
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
 
     original = httpx.URL(target.url)
     request_headers = {
@@ -81,41 +103,48 @@ def send_webhook(
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     content = body.encode("utf-8")
     last_error = "no address to connect to"
-    with httpx.Client(
-        timeout=timeout_s, follow_redirects=False, trust_env=False, verify=verify
-    ) as client:
-        for address in addresses:
-            pinned = original.copy_with(host=str(address))
-            try:
-                with client.stream(
-                    "POST", pinned, content=content, headers=request_headers, extensions=extensions
-                ) as response:
-                    excerpt = _read_excerpt(response)
+    # Built before the clock starts: loading the CA bundle is our time, not the receiver's.
+    client = httpx.AsyncClient(
+        timeout=deadline_s, follow_redirects=False, trust_env=False, verify=verify
+    )
+    async with client:
+        with anyio.fail_after(deadline_s):
+            for address in addresses:
+                pinned = original.copy_with(host=str(address))
+                try:
+                    async with client.stream(
+                        "POST",
+                        pinned,
+                        content=content,
+                        headers=request_headers,
+                        extensions=extensions,
+                    ) as response:
+                        excerpt = await _read_excerpt(response)
+                        return AttemptResult(
+                            status_code=response.status_code,
+                            latency_ms=elapsed_ms(),
+                            response_excerpt=excerpt,
+                            error=_status_error(response),
+                            retry_after_s=_retry_after_s(response),
+                        )
+                except httpx.ConnectError as exc:
+                    # Another vetted address of the same host may still be reachable.
+                    last_error = f"could not connect to {address}: {exc or type(exc).__name__}"
+                except httpx.TimeoutException as exc:
                     return AttemptResult(
-                        status_code=response.status_code,
-                        latency_ms=elapsed_ms(),
-                        response_excerpt=excerpt,
-                        error=_status_error(response),
-                        retry_after_s=_retry_after_s(response),
+                        None,
+                        elapsed_ms(),
+                        None,
+                        f"timed out after {deadline_s:g}s ({type(exc).__name__})",
                     )
-            except httpx.ConnectError as exc:
-                # Another vetted address of the same host may still be reachable.
-                last_error = f"could not connect to {address}: {exc or type(exc).__name__}"
-            except httpx.TimeoutException as exc:
-                return AttemptResult(
-                    None,
-                    elapsed_ms(),
-                    None,
-                    f"timed out after {timeout_s:g}s ({type(exc).__name__})",
-                )
-            except httpx.HTTPError as exc:
-                return AttemptResult(None, elapsed_ms(), None, f"{type(exc).__name__}: {exc}")
+                except httpx.HTTPError as exc:
+                    return AttemptResult(None, elapsed_ms(), None, f"{type(exc).__name__}: {exc}")
     return AttemptResult(None, elapsed_ms(), None, last_error)
 
 
-def _read_excerpt(response: httpx.Response) -> str:
+async def _read_excerpt(response: httpx.Response) -> str:
     collected = b""
-    for chunk in response.iter_raw():
+    async for chunk in response.aiter_raw():
         collected += chunk
         if len(collected) >= RESPONSE_EXCERPT_BYTES:
             break

@@ -39,6 +39,14 @@ class UnsafeWebhookUrl(InvalidRequest):
 class UrlPolicy:
     allow_http: bool = False
     allow_private: bool = False
+    extra_ports: frozenset[int] = frozenset()
+    """Ports allowed besides 443 (and 80 when http is allowed)."""
+    any_port: bool = False
+    """Any port at all: for development and tests, whose receivers listen on random ports."""
+
+    def allows_port(self, scheme: str, port: int) -> bool:
+        standard = {443, 80} if self.allow_http else {443}
+        return self.any_port or port in standard or port in self.extra_ports
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,12 @@ def parse_webhook_url(url: str, policy: UrlPolicy) -> WebhookTarget:
     """Syntactic checks, without DNS; raises ``UnsafeWebhookUrl`` naming the problem."""
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeWebhookUrl(f"url is longer than {MAX_URL_LENGTH} characters", param="url")
+    url = url.strip()
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        # urlsplit silently drops CR/LF/tab; the stored URL would still carry them.
+        raise UnsafeWebhookUrl(
+            "url must not contain whitespace or control characters (CR, LF, tab)", param="url"
+        )
     try:
         parts: SplitResult = urlsplit(url.strip())
         port = parts.port
@@ -77,7 +91,14 @@ def parse_webhook_url(url: str, policy: UrlPolicy) -> WebhookTarget:
         if reason is not None:
             raise UnsafeWebhookUrl(f"url points at {reason} address {literal}", param="url")
     default_port = 443 if scheme == "https" else 80
-    return WebhookTarget(url=url.strip(), scheme=scheme, host=host, port=port or default_port)
+    if not policy.allows_port(scheme, port or default_port):
+        raise UnsafeWebhookUrl(
+            f"url port {port} is not allowed: use 443"
+            + (" or 80" if policy.allow_http else "")
+            + " (an operator can allow more with TUNEFORGE_WEBHOOK_ALLOWED_PORTS)",
+            param="url",
+        )
+    return WebhookTarget(url=url, scheme=scheme, host=host, port=port or default_port)
 
 
 def resolve_target(

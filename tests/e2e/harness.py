@@ -43,6 +43,7 @@ def process_env(settings: Settings, emulators: dict[str, EmulatorHandle]) -> dic
         TUNEFORGE_JOB_POLL_MAX_S="1.5",
         TUNEFORGE_WEBHOOK_ALLOW_HTTP="true",
         TUNEFORGE_WEBHOOK_ALLOW_PRIVATE="true",
+        TUNEFORGE_WEBHOOK_ALLOW_ANY_PORT="true",
         PYTHONPATH=str(ROOT),
     )
     for name, emulator in emulators.items():

@@ -25,5 +25,9 @@ def webhook_settings(settings: Settings) -> Settings:
 @pytest.fixture()
 def strict_settings(webhook_settings: Settings) -> Settings:
     return webhook_settings.model_copy(
-        update={"webhook_allow_http": False, "webhook_allow_private": False}
+        update={
+            "webhook_allow_http": False,
+            "webhook_allow_private": False,
+            "webhook_allow_any_port": False,
+        }
     )

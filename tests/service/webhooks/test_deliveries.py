@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import OutboxMessage
 from service.db.types import utcnow
-from service.errors import InvalidRequest, NotFound
+from service.errors import Conflict, InvalidRequest, NotFound
 from service.settings import Settings
 from service.webhooks.deliveries import (
     DELIVER_TASK,
@@ -26,6 +26,7 @@ from service.webhooks.deliveries import (
 from service.webhooks.endpoints import (
     EndpointWithSecret,
     create_endpoint,
+    delete_endpoint,
     get_endpoint,
     rotate_endpoint_secret,
     tenant_secret,
@@ -331,8 +332,10 @@ def test_hostile_url_is_refused_at_send_time_and_nothing_is_sent(
         delivery_id, _ = _one_delivery(db_session, webhook_settings, receiver)
         outcome = attempt_delivery(db_session, delivery_id, settings=strict_settings)
         assert receiver.received == []
-    assert outcome.outcome == "retrying"
+    # Refused by our own policy: no retry can succeed, so it fails at once (it retried for days).
+    assert outcome.outcome == "failed"
     assert outcome.error is not None and outcome.error.startswith("refused: ")
+    assert due_deliveries(db_session, utcnow()) == []
 
 
 def test_listing_validates_filters_and_scopes_by_tenant(
@@ -350,3 +353,24 @@ def test_listing_validates_filters_and_scopes_by_tenant(
     assert caught.value.param == "status"
     with pytest.raises(NotFound):
         get_delivery_with_attempts(db_session, make_tenant(db_session).id, delivery.id)
+
+
+def test_a_delivery_to_a_deleted_endpoint_is_never_sent_again(
+    db_session: Session, webhook_settings: Settings
+) -> None:
+    with running_receiver() as receiver:
+        delivery_id, endpoint = _one_delivery(db_session, webhook_settings, receiver)
+        assert attempt_delivery(db_session, delivery_id, settings=webhook_settings).outcome == (
+            "delivered"
+        )
+        tenant_id = endpoint.endpoint.tenant_id
+        delete_endpoint(db_session, tenant_id, endpoint.endpoint.id)
+        with pytest.raises(Conflict):
+            redeliver(db_session, tenant_id, delivery_id)
+        # Even if something sets it pending again, the send step refuses.
+        delivery = get_delivery_with_attempts(db_session, tenant_id, delivery_id).delivery
+        delivery.status, delivery.next_attempt_at = "pending", utcnow()
+        db_session.flush()
+        outcome = attempt_delivery(db_session, delivery_id, settings=webhook_settings)
+        assert len(receiver.received) == 1
+    assert outcome.outcome == "failed" and outcome.error == "endpoint deleted"

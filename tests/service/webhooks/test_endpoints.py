@@ -170,3 +170,54 @@ def test_tenant_secret_is_created_once_and_rotates(
     assert tenant_secret(db_session, tenant.id).secret == first
     rotated = rotate_tenant_secret(db_session, tenant.id, settings=strict_settings)
     assert rotated.secret != first and rotated.previous_secret == first
+
+
+def test_a_tenant_has_at_most_the_configured_number_of_endpoints(
+    db_session: Session, strict_settings: Settings
+) -> None:
+    settings = strict_settings.model_copy(update={"webhook_max_endpoints": 3})
+    tenant, other = make_tenant(db_session), make_tenant(db_session)
+    for n in range(3):
+        create_endpoint(
+            db_session,
+            tenant.id,
+            url=f"https://h.example.com/{n}",
+            settings=settings,
+            resolver=PUBLIC,
+        )
+    with pytest.raises(InvalidRequest) as refused:
+        create_endpoint(
+            db_session,
+            tenant.id,
+            url="https://h.example.com/4",
+            settings=settings,
+            resolver=PUBLIC,
+        )
+    assert refused.value.code == "endpoint_limit_reached"
+    # another tenant's quota is its own
+    create_endpoint(
+        db_session, other.id, url="https://h.example.com/1", settings=settings, resolver=PUBLIC
+    )
+
+
+def test_an_update_rechecks_the_stored_url_against_todays_policy(
+    db_session: Session, webhook_settings: Settings, strict_settings: Settings
+) -> None:
+    tenant = make_tenant(db_session)
+    created = create_endpoint(
+        db_session, tenant.id, url="http://127.0.0.1:9/hook", settings=webhook_settings
+    )
+    with pytest.raises(InvalidRequest) as refused:
+        update_endpoint(
+            db_session, tenant.id, created.endpoint.id, settings=strict_settings, description="x"
+        )
+    assert refused.value.param == "url"
+    with pytest.raises(InvalidRequest):
+        update_endpoint(
+            db_session,
+            tenant.id,
+            created.endpoint.id,
+            settings=strict_settings,
+            url="https://hooks.example.com:8080/x",
+            resolver=PUBLIC,
+        )

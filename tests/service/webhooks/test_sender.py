@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from service.webhooks.ssrf import UrlPolicy
 from tests.service.webhooks.receiver import Reply, running_receiver
 from tests.service.webhooks.tls import self_signed_contexts
 
-LOCAL = UrlPolicy(allow_http=True, allow_private=True)
+LOCAL = UrlPolicy(allow_http=True, allow_private=True, any_port=True)
 PRODUCTION = UrlPolicy(allow_http=False, allow_private=False)
 HEADERS = {"webhook-id": "msg_1"}
 
@@ -141,3 +143,35 @@ def test_tls_is_verified_against_the_hostname_while_connecting_to_the_vetted_ip(
         assert not other.ok and other.error is not None
         assert "CERTIFICATE_VERIFY_FAILED" in other.error, other.error
         assert len(receiver.received) == 1
+
+
+def test_a_dribbling_receiver_is_cut_off_at_the_total_deadline() -> None:
+    """One byte of response header every 0.1 s never trips a per-read timeout; the attempt's
+    total deadline still ends it (a receiver dribbling a byte every 5 s held both workers)."""
+    stop = threading.Event()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def dribble() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 300:
+                    if stop.wait(0.1):
+                        return
+                    conn.sendall(bytes([byte]))
+
+        thread = threading.Thread(target=dribble, daemon=True)
+        thread.start()
+        started = time.monotonic()
+        result = send_webhook(
+            f"http://127.0.0.1:{port}/hook", "{}", HEADERS, policy=LOCAL, timeout_s=1.0
+        )
+        elapsed = time.monotonic() - started
+        stop.set()
+        thread.join(timeout=5)
+    assert result.status_code is None
+    assert result.error is not None and "timed out" in result.error
+    assert elapsed < 10  # the dribble alone lasts 30 s

@@ -14,7 +14,7 @@ from service.webhooks.ssrf import (
 )
 
 PRODUCTION = UrlPolicy(allow_http=False, allow_private=False)
-LOCAL = UrlPolicy(allow_http=True, allow_private=True)
+LOCAL = UrlPolicy(allow_http=True, allow_private=True, any_port=True)
 
 
 def resolving_to(*addresses: str) -> Any:
@@ -54,6 +54,12 @@ def resolving_to(*addresses: str) -> Any:
         ("https://2130706433/x", "loopback"),
         ("https://0x7f.1/x", "loopback"),
         ("https://hooks.example.com:99999/x", "not a valid URL"),
+        ("https://hooks.example.com/x\r\nX-Injected: 1", "control characters"),
+        ("https://hooks.example.com/a\nb", "control characters"),
+        ("https://hooks.example.com/a b", "whitespace"),
+        ("https://hooks.example.com:22/x", "port 22 is not allowed"),
+        ("https://hooks.example.com:6379/x", "port 6379 is not allowed"),
+        ("https://hooks.example.com:80/x", "port 80 is not allowed"),
     ],
 )
 def test_hostile_urls_are_refused_at_registration(url: str, fragment: str) -> None:
@@ -104,3 +110,13 @@ def test_public_ipv6_and_public_embedded_ipv4_pass() -> None:
 
     assert forbidden_reason(ipaddress.ip_address("2606:4700::1111"), PRODUCTION) is None
     assert forbidden_reason(ipaddress.ip_address("::ffff:93.184.216.34"), PRODUCTION) is None
+
+
+def test_ports_beyond_443_and_80_need_the_operators_allow_list() -> None:
+    public = resolving_to("93.184.216.34")
+    http = UrlPolicy(allow_http=True)
+    assert check_webhook_url("http://hooks.example.com:80/x", http, resolver=public).port == 80
+    with pytest.raises(UnsafeWebhookUrl):
+        check_webhook_url("https://hooks.example.com:8443/x", http, resolver=public)
+    allowed = UrlPolicy(extra_ports=frozenset({8443}))
+    assert check_webhook_url("https://hooks.example.com:8443/x", allowed, resolver=public)
