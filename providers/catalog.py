@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 Lifecycle = Literal["available", "closing", "retired"]
 PriceBasis = Literal["token", "gpu-hour"]
-PROVIDER_PREFIXES = ("together", "mistral", "fireworks", "local", "openai")
+PROVIDER_PREFIXES = ("together", "mistral", "fireworks", "vertex", "local", "openai")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class ModelInfo:
     price_date: date
     lifecycle: Lifecycle = "available"
     lifecycle_date: date | None = None
+    inference_input_price: Decimal | None = None
+    """USD per 1M input tokens when the tuned model serves (where we know it)."""
+    inference_output_price: Decimal | None = None
+    inference_price_source: str | None = None
 
     @property
     def is_available(self) -> bool:
@@ -57,6 +61,24 @@ TOGETHER_SRC = (
     " Together's /v1/fine-tunes/estimate-price gives the exact figure"
 )
 FIREWORKS_SRC = "fireworks.ai/pricing (an undated copy, read 2026-11-01; unverified)"
+VERTEX_TRAIN_SRC = (
+    "UNVERIFIED: cloud.google.com/vertex-ai/generative-ai/pricing not read from a primary"
+    " copy (rates as commonly quoted, read 2026-11-29); set yours with"
+    " TUNEFORGE_PRICE_OVERRIDES"
+)
+VERTEX_SERVE_SRC = (
+    "UNVERIFIED third-party copies of Vertex AI pricing (deploybase.ai 2026-03,"
+    " redresscompliance.com 2026-06), read 2026-11-29; a tuned model serves at its base"
+    " model's rate"
+)
+# cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions (stored copies, read
+# 2026-11-29) give these retirement dates; the 2.5 dates have passed and whether Google
+# extended them is UNVERIFIED: override "lifecycle"/"lifecycle_date" when you know.
+GEMINI_25_RETIRES = date(2026, 6, 17)
+GEMINI_25_LITE_RETIRES = date(2026, 7, 22)
+GEMINI_20_FLASH_RETIRED = date(2026, 2, 5)
+GEMINI_20_FLASH_LITE_RETIRED = date(2026, 2, 25)
+GEMINI_TRAIN_CONTEXT = 131_072  # max input+output tokens per training example (2.5 family)
 MISTRAL_SRC = (
     "none: Mistral's fine-tuning API is retired (github.com/mistralai/client-ts PR #255,"
     " read 2026-11-01)"
@@ -86,6 +108,44 @@ def _m(
         **kw,
     )
 
+
+def _gemini(
+    model: str,
+    train: str,
+    serve_in: str,
+    serve_out: str,
+    lifecycle: Lifecycle,
+    lifecycle_date: date,
+    context: int = GEMINI_TRAIN_CONTEXT,
+) -> ModelInfo:
+    return replace(
+        _m("vertex", model, context, SFT, LORA, train, VERTEX_TRAIN_SRC),
+        price_date=date(2026, 11, 29),
+        lifecycle=lifecycle,
+        lifecycle_date=lifecycle_date,
+        inference_input_price=Decimal(serve_in),
+        inference_output_price=Decimal(serve_out),
+        inference_price_source=VERTEX_SERVE_SRC,
+    )
+
+
+VERTEX_MODELS: tuple[ModelInfo, ...] = (
+    _gemini("gemini-2.5-flash", "5.00", "0.30", "2.50", "closing", GEMINI_25_RETIRES),
+    _gemini("gemini-2.5-pro", "25.00", "1.25", "10.00", "closing", GEMINI_25_RETIRES),
+    _gemini("gemini-2.5-flash-lite", "1.50", "0.10", "0.40", "closing", GEMINI_25_LITE_RETIRES),
+    _gemini(
+        "gemini-2.0-flash-001", "3.00", "0.15", "0.60", "retired", GEMINI_20_FLASH_RETIRED, 32_768
+    ),
+    _gemini(
+        "gemini-2.0-flash-lite-001",
+        "1.00",
+        "0.075",
+        "0.30",
+        "retired",
+        GEMINI_20_FLASH_LITE_RETIRED,
+        32_768,
+    ),
+)
 
 BUILTIN: tuple[ModelInfo, ...] = (
     _m("openai", "gpt-4o-mini-2024-07-18", 65536, SFT_DPO, FULL, "3.00", OPENAI_SRC),
@@ -160,6 +220,7 @@ BUILTIN: tuple[ModelInfo, ...] = (
         lifecycle="retired",
         lifecycle_date=RETIRED,
     ),
+    *VERTEX_MODELS,
 )
 
 
@@ -189,8 +250,9 @@ def get_catalog(
         changes = dict(overrides.get(info.provider, {}).get(info.model, {}))
         if "price_per_million" in changes:
             changes["price"] = changes.pop("price_per_million")
-        if "price" in changes and changes["price"] is not None:
-            changes["price"] = Decimal(str(changes["price"]))
+        for key in ("price", "inference_input_price", "inference_output_price"):
+            if changes.get(key) is not None:
+                changes[key] = Decimal(str(changes[key]))
         for key in ("price_date", "lifecycle_date"):
             if isinstance(changes.get(key), str):
                 changes[key] = date.fromisoformat(changes[key])

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     fireworks_api_key: SecretStr | None = None
     fireworks_base_url: str | None = None
     fireworks_account_id: str | None = None
+    # Vertex AI (Gemini tuning) signs in as a service account: its JSON key file, the project
+    # and location jobs run in, and the Cloud Storage bucket datasets are uploaded to. The base
+    # URLs point the SDKs elsewhere (emulators); unset means Google's own endpoints.
+    vertex_project: str | None = None
+    vertex_location: str = "us-central1"
+    vertex_credentials_file: Path | None = None
+    vertex_bucket: str | None = None
+    vertex_base_url: str | None = None
+    vertex_storage_base_url: str | None = None
 
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     max_line_bytes: int = Field(default=16 * 1024 * 1024, gt=0)

@@ -9,7 +9,7 @@ from providers.catalog import ModelInfo
 from service.billing.catalog import service_catalog
 from service.settings import Settings
 
-PROVIDER_ORDER = ("openai", "together", "fireworks", "mistral", "local")
+PROVIDER_ORDER = ("openai", "together", "fireworks", "vertex", "mistral", "local")
 
 
 def _configured(provider: str, settings: Settings) -> bool:
@@ -21,6 +21,10 @@ def _configured(provider: str, settings: Settings) -> bool:
     }
     if provider == "local":
         return settings.local_models_dir is not None
+    if provider == "vertex":
+        return bool(
+            settings.vertex_project and settings.vertex_bucket and settings.vertex_credentials_file
+        )
     return keys.get(provider) is not None
 
 
@@ -44,6 +48,20 @@ def model_object(info: ModelInfo) -> dict[str, Any]:
             "status": info.lifecycle,
             "date": info.lifecycle_date.isoformat() if info.lifecycle_date else None,
         },
+        "inference_price": _inference_price(info),
+    }
+
+
+def _inference_price(info: ModelInfo) -> dict[str, Any] | None:
+    """What the tuned model costs to serve, where the catalog knows it (USD per 1M tokens)."""
+    if info.inference_input_price is None and info.inference_output_price is None:
+        return None
+    return {
+        "input": None if info.inference_input_price is None else str(info.inference_input_price),
+        "output": None if info.inference_output_price is None else str(info.inference_output_price),
+        "currency": "USD",
+        "per": "1M tokens",
+        "source": info.inference_price_source,
     }
 
 

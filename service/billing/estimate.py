@@ -19,6 +19,7 @@ from service.datasets.billing import (
     resolve_epochs,
     together_billed_tokens,
     training_cost,
+    vertex_billed_tokens,
 )
 from service.errors import InvalidRequest
 from service.settings import Settings
@@ -124,6 +125,8 @@ def billed_tokens_for(
         return fireworks_billed_tokens(total, epochs=math.ceil(epochs))
     if info.provider == "mistral":
         return mistral_billed_tokens(total, epochs=float(epochs))
+    if info.provider == "vertex":
+        return vertex_billed_tokens(total, epochs=math.ceil(epochs))
     return None
 
 

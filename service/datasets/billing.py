@@ -55,6 +55,16 @@ def fireworks_billed_tokens(dataset_tokens: int, *, epochs: int = 1) -> int:
     return dataset_tokens * epochs
 
 
+VERTEX_ASSUMED_EPOCHS = 3
+"""Vertex chooses the epoch count when none is given; its choice is not documented per model
+(UNVERIFIED), so estimates assume 3 and the booked cost uses the count the job reports."""
+
+
+def vertex_billed_tokens(dataset_tokens: int, *, epochs: int = VERTEX_ASSUMED_EPOCHS) -> int:
+    """Training-dataset tokens × epochs (Vertex AI's tuning price is per training token)."""
+    return dataset_tokens * epochs
+
+
 def mistral_billed_tokens(dataset_tokens: int, *, epochs: float = 1.0) -> int:
     """Mistral reported ``train_tokens`` ≈ data tokens × (fractional) epochs; rates unverified."""
     return int(Decimal(dataset_tokens) * Decimal(str(epochs)))
@@ -62,6 +72,8 @@ def mistral_billed_tokens(dataset_tokens: int, *, epochs: float = 1.0) -> int:
 
 def resolve_epochs(provider: str, epochs: Epochs | None, n_examples: int) -> int | float:
     if epochs is None or epochs == "auto":
+        if provider == "vertex":
+            return VERTEX_ASSUMED_EPOCHS
         return openai_auto_epochs(n_examples) if provider == "openai" else 1
     return epochs
 
@@ -87,6 +99,8 @@ def billed_tokens(
         return fireworks_billed_tokens(stats.total, epochs=int(chosen))
     if provider == "mistral":
         return mistral_billed_tokens(stats.total, epochs=float(chosen))
+    if provider == "vertex":
+        return vertex_billed_tokens(stats.total, epochs=int(chosen))
     return None
 
 

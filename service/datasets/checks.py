@@ -23,6 +23,7 @@ PROMPT, TRAINABLE, UNTRAINED = 0, 1, 2
 _MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
 )
+_LEGACY_MESSAGE_KEYS = frozenset({"function_call", "refusal"})
 _TOP_KEYS = {
     "chat": frozenset({"messages", "tools", "parallel_tool_calls", "functions"}),
     "preference": frozenset({"input", "preferred_output", "non_preferred_output"}),
@@ -279,6 +280,10 @@ class LineChecker:
         for key in message:
             if key not in _MESSAGE_KEYS:
                 self.error(line, "unrecognized_message_key", f"{where} has unknown key {key!r}")
+            elif key in _LEGACY_MESSAGE_KEYS and self.rules.name == "vertex":
+                self.error(
+                    line, "message_key_not_supported", f"{where}: Gemini has no {key!r} field"
+                )
         kind = PROMPT
         if "weight" in message:
             weight = message["weight"]
@@ -286,6 +291,12 @@ class LineChecker:
                 self.error(line, "invalid_weight", f"{where}: weight must be 0 or 1")
             elif role != "assistant":
                 self.error(line, "weight_not_allowed", f"{where}: weight is only for assistant")
+            elif weight == 0 and not self.rules.supports_untrained_turns:
+                self.error(
+                    line,
+                    "weight_not_supported",
+                    f"{where}: {self.rules.name} trains on every assistant turn (weight 0)",
+                )
         if role == "assistant":
             kind = UNTRAINED if message.get("weight") == 0 else TRAINABLE
         example.overhead += 3 + self.role_tokens.get(role, 1)
@@ -312,13 +323,17 @@ class LineChecker:
         if role == "tool":
             call_id = message.get("tool_call_id")
             if call_id is None:
-                if self.rules.name in ("openai", "mistral"):
+                if (
+                    self.rules.name in ("openai", "mistral")
+                    or self.rules.tool_responses_need_a_call
+                ):
                     self.error(line, "missing_tool_call_id", f"{where}: tool has no tool_call_id")
             elif not isinstance(call_id, str):
                 self.error(line, "invalid_tool_call_id", f"{where}: tool_call_id not a string")
             else:
                 self._tool_call_id_shape(line, where, call_id)
-                if self.rules.name == "mistral" and call_id not in pending:
+                needs_call = self.rules.name == "mistral" or self.rules.tool_responses_need_a_call
+                if needs_call and call_id not in pending:
                     self.error(
                         line,
                         "tool_response_without_call",
@@ -401,18 +416,29 @@ class LineChecker:
                 )
             else:
                 try:
-                    json.loads(arguments)
+                    parsed = json.loads(arguments)
                 except ValueError:
                     self.error(
                         line,
                         "invalid_tool_call_arguments",
                         f"{where}: function.arguments is not valid JSON",
                     )
+                else:
+                    if self.rules.name == "vertex" and not isinstance(parsed, dict):
+                        self.error(
+                            line,
+                            "invalid_tool_call_arguments",
+                            f"{where}: Gemini function-call arguments must be a JSON object",
+                        )
                 example.add(arguments, kind)
             example.add(function["name"], kind)
             call_id = call.get("id")
             if not isinstance(call_id, str):
-                if self.rules.tool_call_id_pattern is not None or self.rules.name == "openai":
+                if (
+                    self.rules.tool_call_id_pattern is not None
+                    or self.rules.name == "openai"
+                    or self.rules.tool_responses_need_a_call
+                ):
                     self.error(line, "invalid_tool_call_id", f"{where}: tool call has no id")
                 continue
             self._tool_call_id_shape(line, where, call_id)
@@ -504,7 +530,9 @@ class LineChecker:
                         f"message {i}: {roles[i]!r} may not follow {roles[i - 1]!r}",
                     )
                     break
-        elif rules.role_order == "system_first" and "system" in roles[1:]:
+        elif rules.role_order == "system_first" and (
+            "system" in roles[1:] or "developer" in roles[1:]
+        ):
             self.error(line, "invalid_role_order", "a system message may only come first")
 
     def _preference(self, line: int, obj: dict[str, Any], example: Example) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from service.datasets import gemini
 from service.datasets.lines import read_lines
 from service.datasets.records import (
     ChatRecord,
@@ -40,7 +41,7 @@ from service.datasets.records import (
 from service.datasets.report import IssueList
 from service.datasets.rules import rules_for
 
-TARGETS = ("openai", "together", "mistral", "fireworks", "local")
+TARGETS = ("openai", "together", "mistral", "fireworks", "vertex", "local")
 _ALNUM = string.ascii_letters + string.digits
 # Message keys beyond the canonical ones that a target understands.
 _KNOWN_MESSAGE_EXTRAS = {"openai": frozenset({"function_call", "refusal"})}
@@ -192,8 +193,12 @@ def to_target(record: Record, target: str) -> tuple[dict[str, Any] | None, list[
     """The target's line for ``record`` (None when it cannot be expressed) and every change."""
     converter = _Converter(target)
     try:
-        return converter.record(record), converter.problems
-    except Unexpressible as exc:
+        line = converter.record(record)
+        if target == "vertex":  # Gemini's own shape, from the record as Vertex's rules left it
+            line, notes = gemini.to_gemini(record_from_dict(line, format_of(record)))
+            converter.problems.extend(notes)
+        return line, converter.problems
+    except (Unexpressible, gemini.Unexpressible) as exc:
         return None, [*converter.problems, (exc.code, exc.message)]
 
 
@@ -204,6 +209,8 @@ def from_target(obj: dict[str, Any], target: str) -> Record:
             "messages": obj["interactions"],
             **{k: v for k, v in obj.items() if k != "interactions"},
         }
+    if target == "vertex":
+        return gemini.from_gemini(obj)
     formats = detect_format(obj)
     if len(formats) != 1:
         raise RecordError(f"cannot tell the format of a {target} line")

@@ -43,6 +43,10 @@ class ProviderRules:
     supports_parallel_tool_calls: bool = True
     supports_message_name: bool = True
     supports_multimodal: bool = True
+    supports_untrained_turns: bool = True
+    """An assistant message may carry ``weight: 0`` (not trained on)."""
+    tool_responses_need_a_call: bool = False
+    """Every tool message's ``tool_call_id`` names an earlier tool call."""
 
     def with_methods(self, methods: frozenset[str] | None) -> ProviderRules:
         return self if methods is None else replace(self, methods=methods)
@@ -107,6 +111,29 @@ RULES: dict[str, ProviderRules] = {
         methods=frozenset({"supervised", "dpo"}),
         over_context_is_error=True,  # maxContextLength is a hard job limit
         supports_message_name=False,
+    ),
+    # Gemini supervised tuning (cloud.google.com/vertex-ai/generative-ai/docs/models/
+    # gemini-supervised-tuning, read 2026-11-29): ≤131,072 input+output tokens per example and
+    # ≤1M text examples for the 2.5 family, ≤1 GB JSONL; text only here (Vertex takes media as
+    # gs:// fileData, not data URLs); too-long examples are dropped by Vertex, so an error here.
+    "vertex": ProviderRules(
+        name="vertex",
+        formats=frozenset({"chat", "prompt_completion"}),
+        roles=frozenset({"system", "developer", "user", "assistant", "tool"}),
+        role_order="system_first",
+        min_examples=1,
+        max_examples=1_000_000,
+        max_file_bytes=1024 * MIB,
+        default_context_length=131_072,
+        methods=frozenset({"supervised"}),
+        over_context_is_error=True,
+        last_message_must_be_assistant=True,
+        max_system_messages=1,
+        supports_parallel_tool_calls=False,
+        supports_message_name=False,
+        supports_multimodal=False,
+        supports_untrained_turns=False,
+        tool_responses_need_a_call=True,
     ),
     "local": ProviderRules(
         name="local",

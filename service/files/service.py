@@ -21,7 +21,7 @@ from service.outbox import enqueue
 from service.settings import Settings
 
 PURPOSES = frozenset({"fine-tune"})
-VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "local"})
+VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "vertex", "local"})
 VALIDATE_TASK = "tuneforge.validate_file"
 MAX_FILES_PAGE = 10_000  # OpenAI's documented maximum for GET /v1/files?limit=
 

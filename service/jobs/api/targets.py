@@ -13,9 +13,10 @@ from service.errors import InvalidRequest
 from service.jobs.api.local_options import parse_local_options
 from service.jobs.api.local_target import resolve_local_model
 from service.jobs.api.schemas import CreateJobRequest
+from service.jobs.lifecycle.adapters import vertex_missing_settings
 from service.settings import Settings
 
-MANAGED_PROVIDERS = ("openai", "together", "mistral", "fireworks")
+MANAGED_PROVIDERS = ("openai", "together", "mistral", "fireworks", "vertex")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,15 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
             f"Unknown provider '{provider}'; one of {', '.join(MANAGED_PROVIDERS)}.",
             param="provider",
             code="unknown_provider",
+        )
+    if provider == "vertex" and (missing := vertex_missing_settings(settings)):
+        raise InvalidRequest(
+            "Vertex AI is not configured on this server: set "
+            f"{', '.join(missing)} (a service-account key file, the project and location jobs "
+            "run in, and the Cloud Storage bucket datasets go to).",
+            param="model",
+            code="provider_not_configured",
+            extra={"settings": missing},
         )
     method = request.method_type()
     catalog = service_catalog(settings)

@@ -12,13 +12,36 @@ from service.settings import Settings
 def provider_config(settings: Settings, provider: str) -> ProviderConfig:
     key: SecretStr | None = getattr(settings, f"{provider}_api_key", None)
     base_url: str | None = getattr(settings, f"{provider}_base_url", None)
+    vertex = provider == "vertex"
+    credentials = settings.vertex_credentials_file
     return ProviderConfig(
         api_key=key.get_secret_value() if key is not None else "",
         base_url=base_url,
         account_id=settings.fireworks_account_id if provider == "fireworks" else None,
         timeout=30.0,
         max_retries=0,  # our tasks retry on their own schedule, after reconciling by tag
+        project=settings.vertex_project if vertex else None,
+        location=settings.vertex_location if vertex else None,
+        credentials_file=str(credentials) if vertex and credentials is not None else None,
+        bucket=settings.vertex_bucket if vertex else None,
+        storage_base_url=settings.vertex_storage_base_url if vertex else None,
     )
+
+
+def vertex_missing_settings(settings: Settings) -> list[str]:
+    """The settings Vertex AI cannot work without that are unset (or name no readable file),
+    as environment variable names."""
+    missing = []
+    if not settings.vertex_project:
+        missing.append("TUNEFORGE_VERTEX_PROJECT")
+    if not settings.vertex_location:
+        missing.append("TUNEFORGE_VERTEX_LOCATION")
+    key_file = settings.vertex_credentials_file
+    if key_file is None or not key_file.is_file():
+        missing.append("TUNEFORGE_VERTEX_CREDENTIALS_FILE")
+    if not settings.vertex_bucket:
+        missing.append("TUNEFORGE_VERTEX_BUCKET")
+    return missing
 
 
 def adapter_for(settings: Settings, provider: str) -> ProviderAdapter:

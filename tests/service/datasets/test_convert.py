@@ -38,6 +38,13 @@ PREFERENCE = {
     "preferred_output": [{"role": "assistant", "content": "good"}],
     "non_preferred_output": [{"role": "assistant", "content": "bad"}],
 }
+GEMINI_CHAT = {  # what Gemini's contents carry exactly (tool-call ids and weights it has not)
+    "messages": [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u"},
+        {"role": "assistant", "content": "done"},
+    ]
+}
 PROMPT = {"prompt": "p", "completion": "c"}
 TEXT = {"text": "t"}
 SUPPORTED: dict[str, list[dict[str, Any]]] = {
@@ -45,6 +52,7 @@ SUPPORTED: dict[str, list[dict[str, Any]]] = {
     "together": [CHAT, PREFERENCE, PROMPT, TEXT],
     "mistral": [CHAT, TEXT],
     "fireworks": [CHAT, PREFERENCE, PROMPT],
+    "vertex": [GEMINI_CHAT],
     "local": [CHAT, PREFERENCE, PROMPT, TEXT],
 }
 
