@@ -73,7 +73,7 @@ def test_every_available_model_when_no_candidates(
     file = stored_file(db_session, settings, tenant, chat_rows(12))
     quotes = _quote(client, key, training_file=file.id, hyperparameters={"n_epochs": 2})["data"]
     providers = {q["provider"] for q in quotes}
-    assert providers == {"openai", "together", "fireworks"}  # mistral is retired
+    assert providers == {"openai", "together", "fireworks", "vertex"}  # mistral is retired
     assert all(q["compatible"] and q["epochs"] == 2 for q in quotes)
     amounts = [float(q["estimated_cost"]["amount"]) for q in quotes]
     assert amounts == sorted(amounts)
