@@ -114,6 +114,21 @@ class Settings(BaseSettings):
             raise ValueError("TUNEFORGE_SECRET_KEY must be set to a real secret in production")
         return self
 
+    def vertex_missing_settings(self) -> list[str]:
+        """The settings Vertex AI cannot work without that are unset (or name no readable
+        file), as environment variable names; empty when Vertex is configured."""
+        missing = []
+        if not self.vertex_project:
+            missing.append("TUNEFORGE_VERTEX_PROJECT")
+        if not self.vertex_location:
+            missing.append("TUNEFORGE_VERTEX_LOCATION")
+        key_file = self.vertex_credentials_file
+        if key_file is None or not str(key_file).strip(".") or not key_file.is_file():
+            missing.append("TUNEFORGE_VERTEX_CREDENTIALS_FILE")
+        if not self.vertex_bucket:
+            missing.append("TUNEFORGE_VERTEX_BUCKET")
+        return missing
+
     @property
     def embedded(self) -> bool:
         """True when both the database and the broker need no server (the one-command mode)."""

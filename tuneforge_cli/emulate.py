@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from emulators import PROVIDERS, serve
 from emulators.push import signer_for
+from emulators.service_account import write_service_account_file
 
 
 def emulate(
@@ -25,6 +27,13 @@ def emulate(
     webhook_secret: Annotated[
         str | None,
         typer.Option(help="Signing secret (whsec_<base64>) for --webhook-url."),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Vertex only: write a service-account key file whose token_uri is this "
+            "emulator (for TUNEFORGE_VERTEX_CREDENTIALS_FILE)."
+        ),
     ] = None,
 ) -> None:
     """Run a loopback emulator of PROVIDER's fine-tuning API (control routes under /_emulator)."""
@@ -45,4 +54,9 @@ def emulate(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         webhooks.append((webhook_url, webhook_secret))
+    if key_file is not None:
+        if provider != "vertex":
+            raise typer.BadParameter("--key-file is for the vertex emulator")
+        write_service_account_file(key_file, f"http://{host}:{port}/token")
+        typer.echo(f"wrote {key_file}; its token_uri is http://{host}:{port}/token")
     serve(provider, host, port, phase_seconds=phase_seconds, retired=retired, webhooks=webhooks)

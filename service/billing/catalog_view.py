@@ -22,9 +22,7 @@ def _configured(provider: str, settings: Settings) -> bool:
     if provider == "local":
         return settings.local_models_dir is not None
     if provider == "vertex":
-        return bool(
-            settings.vertex_project and settings.vertex_bucket and settings.vertex_credentials_file
-        )
+        return not settings.vertex_missing_settings()
     return keys.get(provider) is not None
 
 

@@ -13,7 +13,6 @@ from service.errors import InvalidRequest
 from service.jobs.api.local_options import parse_local_options
 from service.jobs.api.local_target import resolve_local_model
 from service.jobs.api.schemas import CreateJobRequest
-from service.jobs.lifecycle.adapters import vertex_missing_settings
 from service.settings import Settings
 
 MANAGED_PROVIDERS = ("openai", "together", "mistral", "fireworks", "vertex")
@@ -40,7 +39,7 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
             param="provider",
             code="unknown_provider",
         )
-    if provider == "vertex" and (missing := vertex_missing_settings(settings)):
+    if provider == "vertex" and (missing := settings.vertex_missing_settings()):
         raise InvalidRequest(
             "Vertex AI is not configured on this server: set "
             f"{', '.join(missing)} (a service-account key file, the project and location jobs "

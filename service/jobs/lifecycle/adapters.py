@@ -28,21 +28,5 @@ def provider_config(settings: Settings, provider: str) -> ProviderConfig:
     )
 
 
-def vertex_missing_settings(settings: Settings) -> list[str]:
-    """The settings Vertex AI cannot work without that are unset (or name no readable file),
-    as environment variable names."""
-    missing = []
-    if not settings.vertex_project:
-        missing.append("TUNEFORGE_VERTEX_PROJECT")
-    if not settings.vertex_location:
-        missing.append("TUNEFORGE_VERTEX_LOCATION")
-    key_file = settings.vertex_credentials_file
-    if key_file is None or not key_file.is_file():
-        missing.append("TUNEFORGE_VERTEX_CREDENTIALS_FILE")
-    if not settings.vertex_bucket:
-        missing.append("TUNEFORGE_VERTEX_BUCKET")
-    return missing
-
-
 def adapter_for(settings: Settings, provider: str) -> ProviderAdapter:
     return get_adapter(provider, provider_config(settings, provider))
