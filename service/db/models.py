@@ -330,3 +330,22 @@ class Eval(Base):
     testing_criteria: Mapped[list[Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class FileSplit(Base):
+    """A frozen held-out split of one file: the same request returns the same two files."""
+
+    __tablename__ = "file_splits"
+    __table_args__ = (
+        UniqueConstraint("source_file_id", "seed", "test_fraction", name="uq_file_splits_request"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("split_"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    source_file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    seed: Mapped[str] = mapped_column(String(128))
+    test_fraction: Mapped[str] = mapped_column(String(16))
+    train_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
+    test_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

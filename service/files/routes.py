@@ -13,9 +13,10 @@ from service.api.deps import CallerDep, SessionDep, SettingsDep, request_session
 from service.api.wire import BINARY, ListPage
 from service.db.ids import new_id
 from service.db.session import after_commit
-from service.files import service
+from service.files import service, split
 from service.files.naming import storage_path
 from service.files.objects import FileDeleted, FileObject
+from service.files.split import SplitObject, SplitRequest, split_object
 from service.files.upload import stream_multipart_upload
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
@@ -117,6 +118,17 @@ def delete_file(file_id: str, caller: CallerDep, session: SessionDep) -> dict[st
     path = Path(file.storage_path)
     after_commit(session, lambda: path.unlink(missing_ok=True))
     return {"id": file.id, "object": "file", "deleted": True}
+
+
+@router.post("/{file_id}/split", response_model=SplitObject)
+def split_file(
+    file_id: str,
+    body: SplitRequest,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> SplitObject:
+    return split_object(*split.split_file(session, settings, caller.tenant_id, file_id, body))
 
 
 @router.get(

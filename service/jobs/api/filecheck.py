@@ -17,6 +17,7 @@ from typing import Any
 from service.billing.revalidation import report_for
 from service.datasets.validate import ValidationOptions, validate_file
 from service.errors import InvalidRequest
+from service.files.split import HELD_OUT_PURPOSE
 from service.jobs.api.targets import Target
 from service.jobs.repository import JobRepository
 from service.settings import Settings
@@ -34,6 +35,13 @@ def checked_report(
     if file is None:
         raise InvalidRequest(
             f"invalid {param}: {file_id} (no such file)", param=param, code="file_not_found"
+        )
+    if file.purpose == HELD_OUT_PURPOSE:
+        raise InvalidRequest(
+            f"{param} {file_id} is the held-out test part of a split: it is for evals only and "
+            "is never sent to a provider.",
+            param=param,
+            code="held_out_file",
         )
     stored = file.validation or {}
     if file.status == "uploaded" or stored.get("pending"):
