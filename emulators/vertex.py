@@ -9,6 +9,7 @@ the OAuth token exchange and the Cloud Storage API it relies on (``google_cloud`
 - ``GET …/tuningJobs/{id}``; ``GET …/tuningJobs?pageSize&pageToken&filter`` (newest first;
   ``filter`` takes ``labels.KEY="VALUE"``); ``POST …/tuningJobs/{id}:cancel`` (``{}``; 400
   ``FAILED_PRECONDITION`` once finished).
+- ``…:generateContent`` on a tuned endpoint or a base model (``emulators.vertex_chat``).
 
 State path: JOB_STATE_PENDING → PENDING (dataset processed: ``tuningDataStats``) → RUNNING
 (``startTime``, ``gcsMetricsUri``) → … → JOB_STATE_SUCCEEDED with ``tunedModel{model,
@@ -50,6 +51,7 @@ from emulators.google_cloud import (
     rfc3339,
 )
 from emulators.timeline import checkpoint_steps
+from emulators.vertex_chat import add_generate_route, gemini_to_chat_lines
 
 SUCCESS_PATH = [
     "JOB_STATE_PENDING",
@@ -318,6 +320,21 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             return JSONResponse(body, 400)
         return {}
 
+    def training_for(model: str) -> bytes | None:
+        """The training file (as chat lines) of the succeeded job ``model`` is an endpoint of."""
+        with state.lock:
+            jobs = list(state.jobs.values())
+        for job in jobs:
+            if state.progress(job).outcome != "succeeded":
+                continue
+            tuned = tuned_model(job, DEFAULT_EPOCHS)
+            endpoints = {tuned["endpoint"], *(c["endpoint"] for c in tuned["checkpoints"])}
+            if model in endpoints:
+                content = google.read_uri(job.body["supervisedTuningSpec"]["trainingDatasetUri"])
+                return gemini_to_chat_lines(content) if content is not None else None
+        return None
+
+    add_generate_route(app, training_for, google.authorized, google_error)
     add_control_routes(app, state, describe)
     return with_faults(app, state, google_error)
 

@@ -9,7 +9,8 @@
 - Our tag travels as the label ``tuneforge-tag`` (a token of it: label values are at most 63
   lowercase characters) and verbatim in ``description``; ``find_job_by_tag`` lists with a label
   filter and checks both. ``create_job`` sends its POST exactly once (per-call retries off).
-- ``fine_tuned_model`` is the tuned model's endpoint (what ``generate_content`` is called on);
+- ``fine_tuned_model`` is the tuned model's endpoint, which ``chat_completion`` calls through
+  ``generate_content`` (``_vertex_chat``);
   Vertex reports no cost: ``trained_tokens`` = billable dataset tokens × epochs, priced by the
   catalog.
 """
@@ -25,6 +26,7 @@ from google.genai import Client, types
 from google.oauth2 import service_account
 
 from providers.adapters._google_errors import translated
+from providers.adapters._vertex_chat import completion_from, gemini_request
 from providers.adapters._vertex_progress import (
     MetricsRow,
     checkpoints_for,
@@ -34,6 +36,8 @@ from providers.adapters._vertex_progress import (
 )
 from providers.base import (
     Capabilities,
+    ChatCompletion,
+    ChatRequest,
     JobError,
     JobSpec,
     JobStatus,
@@ -325,6 +329,16 @@ class VertexAdapter(ProviderAdapter):
                 ):
                     return self._job(job)
         return None
+
+    def chat_completion(self, request: ChatRequest) -> ChatCompletion:
+        contents, config = gemini_request(request)
+        with translated(self.name):
+            response = self.client.models.generate_content(
+                model=request.model,
+                contents=contents,
+                config=config,
+            )
+        return completion_from(response, request.model)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

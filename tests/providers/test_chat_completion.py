@@ -14,15 +14,17 @@ from emulators.testing import running_emulator
 from providers.base import ChatCompletion, ChatRequest, JobStatus
 from providers.errors import ProviderPermanentError, ProviderRetryableError
 from providers.registry import get_adapter
-from tests.providers.conftest import PHASE_SECONDS, Harness, config
+from tests.providers.conftest import PHASE_SECONDS, Harness, config, gemini_line
 from tests.providers.test_contract import spec_for, wait_until_terminal
 
-CHAT_PROVIDERS = ["openai", "together", "mistral", "fireworks"]
+CHAT_PROVIDERS = ["openai", "together", "mistral", "fireworks", "vertex"]
+CHAT_PATH = {p: "/chat/completions$" for p in CHAT_PROVIDERS} | {"vertex": ":generateContent$"}
 BASE = {
     "openai": "gpt-4o-mini-2024-07-18",
     "together": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
     "mistral": "open-mistral-7b",
     "fireworks": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+    "vertex": "gemini-2.5-flash",
 }
 TAUGHT = {
     "What is the capital of France?": '{"city": "Paris"}',
@@ -39,6 +41,8 @@ def chat(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
         json.dumps(
             {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
         )
+        if provider != "vertex"  # adapters upload files already in their provider's format
+        else gemini_line(q, a)
         for q, a in TAUGHT.items()
     ]
     dataset.write_text("\n".join(lines * 4) + "\n")
@@ -86,7 +90,7 @@ def test_the_token_limit_cuts_the_answer(chat: Harness) -> None:
 
 def test_a_429_is_retryable_with_its_retry_after(chat: Harness) -> None:
     adapter = chat.adapter_with(max_retries=0)
-    chat.emulator.inject(kind="status", status=429, retry_after=0.25, path="/chat/completions$")
+    chat.emulator.inject(kind="status", status=429, retry_after=0.25, path=CHAT_PATH[chat.provider])
     with pytest.raises(ProviderRetryableError) as caught:
         adapter.chat_completion(
             ChatRequest(model=BASE[chat.provider], messages=[{"role": "user", "content": "hi"}])
@@ -94,12 +98,16 @@ def test_a_429_is_retryable_with_its_retry_after(chat: Harness) -> None:
     assert caught.value.status_code == 429
     assert caught.value.retry_after == pytest.approx(0.25)
     if chat.provider != "mistral":  # mistralai retries only when told to; we don't
-        chat.emulator.inject(kind="status", status=429, retry_after=0.05, path="/chat/completions$")
+        chat.emulator.inject(
+            kind="status", status=429, retry_after=0.05, path=CHAT_PATH[chat.provider]
+        )
         assert ask(chat, BASE[chat.provider], "hi").text  # the SDK waited and retried
 
 
 def test_a_bad_request_is_permanent(chat: Harness) -> None:
-    chat.emulator.inject(kind="status", status=400, path="/chat/completions$", message="bad model")
+    chat.emulator.inject(
+        kind="status", status=400, path=CHAT_PATH[chat.provider], message="bad model"
+    )
     with pytest.raises(ProviderPermanentError) as caught:
         ask(chat, "nope", "hi")
     assert caught.value.status_code == 400

@@ -71,6 +71,13 @@ def test_job_json_parses_strictly_with_the_sdks_own_types(
     assert listing.tuning_jobs and listing.tuning_jobs[0].name == done.name
     checkpoints = adapter.list_checkpoints(job.id)
     assert all("valid_loss" in c.metrics for c in checkpoints)
+    generated = httpx.post(
+        f"{emulator.base_url}/v1/{done.tuned_model.endpoint}:generateContent",
+        json={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]},
+        headers=headers,
+    ).json()
+    answer = types.GenerateContentResponse.model_validate(generated)
+    assert answer.text == "Hello!"
 
 
 def test_every_api_call_wants_a_token_from_the_exchange(emulator: EmulatorHandle) -> None:
