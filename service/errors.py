@@ -42,6 +42,18 @@ class InvalidRequest(TuneforgeError):
     default_code = "invalid_request"
 
 
+class UnknownCursor(InvalidRequest):
+    """A page cursor (``after``) that names nothing of the caller's: restarting at page 1 would
+    hand a client the same items again, forever."""
+
+    default_code = "invalid_cursor"
+
+    def __init__(self, after: str) -> None:
+        super().__init__(
+            f"Invalid 'after': no object with id {after!r} to continue from.", param="after"
+        )
+
+
 class Unauthorized(TuneforgeError):
     status_code = 401
     error_type = "invalid_request_error"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from service.api import health, tenancy
 from service.api.deps import authenticate_scope
 from service.api.errors import install_error_handlers
 from service.api.guard import RequestGuard
 from service.api.openapi import install_openapi, operation_id
+from service.api.query import reject_unknown_query_parameters
 from service.billing import routes as billing_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             "OpenAI-compatible API."
         ),
         generate_unique_id_function=operation_id,
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.settings = settings
     app.state.database = database or database_for(settings)

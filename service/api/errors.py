@@ -39,9 +39,25 @@ def error_response(
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
+# Parts of a pydantic error location that name a member of a union, not a request field.
+_UNION_TAGS = frozenset({"int", "float", "str", "bool", "none", "decimal", "dict", "list"})
+
+
+def _is_union_tag(part: Any) -> bool:
+    text = str(part)
+    return "[" in text or text.startswith(("constrained-", "function-")) or text in _UNION_TAGS
+
+
 def _param_from_loc(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    while parts and _is_union_tag(parts[-1]):
+        parts.pop()
     return ".".join(parts) or None
+
+
+def _most_telling(errors: list[Any]) -> Any:
+    """Of a union's errors, the one about the number rather than "should be 'auto'"."""
+    return sorted(errors, key=lambda e: any("literal[" in str(p) for p in e.get("loc", ())))[0]
 
 
 def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
@@ -71,7 +87,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        message, param = _validation_message(errors[0]) if errors else ("Invalid request.", None)
+        message, param = (
+            _validation_message(_most_telling(errors)) if errors else ("Invalid request.", None)
+        )
         if len(errors) > 1:
             message += f" ({len(errors) - 1} more problem(s) in this request.)"
         return error_response(

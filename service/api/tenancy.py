@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminDep, CallerDep, SessionDep
 from service.api.objects import TenantList, TenantObject
@@ -49,6 +49,8 @@ def list_tenants(_: AdminDep, session: SessionDep) -> dict[str, Any]:
 
 
 class BudgetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     monthly_limit: Decimal = Field(ge=0, max_digits=12, decimal_places=6)
 
 

@@ -54,11 +54,16 @@ def lookup_model(
     """The catalog entry; a local model not (yet) in the models folder is still priced by
     the hour with the default context, so an estimate never depends on the folder scan."""
     info = find_model(provider, model, catalog)
-    if info is None and provider == "local":
+    if info is None and provider == "local" and _plain_folder_name(model):
         return local_model(
             model, gpu_hour_price=gpu_hourly_rate, source="config: TUNEFORGE_LOCAL_GPU_HOURLY_RATE"
         )
     return info
+
+
+def _plain_folder_name(name: str) -> bool:
+    """A local model is a folder directly under the models directory: never a path."""
+    return bool(name) and not any(c in name for c in "/\\") and not name.startswith(".")
 
 
 def hourly_rate(settings_rate: float) -> Decimal:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.billing.budget import budget_status
@@ -16,8 +16,13 @@ from service.billing.quotes import Candidate, QuoteRequest, quote_dataset
 from service.billing.usage import GROUP_BY, GroupBy, totals, usage_report
 from service.db.types import utcnow
 from service.errors import Forbidden, InvalidRequest
+from service.jobs.api.schemas import DpoHyperparameters
 
 router = APIRouter(prefix="/v1", tags=["billing"])
+
+
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def parse_instant(value: str | None, param: str) -> datetime | None:
@@ -25,14 +30,23 @@ def parse_instant(value: str | None, param: str) -> datetime | None:
     if value is None or value == "":
         return None
     try:
-        if value.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(value), UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if value.lstrip("-").isdigit() and len(value) <= 12:
+            parsed = datetime.fromtimestamp(int(value), UTC)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        # In UTC now, inside the range every later step can compute with (9999-12-31T23:59
+        # at -14:00 is in year 10000: it overflowed further down, a 500).
+        parsed = parsed.astimezone(UTC)
+        if not _EARLIEST <= parsed <= _LATEST:
+            raise ValueError("out of range")
     except (ValueError, OverflowError, OSError):
         raise InvalidRequest(
-            f"{param} must be unix seconds or an ISO 8601 date/time, got {value!r}", param=param
+            f"{param} must be unix seconds or an ISO 8601 date/time between 1970 and 9000, "
+            f"got {value[:64]!r}",
+            param=param,
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 @router.get("/usage", response_model=Usage, response_model_exclude_unset=True)
@@ -73,15 +87,20 @@ def get_usage(
 
 
 class CandidateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model: str = Field(min_length=1, max_length=255)
     provider: str | None = Field(default=None, max_length=32)
 
 
 class QuoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     training_file: str = Field(min_length=1, max_length=64)
     validation_file: str | None = Field(default=None, max_length=64)
     candidates: list[CandidateBody] | None = Field(default=None, min_length=1, max_length=50)
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # Typed and bounded as at job create: n_epochs 1e300 or true is a 400, not a 500.
+    hyperparameters: DpoHyperparameters | None = None
     method: Literal["supervised", "dpo"] | None = None
 
 
@@ -97,7 +116,9 @@ def create_quotes(
             if body.candidates is None
             else [Candidate(c.model, c.provider) for c in body.candidates]
         ),
-        hyperparameters=body.hyperparameters,
+        hyperparameters=(
+            body.hyperparameters.model_dump(exclude_none=True) if body.hyperparameters else {}
+        ),
         method=body.method,
     )
     quotes = quote_dataset(session, settings, caller.tenant_id, request)

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import File, Job
+from service.errors import UnknownCursor
 
 
 class FileRepository:
@@ -39,6 +40,8 @@ class FileRepository:
         descending = order == "desc"
         if after:
             anchor = self.get(tenant_id, after)
+            if anchor is None:
+                raise UnknownCursor(after)
             if anchor is not None:
                 key = (anchor.created_at, anchor.id)
                 if descending:

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import Checkpoint, File, Job, JobEvent, Metric
+from service.errors import UnknownCursor
 from service.jobs.transitions import ACTIVE
 
 
@@ -51,6 +52,8 @@ class JobRepository:
         query = select(Job).where(Job.tenant_id == tenant_id)
         if after is not None:
             anchor = self.get_for_tenant(tenant_id, after)
+            if anchor is None:
+                raise UnknownCursor(after)
             if anchor is not None:
                 query = query.where(
                     or_(
@@ -132,8 +135,9 @@ class JobRepository:
             anchor = self.session.scalars(
                 select(JobEvent.seq).where(JobEvent.job_id == job_id, JobEvent.id == after)
             ).first()
-            if anchor is not None:
-                query = query.where(JobEvent.seq < anchor)
+            if anchor is None:
+                raise UnknownCursor(after)
+            query = query.where(JobEvent.seq < anchor)
         return list(self.session.scalars(query.order_by(JobEvent.seq.desc()).limit(limit)))
 
     def last_provider_event_id(self, job_id: str) -> str | None:
@@ -158,8 +162,9 @@ class JobRepository:
         query = select(Checkpoint).where(Checkpoint.job_id == job_id)
         if after is not None:
             anchor = self.session.get(Checkpoint, after)
-            if anchor is not None and anchor.job_id == job_id:
-                query = query.where(Checkpoint.step < anchor.step)
+            if anchor is None or anchor.job_id != job_id:
+                raise UnknownCursor(after)
+            query = query.where(Checkpoint.step < anchor.step)
         return list(self.session.scalars(query.order_by(Checkpoint.step.desc()).limit(limit)))
 
     def checkpoint_steps(self, job_id: str) -> set[int]:

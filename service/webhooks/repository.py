@@ -15,6 +15,7 @@ from service.db.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from service.errors import UnknownCursor
 
 _Row = TypeVar("_Row", WebhookEndpoint, WebhookDelivery, WebhookAttempt, TenantWebhookSecret)
 
@@ -129,6 +130,8 @@ class WebhookRepository:
             query = query.where(WebhookDelivery.status == status)
         if after is not None:
             cursor = self.delivery(tenant_id, after)
+            if cursor is None:
+                raise UnknownCursor(after)
             if cursor is not None:
                 query = query.where(
                     (WebhookDelivery.created_at < cursor.created_at)

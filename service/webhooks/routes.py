@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.db.models import TenantWebhookSecret, WebhookAttempt, WebhookEndpoint
@@ -39,16 +39,20 @@ _ENDPOINTS: dict[str, Any] = {
 
 
 class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: str = Field(max_length=2048)
-    events: list[str] | None = None
-    description: str = ""
+    events: list[str] | None = Field(default=None, max_length=32)
+    description: str = Field(default="", max_length=500)
     enabled: bool = True
 
 
 class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: str | None = Field(default=None, max_length=2048)
-    events: list[str] | None = None
-    description: str | None = None
+    events: list[str] | None = Field(default=None, max_length=32)
+    description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
 
 

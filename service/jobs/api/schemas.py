@@ -38,14 +38,20 @@ class DpoHyperparameters(Hyperparameters):
 
 
 class SupervisedBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     hyperparameters: Hyperparameters | None = None
 
 
 class DpoBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     hyperparameters: DpoHyperparameters | None = None
 
 
 class MethodSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["supervised", "dpo"]
     supervised: SupervisedBody | None = None
     dpo: DpoBody | None = None
@@ -56,8 +62,15 @@ ProviderOptions = Annotated[dict[str, Any], Field(max_length=32)]
 (``providers.options``; ``local_options`` for ``local/`` models)."""
 
 
+MetadataKey = Annotated[str, Field(max_length=64)]
+MetadataValue = Annotated[str, Field(max_length=512)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)]
+"""OpenAI's bounds: at most 16 pairs, keys up to 64 characters, values up to 512."""
+
+
 class CreateJobRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # OpenAI answers an unknown field with 400 "Unrecognized request argument supplied".
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=255)
     training_file: str = Field(min_length=1, max_length=64)
@@ -66,7 +79,7 @@ class CreateJobRequest(BaseModel):
     method: MethodSpec | None = None
     suffix: str | None = Field(default=None, min_length=1, max_length=64)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
     integrations: list[Integration] | None = Field(default=None, max_length=10)
     provider: str | None = Field(default=None, max_length=32)
     provider_options: ProviderOptions | None = None

@@ -1,0 +1,190 @@
+"""What a hostile probe sent, each answered with a 400 naming the field (it was a 500, or a
+silent default): unknown fields and query parameters, huge and non-finite numbers, dates past
+year 9999, unknown cursors, ``limit=0``, oversized metadata, a local model name that is a path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.factories import auth, make_key, make_tenant
+
+LINE = {
+    "messages": [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+    ]
+}
+
+
+@pytest.fixture()
+def key(db_session: Session) -> str:
+    key = make_key(db_session, make_tenant(db_session))
+    db_session.commit()
+    return key
+
+
+def _bad(response: Any, param: str | None, fragment: str = "") -> dict[str, object]:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    assert isinstance(error["code"], str) and error["code"]
+    assert fragment in error["message"]
+    return dict(error)
+
+
+def _job(**fields: object) -> dict[str, object]:
+    return {"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x", **fields}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/fine_tuning/jobs", _job(validaton_file="file-y"), "validaton_file"),
+        ("/v1/fine_tuning/jobs", _job(sufix="x"), "sufix"),
+        (
+            "/v1/fine_tuning/jobs",
+            _job(method={"type": "supervised", "supervised": {"hyperparams": {}}}),
+            "method.supervised.hyperparams",
+        ),
+        ("/v1/webhook_endpoints", {"url": "https://h.example.com/x", "event": ["x"]}, "event"),
+        ("/v1/quotes", {"training_file": "file-x", "candidate": []}, "candidate"),
+    ],
+)
+def test_unknown_body_fields_are_named(
+    client: TestClient, key: str, path: str, body: dict[str, object], field: str
+) -> None:
+    response = client.post(path, json=body, headers=auth(key))
+    _bad(response, field, f"Unrecognized request argument supplied: {field}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/fine_tuning/jobs?limt=5", "/v1/files?purpos=fine-tune", "/v1/webhook_deliveries?x=1"],
+)
+def test_unknown_query_parameters_are_named(client: TestClient, key: str, path: str) -> None:
+    name = path.split("?")[1].split("=")[0]
+    _bad(client.get(path, headers=auth(key)), name, "Unrecognized request argument")
+
+
+def test_metadata_filters_on_the_jobs_list_are_still_accepted(client: TestClient, key: str) -> None:
+    response = client.get("/v1/fine_tuning/jobs?metadata[team]=a", headers=auth(key))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "param"),
+    [
+        ({"n_epochs": 1e300}, "hyperparameters.n_epochs"),
+        ({"n_epochs": True}, "hyperparameters.n_epochs"),
+        ({"learning_rate_multiplier": 1e300}, "hyperparameters.learning_rate_multiplier"),
+        ({"batch_size": 10**30}, "hyperparameters.batch_size"),
+    ],
+)
+def test_quotes_bound_every_hyperparameter(
+    client: TestClient, key: str, hyperparameters: dict[str, object], param: str
+) -> None:
+    body = {"training_file": "file-x", "hyperparameters": hyperparameters}
+    _bad(client.post("/v1/quotes", json=body, headers=auth(key)), param)
+
+
+def test_a_job_refuses_an_infinite_multiplier(client: TestClient, key: str) -> None:
+    raw = json.dumps(_job()).replace(
+        "}", ', "hyperparameters": {"learning_rate_multiplier": 1e400}}'
+    )
+    response = client.post(
+        "/v1/fine_tuning/jobs",
+        content=raw,
+        headers={**auth(key), "Content-Type": "application/json"},
+    )
+    _bad(response, "hyperparameters.learning_rate_multiplier")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fragment"),
+    [
+        ({f"k{n}": "v" for n in range(17)}, ""),
+        ({"k" * 65: "v"}, ""),
+        ({"k": "v" * 513}, ""),
+    ],
+)
+def test_job_metadata_has_openais_bounds(
+    client: TestClient, key: str, metadata: dict[str, str], fragment: str
+) -> None:
+    response = client.post("/v1/fine_tuning/jobs", json=_job(metadata=metadata), headers=auth(key))
+    assert response.status_code == 400
+    assert str(response.json()["error"]["param"]).startswith("metadata")
+
+
+@pytest.mark.parametrize(
+    "value", ["9999-12-31T23:59:59-14:00", "99999999999999999999", "0001-01-01T00:00:00+14:00"]
+)
+def test_usage_refuses_dates_out_of_range(client: TestClient, key: str, value: str) -> None:
+    _bad(client.get("/v1/usage", params={"from": value}, headers=auth(key)), "from")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/fine_tuning/jobs?after=ftjob-nope",
+        "/v1/files?after=file-nope",
+        "/v1/webhook_deliveries?after=msg_nope",
+    ],
+)
+def test_unknown_cursors_are_400_not_page_one(client: TestClient, key: str, path: str) -> None:
+    error = _bad(client.get(path, headers=auth(key)), "after")
+    assert error["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/fine_tuning/jobs?limit=0", "/v1/files?limit=0", "/v1/webhook_deliveries?limit=0"]
+)
+def test_limit_zero_is_400(client: TestClient, key: str, path: str) -> None:
+    _bad(client.get(path, headers=auth(key)), "limit")
+
+
+def test_a_local_model_name_that_is_a_path_is_never_compatible(
+    client: TestClient, key: str
+) -> None:
+    body = b"".join(json.dumps(LINE).encode() + b"\n" for _ in range(12))
+    uploaded = client.post(
+        "/v1/files",
+        headers=auth(key),
+        files={"file": ("t.jsonl", body, "application/jsonl")},
+        data={"purpose": "fine-tune"},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    response = client.post(
+        "/v1/quotes",
+        json={
+            "training_file": uploaded.json()["id"],
+            "candidates": [{"model": "local/../../etc"}, {"model": "local/.hidden"}],
+        },
+        headers=auth(key),
+    )
+    assert response.status_code == 200, response.text
+    for quote in response.json()["data"]:
+        assert quote["compatible"] is False
+        assert [p["code"] for p in quote["problems"]] == ["model_not_found"]
+
+
+def test_error_bodies_always_carry_a_code_and_never_the_string_none(
+    client: TestClient, key: str
+) -> None:
+    responses = [
+        client.get("/v1/fine_tuning/jobs/ftjob-nope", headers=auth(key)),
+        client.post("/v1/fine_tuning/jobs", json={}, headers=auth(key)),
+        client.post("/v1/fine_tuning/jobs", content=b"{", headers=auth(key)),
+        client.get("/v1/tenant"),
+        client.delete("/v1/tenant", headers=auth(key)),
+        client.get("/v1/nope", headers=auth(key)),
+    ]
+    for response in responses:
+        error = response.json()["error"]
+        assert isinstance(error["code"], str) and error["code"], response.text
+        assert error["param"] != "None", response.text
+    assert responses[4].status_code == 405 and responses[4].headers["allow"] == "GET"
