@@ -15,6 +15,7 @@ import os
 
 from local_gpu.config import (
     CheckpointInfo,
+    Evaluation,
     LoraSettings,
     ProgressMetrics,
     TrainingCallbacks,
@@ -32,6 +33,7 @@ from local_gpu.estimate import estimate_seconds
 __all__ = [
     "CheckpointInfo",
     "DatasetError",
+    "Evaluation",
     "LocalTrainingError",
     "LoraSettings",
     "ModelNotFoundError",
@@ -49,7 +51,7 @@ __all__ = [
 
 def supported_methods() -> tuple[str, ...]:
     """Training methods run_training accepts; anything else raises UnsupportedMethodError."""
-    return ("supervised",)
+    return ("supervised", "dpo")
 
 
 def go_offline() -> None:

@@ -34,6 +34,11 @@ class TrainingConfig:
     output_dir: Path
     validation_file: Path | None = None
     method: Method = "supervised"
+    # DPO: how far the trained policy may drift from the reference (the base, adapter off).
+    dpo_beta: float = 0.1
+    # Start from this adapter (a previous run's adapter or checkpoint folder) instead of a
+    # fresh LoRA init; its rank and targets win over `lora`.
+    init_adapter: Path | None = None
     # "auto" = cuda when available, else cpu.
     device: str = "auto"
     # "nf4" = QLoRA (4-bit NF4 base + double quant); "none" = plain LoRA on an unquantized base.
@@ -55,11 +60,44 @@ class TrainingConfig:
     seed: int = 42
     progress_every: int = 10
     checkpoint_every: int = 100
+    # Evaluate on the validation file every this many steps (None: at progress reports when
+    # early stopping is on, else only at the end).
     eval_every: int | None = None
+    # Stop once validation loss has not improved by more than min_delta for this many
+    # evaluations in a row; the best evaluated adapter is the result.
+    early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
     keep_checkpoints: int = 2
     resume: bool = True
     merge_adapter: bool = False
     torch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Loss and accuracy over a window of steps or a validation set. Supervised: accuracy is
+    the mean token accuracy. DPO: loss is the DPO loss, accuracy the share of pairs whose
+    chosen reward beats the rejected one, and the mean implicit rewards are set."""
+
+    loss: float
+    accuracy: float
+    rewards_chosen: float | None = None
+    rewards_rejected: float | None = None
+
+    def named(self, prefix: str) -> dict[str, float]:
+        """OpenAI-style names: train_loss, valid_mean_token_accuracy, full_valid_loss, ...;
+        for DPO also rewards/chosen, rewards/rejected, rewards/accuracy, rewards/margin
+        (prefixed valid_ / full_valid_ off the training set)."""
+        values = {f"{prefix}loss": self.loss}
+        if self.rewards_chosen is None or self.rewards_rejected is None:
+            values[f"{prefix}mean_token_accuracy"] = self.accuracy
+            return values
+        rewards = "" if prefix == "train_" else prefix
+        values[f"{rewards}rewards/chosen"] = self.rewards_chosen
+        values[f"{rewards}rewards/rejected"] = self.rewards_rejected
+        values[f"{rewards}rewards/accuracy"] = self.accuracy
+        values[f"{rewards}rewards/margin"] = self.rewards_chosen - self.rewards_rejected
+        return values
 
 
 @dataclass(frozen=True)
@@ -74,6 +112,29 @@ class ProgressMetrics:
     tokens_seen: int
     elapsed_seconds: float
     valid_loss: float | None = None
+    train: Evaluation | None = None
+    valid: Evaluation | None = None
+    # On the last report only: the whole validation file on the result adapter.
+    full_valid: Evaluation | None = None
+
+    def named_values(self) -> dict[str, float]:
+        values = {
+            "train_loss": self.train_loss,
+            "learning_rate": self.learning_rate,
+            "tokens_per_second": self.tokens_per_second,
+            "epoch": self.epoch,
+            "tokens_seen": float(self.tokens_seen),
+        }
+        for prefix, evaluation in (
+            ("train_", self.train),
+            ("valid_", self.valid),
+            ("full_valid_", self.full_valid),
+        ):
+            if evaluation is not None:
+                values.update(evaluation.named(prefix))
+        if self.valid_loss is not None:
+            values["valid_loss"] = self.valid_loss
+        return values
 
 
 @dataclass(frozen=True)
@@ -118,3 +179,7 @@ class TrainingResult:
     last_checkpoint: Path | None
     resumed_from_step: int | None
     result_files: list[Path]
+    # Early stopping ended the run before total_steps; best_step is the adapter kept.
+    stopped_early: bool = False
+    best_step: int | None = None
+    full_valid: Evaluation | None = None

@@ -16,6 +16,14 @@ def save_adapter(model: Any, tokenizer: Any, directory: Path) -> Path:
     return directory
 
 
+def load_adapter_weights(model: Any, directory: Path) -> None:
+    """Put the adapter weights saved in `directory` into the peft model (same LoRA shape)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(directory / "adapter_model.safetensors")))
+
+
 def merge_adapter(model_dir: Path, adapter_dir: Path, tokenizer: Any, directory: Path) -> Path:
     """Merge into a freshly loaded unquantized base (merging into NF4 weights would round)."""
     from peft import PeftModel

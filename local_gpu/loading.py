@@ -95,7 +95,7 @@ def load_base_model(
 
 def load_for_training(config: TrainingConfig) -> TrainingModel:
     import peft
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
 
     from local_gpu.fused_lora import fuse_lora_layers
     from local_gpu.segment_attention import register_segment_attention
@@ -132,10 +132,13 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    try:
-        peft_model = get_peft_model(model, lora)
-    except ValueError as error:
-        raise LocalTrainingError(f"LoRA target modules {targets!r}: {error}") from None
+    if config.init_adapter is not None:
+        peft_model = _continue_adapter(PeftModel, model, config.init_adapter)
+    else:
+        try:
+            peft_model = get_peft_model(model, lora)
+        except ValueError as error:
+            raise LocalTrainingError(f"LoRA target modules {targets!r}: {error}") from None
     if not quantize:
         # One autograd op per plain-LoRA linear (dropout 0, no autocast); others keep peft's.
         fuse_lora_layers(peft_model)
@@ -149,6 +152,19 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
         quantized=quantize,
         description=f"{kind} on {device.type}",
     )
+
+
+def _continue_adapter(peft_model_class: Any, model: Any, directory: Path) -> Any:
+    """The base with a previous run's adapter, trainable (its rank and targets win)."""
+    if not (directory / "adapter_config.json").is_file():
+        raise LocalTrainingError(f"no LoRA adapter (adapter_config.json) in {directory}")
+    try:
+        return peft_model_class.from_pretrained(model, str(directory), is_trainable=True)
+    except (ValueError, RuntimeError, KeyError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise LocalTrainingError(
+            f"the adapter in {directory.name} does not fit this base model: {first}"
+        ) from None
 
 
 def build_optimizer(loaded: TrainingModel, config: TrainingConfig) -> torch.optim.Optimizer:

@@ -1,32 +1,37 @@
-"""The packed training loop: progress, checkpoints, cancel and resume."""
+"""The training loop: schedule, progress, validation, early stopping, checkpoints, cancel and
+resume. What a step trains on is the objective's business (objective.py, dpo.py)."""
 
 from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from local_gpu.architecture import packing_blocker
 from local_gpu.checkpoint import ResumeState, latest_checkpoint, load_checkpoint, save_checkpoint
 from local_gpu.config import (
     CheckpointInfo,
+    Evaluation,
     ProgressMetrics,
     TrainingCallbacks,
     TrainingConfig,
     TrainingResult,
 )
-from local_gpu.data import LoadedDataset, load_examples
+from local_gpu.data import load_examples, load_pairs
+from local_gpu.dpo import PreferenceObjective
 from local_gpu.errors import LocalTrainingError, UnsupportedMethodError
-from local_gpu.export import list_files, merge_adapter, save_adapter
+from local_gpu.export import list_files, load_adapter_weights, merge_adapter, save_adapter
 from local_gpu.loading import TrainingModel, build_optimizer, load_for_training
-from local_gpu.loss import mean_loss, summed_token_loss
-from local_gpu.packing import PackedBatch, StepPlan, collate_rows, pack_rows
+from local_gpu.objective import Objective, StepStats, SupervisedObjective
 
-SUPPORTED_METHODS = ("supervised",)  # keep in step with supported_methods()
+SUPPORTED_METHODS = ("supervised", "dpo")  # keep in step with supported_methods()
+BEST_ADAPTER = "best-adapter"
 
 
 def linear_schedule(total_steps: int, warmup_ratio: float) -> tuple[int, object]:
@@ -46,24 +51,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _validation_batches(data: LoadedDataset, config: TrainingConfig) -> list[PackedBatch]:
-    rows = pack_rows([len(e.input_ids) for e in data.examples], config.max_seq_len)
-    return [
-        collate_rows(rows[i : i + config.rows_per_batch], data.examples)
-        for i in range(0, len(rows), config.rows_per_batch)
-    ]
-
-
-@dataclass
-class _Window:
-    """What happened since the last progress report."""
-
-    started: float
-    loss_sum: float = 0.0
-    supervised: int = 0
-    tokens: int = 0
-
-
 def _check_config(config: TrainingConfig) -> None:
     if config.method not in SUPPORTED_METHODS:
         raise UnsupportedMethodError(
@@ -75,6 +62,32 @@ def _check_config(config: TrainingConfig) -> None:
             raise LocalTrainingError(f"{name} must be at least 1")
     if not config.train_file.is_file():
         raise LocalTrainingError(f"training file {config.train_file} does not exist")
+    if config.early_stopping_patience is not None:
+        if config.early_stopping_patience < 1:
+            raise LocalTrainingError("early_stopping_patience must be at least 1")
+        if config.validation_file is None:
+            raise LocalTrainingError("early stopping needs a validation file")
+    if not config.dpo_beta > 0:
+        raise LocalTrainingError("dpo_beta must be positive")
+
+
+def build_objective(config: TrainingConfig, loaded: TrainingModel, packing: bool) -> Objective:
+    tokenizer, cap = loaded.tokenizer, config.max_seq_len
+    if config.method == "dpo":
+        return PreferenceObjective(
+            loaded,
+            config,
+            load_pairs(config.train_file, tokenizer, cap),
+            load_pairs(config.validation_file, tokenizer, cap) if config.validation_file else None,
+            packing,
+        )
+    return SupervisedObjective(
+        loaded,
+        config,
+        load_examples(config.train_file, tokenizer, cap),
+        load_examples(config.validation_file, tokenizer, cap) if config.validation_file else None,
+        packing,
+    )
 
 
 def train(config: TrainingConfig, callbacks: TrainingCallbacks) -> TrainingResult:
@@ -84,226 +97,222 @@ def train(config: TrainingConfig, callbacks: TrainingCallbacks) -> TrainingResul
     _seed_everything(config.seed)
     loaded = load_for_training(config)
     callbacks.on_event(f"training path: {loaded.description}")
-    train_data = load_examples(config.train_file, loaded.tokenizer, config.max_seq_len)
-    valid_batches = (
-        _validation_batches(
-            load_examples(config.validation_file, loaded.tokenizer, config.max_seq_len), config
-        )
-        if config.validation_file
-        else []
-    )
-    callbacks.on_event(
-        f"{len(train_data.examples)} examples, {train_data.tokens} tokens"
-        + (
-            f", {train_data.truncated} truncated to {config.max_seq_len}"
-            if train_data.truncated
-            else ""
-        )
-        + (
-            f", {train_data.dropped_without_loss} dropped (nothing to learn after truncation)"
-            if train_data.dropped_without_loss
-            else ""
-        )
-    )
-    rows = pack_rows([len(e.input_ids) for e in train_data.examples], config.max_seq_len)
-    plan = StepPlan(rows, config.rows_per_batch, config.gradient_accumulation_steps, config.seed)
-    total_steps = plan.steps_per_epoch * config.epochs
+    if config.init_adapter is not None:
+        callbacks.on_event(f"training on from the adapter in {config.init_adapter.name}")
+    blocker = packing_blocker(loaded.model.get_base_model().config)
+    if blocker is not None:
+        callbacks.on_event(f"packing off, one example per row: {blocker}")
+    objective = build_objective(config, loaded, packing=blocker is None)
+    callbacks.on_event(objective.summary())
+    total_steps = objective.steps_per_epoch * config.epochs
     optimizer = build_optimizer(loaded, config)
     _, factor = linear_schedule(total_steps, config.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)  # type: ignore[arg-type]
-    return _run(
-        config,
-        callbacks,
-        loaded,
-        train_data,
-        valid_batches,
-        plan,
-        total_steps,
-        optimizer,
-        scheduler,
-    )
+    return _Run(config, callbacks, loaded, objective, total_steps, optimizer, scheduler).run()
 
 
-def _run(
-    config: TrainingConfig,
-    callbacks: TrainingCallbacks,
-    loaded: TrainingModel,
-    train_data: LoadedDataset,
-    valid_batches: list[PackedBatch],
-    plan: StepPlan,
-    total_steps: int,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
-) -> TrainingResult:
-    model, device = loaded.model, loaded.device
-    checkpoints = config.output_dir / "checkpoints"
-    state = ResumeState(step=0, tokens_seen=0, elapsed_seconds=0.0, last_loss=math.nan)
-    resumed_from: int | None = None
-    last_saved = latest_checkpoint(checkpoints) if config.resume else None
-    if last_saved is not None:
-        state = load_checkpoint(last_saved, model, optimizer, scheduler)
-        resumed_from = state.step
-        callbacks.on_event(f"resumed from checkpoint at step {state.step}")
-    model.train()
-    began = time.perf_counter() - state.elapsed_seconds
-    window = _Window(started=time.perf_counter())
-    valid_loss: float | None = None
-    step, tokens_seen, last_loss = state.step, state.tokens_seen, state.last_loss
-    outcome: str = "succeeded"
-    while step < total_steps:
-        if callbacks.should_cancel():
-            outcome = "cancelled"
-            break
-        epoch, index = divmod(step, plan.steps_per_epoch)
-        batches = [collate_rows(micro, train_data.examples) for micro in plan.step(epoch, index)]
-        supervised = sum(b.supervised_tokens for b in batches)
-        step_loss = 0.0
-        for batch in batches:
-            loss = summed_token_loss(model, batch, device, loaded.autocast_dtype)
-            (loss / supervised).backward()  # type: ignore[no-untyped-call]
-            step_loss += loss.item()
+@dataclass
+class _Window:
+    """What happened since the last progress report."""
+
+    started: float
+    stats: StepStats
+
+
+class _Run:
+    def __init__(
+        self,
+        config: TrainingConfig,
+        callbacks: TrainingCallbacks,
+        loaded: TrainingModel,
+        objective: Objective,
+        total_steps: int,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LambdaLR,
+    ) -> None:
+        self.config, self.callbacks, self.loaded = config, callbacks, loaded
+        self.objective, self.total_steps = objective, total_steps
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.state = ResumeState(step=0, tokens_seen=0, elapsed_seconds=0.0, last_loss=math.nan)
+        self.began = time.perf_counter()
+        self.learning_rate = config.learning_rate
+        patience = config.early_stopping_patience
+        self.eval_every = config.eval_every or (config.progress_every if patience else None)
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.began
+
+    def run(self) -> TrainingResult:
+        config, callbacks, model = self.config, self.callbacks, self.loaded.model
+        last_saved = latest_checkpoint(config.output_dir / "checkpoints") if config.resume else None
+        resumed_from: int | None = None
+        if last_saved is not None:
+            self.state = load_checkpoint(last_saved, model, self.optimizer, self.scheduler)
+            resumed_from = self.state.step
+            callbacks.on_event(f"resumed from checkpoint at step {self.state.step}")
+        model.train()
+        self.began = time.perf_counter() - self.state.elapsed_seconds
+        window = _Window(time.perf_counter(), StepStats())
+        valid: Evaluation | None = None
+        stopped_early = cancelled = False
+        steps_per_epoch = self.objective.steps_per_epoch
+        while self.state.step < self.total_steps:
+            if callbacks.should_cancel():
+                cancelled = True
+                break
+            stats = self._step(*divmod(self.state.step, steps_per_epoch))
+            window.stats.add(stats)
+            step = self.state.step
+            finished = step == self.total_steps
+            valid = None
+            if self.eval_every and (step % self.eval_every == 0 or finished):
+                valid = self.objective.evaluate()
+                stopped_early = valid is not None and self._early_stop(valid)
+            if step % config.progress_every == 0 and not finished and not stopped_early:
+                self._report(window, valid, None)
+                window = _Window(time.perf_counter(), StepStats())
+            if step % config.checkpoint_every == 0 and not finished and not stopped_early:
+                last_saved = self._checkpoint()
+            if stopped_early:
+                break
+        if cancelled:
+            step = self.state.step
+            if step and (last_saved is None or not last_saved.name.endswith(f"{step:08d}")):
+                last_saved = self._checkpoint()
+            callbacks.on_event(f"cancelled at step {step} of {self.total_steps}")
+            return self._result("cancelled", None, None, last_saved, resumed_from, None)
+        best_step = self._restore_best()
+        full_valid = self.objective.evaluate()
+        if window.stats.weight:
+            self._report(window, valid, full_valid)
+        adapter = save_adapter(model, self.loaded.tokenizer, config.output_dir / "adapter")
+        callbacks.on_event(f"adapter saved to {adapter}")
+        merged = None
+        if config.merge_adapter:
+            merged = merge_adapter(
+                config.model_dir, adapter, self.loaded.tokenizer, config.output_dir / "merged"
+            )
+            callbacks.on_event(f"merged model saved to {merged}")
+        result = self._result("succeeded", adapter, merged, last_saved, resumed_from, full_valid)
+        return replace(result, stopped_early=stopped_early, best_step=best_step)
+
+    def _step(self, epoch: int, index: int) -> StepStats:
+        stats = self.objective.train_step(epoch, index)
+        model = self.loaded.model
         torch.nn.utils.clip_grad_norm_(
-            [p for p in model.parameters() if p.requires_grad], config.max_grad_norm
+            [p for p in model.parameters() if p.requires_grad], self.config.max_grad_norm
         )
-        learning_rate = float(scheduler.get_last_lr()[0])
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        step_tokens = sum(b.real_tokens for b in batches)
-        tokens_seen += step_tokens
-        last_loss = step_loss / supervised
-        window.loss_sum += step_loss
-        window.supervised += supervised
-        window.tokens += step_tokens
-        finished = step == total_steps
-        if config.eval_every and valid_batches and (step % config.eval_every == 0 or finished):
-            valid_loss = mean_loss(model, valid_batches, device, loaded.autocast_dtype)
-        if step % config.progress_every == 0 or finished:
-            now = time.perf_counter()
-            callbacks.on_progress(
-                ProgressMetrics(
-                    step=step,
-                    total_steps=total_steps,
-                    epoch=step / plan.steps_per_epoch,
-                    train_loss=window.loss_sum / window.supervised,
-                    learning_rate=learning_rate,
-                    tokens_per_second=window.tokens / max(now - window.started, 1e-9),
-                    tokens_seen=tokens_seen,
-                    elapsed_seconds=now - began,
-                    valid_loss=valid_loss,
-                )
-            )
-            window = _Window(started=time.perf_counter())
-        if step % config.checkpoint_every == 0 and not finished:
-            last_saved = _checkpoint(
-                config,
-                callbacks,
-                loaded,
-                optimizer,
-                scheduler,
-                ResumeState(step, tokens_seen, time.perf_counter() - began, last_loss),
-            )
-    if outcome == "cancelled":
-        if step and (last_saved is None or not last_saved.name.endswith(f"{step:08d}")):
-            last_saved = _checkpoint(
-                config,
-                callbacks,
-                loaded,
-                optimizer,
-                scheduler,
-                ResumeState(step, tokens_seen, time.perf_counter() - began, last_loss),
-            )
-        callbacks.on_event(f"cancelled at step {step} of {total_steps}")
-        return _result(
-            config,
-            loaded,
-            "cancelled",
-            step,
-            total_steps,
-            last_loss,
-            valid_loss,
-            tokens_seen,
-            began,
-            None,
-            None,
-            last_saved,
-            resumed_from,
+        self.learning_rate = float(self.scheduler.get_last_lr()[0])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state = replace(
+            self.state,
+            step=self.state.step + 1,
+            tokens_seen=self.state.tokens_seen + stats.tokens,
+            last_loss=stats.loss_sum / max(stats.weight, 1),
         )
-    if valid_batches and config.eval_every is None:
-        valid_loss = mean_loss(model, valid_batches, device, loaded.autocast_dtype)
-    adapter = save_adapter(model, loaded.tokenizer, config.output_dir / "adapter")
-    callbacks.on_event(f"adapter saved to {adapter}")
-    merged = None
-    if config.merge_adapter:
-        merged = merge_adapter(
-            config.model_dir, adapter, loaded.tokenizer, config.output_dir / "merged"
+        return stats
+
+    def _early_stop(self, valid: Evaluation) -> bool:
+        """Track the best validation loss; True when patience has run out."""
+        config, state = self.config, self.state
+        if config.early_stopping_patience is None:
+            return False
+        best = state.best_valid_loss
+        if best is None or valid.loss < best - config.early_stopping_min_delta:
+            self.loaded.model.save_pretrained(str(config.output_dir / BEST_ADAPTER))
+            self.state = replace(
+                state, best_valid_loss=valid.loss, evals_without_improvement=0, best_step=state.step
+            )
+            return False
+        waited = state.evals_without_improvement + 1
+        self.state = replace(state, evals_without_improvement=waited)
+        if waited < config.early_stopping_patience:
+            return False
+        self.callbacks.on_event(
+            f"early stopping at step {state.step} of {self.total_steps}: validation loss "
+            f"{valid.loss:.4f} has not improved on {best:.4f} (step {state.best_step}) by more "
+            f"than {config.early_stopping_min_delta} for {waited} evaluations"
         )
-        callbacks.on_event(f"merged model saved to {merged}")
-    return _result(
-        config,
-        loaded,
-        "succeeded",
-        step,
-        total_steps,
-        last_loss,
-        valid_loss,
-        tokens_seen,
-        began,
-        adapter,
-        merged,
-        last_saved,
-        resumed_from,
-    )
+        return True
 
+    def _restore_best(self) -> int | None:
+        """With early stopping, the result is the adapter of the best evaluation."""
+        best_step, best_dir = self.state.best_step, self.config.output_dir / BEST_ADAPTER
+        if best_step is None or not best_dir.is_dir():
+            return None
+        if best_step != self.state.step:
+            load_adapter_weights(self.loaded.model, best_dir)
+            self.callbacks.on_event(
+                f"the result is the adapter of step {best_step} "
+                f"(best validation loss {self.state.best_valid_loss:.4f})"
+            )
+        shutil.rmtree(best_dir, ignore_errors=True)
+        return best_step
 
-def _checkpoint(
-    config: TrainingConfig,
-    callbacks: TrainingCallbacks,
-    loaded: TrainingModel,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
-    state: ResumeState,
-) -> Path:
-    path = save_checkpoint(
-        config.output_dir / "checkpoints",
-        loaded.model,
-        optimizer,
-        scheduler,
-        state,
-        config.keep_checkpoints,
-    )
-    callbacks.on_checkpoint(CheckpointInfo(step=state.step, path=path, train_loss=state.last_loss))
-    return path
+    def _report(
+        self, window: _Window, valid: Evaluation | None, full_valid: Evaluation | None
+    ) -> None:
+        now = time.perf_counter()
+        train = window.stats.evaluation()
+        last = full_valid or valid
+        self.callbacks.on_progress(
+            ProgressMetrics(
+                step=self.state.step,
+                total_steps=self.total_steps,
+                epoch=self.state.step / self.objective.steps_per_epoch,
+                train_loss=train.loss,
+                learning_rate=self.learning_rate,
+                tokens_per_second=window.stats.tokens / max(now - window.started, 1e-9),
+                tokens_seen=self.state.tokens_seen,
+                elapsed_seconds=now - self.began,
+                valid_loss=last.loss if last is not None else None,
+                train=train,
+                valid=valid,
+                full_valid=full_valid,
+            )
+        )
 
+    def _checkpoint(self) -> Path:
+        config = self.config
+        self.state = replace(self.state, elapsed_seconds=self._elapsed())
+        path = save_checkpoint(
+            config.output_dir / "checkpoints",
+            self.loaded.model,
+            self.optimizer,
+            self.scheduler,
+            self.state,
+            config.keep_checkpoints,
+        )
+        self.callbacks.on_checkpoint(
+            CheckpointInfo(step=self.state.step, path=path, train_loss=self.state.last_loss)
+        )
+        return path
 
-def _result(
-    config: TrainingConfig,
-    loaded: TrainingModel,
-    outcome: str,
-    step: int,
-    total_steps: int,
-    last_loss: float,
-    valid_loss: float | None,
-    tokens_seen: int,
-    began: float,
-    adapter: Path | None,
-    merged: Path | None,
-    last_checkpoint: Path | None,
-    resumed_from: int | None,
-) -> TrainingResult:
-    return TrainingResult(
-        outcome="cancelled" if outcome == "cancelled" else "succeeded",
-        path_description=loaded.description,
-        steps_completed=step,
-        total_steps=total_steps,
-        train_loss=None if math.isnan(last_loss) else last_loss,
-        valid_loss=valid_loss,
-        tokens_trained=tokens_seen,
-        seconds=time.perf_counter() - began,
-        adapter_dir=adapter,
-        merged_dir=merged,
-        last_checkpoint=last_checkpoint,
-        resumed_from_step=resumed_from,
-        result_files=list_files(adapter, merged),
-    )
+    def _result(
+        self,
+        outcome: str,
+        adapter: Path | None,
+        merged: Path | None,
+        last_checkpoint: Path | None,
+        resumed_from: int | None,
+        full_valid: Evaluation | None,
+    ) -> TrainingResult:
+        state = self.state
+        return TrainingResult(
+            outcome="cancelled" if outcome == "cancelled" else "succeeded",
+            path_description=self.loaded.description,
+            steps_completed=state.step,
+            total_steps=self.total_steps,
+            train_loss=None if math.isnan(state.last_loss) else state.last_loss,
+            valid_loss=full_valid.loss if full_valid is not None else None,
+            tokens_trained=state.tokens_seen,
+            seconds=self._elapsed(),
+            adapter_dir=adapter,
+            merged_dir=merged,
+            last_checkpoint=last_checkpoint,
+            resumed_from_step=resumed_from,
+            result_files=list_files(adapter, merged),
+            full_valid=full_valid,
+        )

@@ -21,13 +21,18 @@ class PackedBatch:
     input_ids: torch.Tensor
     position_ids: torch.Tensor
     labels: torch.Tensor
+    # Per token, the index (in the collated examples) of the example it belongs to; -1 = filler.
+    owners: torch.Tensor
     # Tokens that belong to examples (the filler at row ends is excluded).
     real_tokens: int
     supervised_tokens: int
 
 
-def pack_rows(lengths: list[int], capacity: int) -> list[list[int]]:
-    """Group example indices into rows of at most `capacity` tokens (best fit decreasing)."""
+def pack_rows(lengths: list[int], capacity: int, packing: bool = True) -> list[list[int]]:
+    """Group example indices into rows of at most `capacity` tokens (best fit decreasing);
+    without `packing`, one example per row (longest first)."""
+    if not packing:
+        return [[i] for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))]
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     rows: list[list[int]] = []
     # Sorted (remaining capacity, row index) pairs, so the tightest fitting row is a bisect away.
@@ -47,18 +52,20 @@ def pack_rows(lengths: list[int], capacity: int) -> list[list[int]]:
 
 def collate_rows(rows: list[list[int]], examples: list[TokenizedExample]) -> PackedBatch:
     """Stack rows into one [rows, longest] batch; the short rows end in a label-free filler."""
-    flat_rows = [[examples[i] for i in row] for row in rows]
-    width = max(sum(len(e.input_ids) for e in row) for row in flat_rows)
-    ids, positions, labels = [], [], []
+    width = max(sum(len(examples[i].input_ids) for i in row) for row in rows)
+    ids, positions, labels, owners = [], [], [], []
     real = supervised = 0
-    for row in flat_rows:
+    for row in rows:
         row_ids: list[int] = []
         row_pos: list[int] = []
         row_labels: list[int] = []
-        for example in row:
+        row_owners: list[int] = []
+        for index in row:
+            example = examples[index]
             row_ids += example.input_ids
             row_pos += range(len(example.input_ids))
             row_labels += example.labels
+            row_owners += [index] * len(example.input_ids)
             supervised += example.supervised_tokens
         real += len(row_ids)
         filler = width - len(row_ids)
@@ -66,13 +73,16 @@ def collate_rows(rows: list[list[int]], examples: list[TokenizedExample]) -> Pac
         row_ids += [0] * filler
         row_pos += range(filler)
         row_labels += [IGNORE_INDEX] * filler
+        row_owners += [-1] * filler
         ids.append(row_ids)
         positions.append(row_pos)
         labels.append(row_labels)
+        owners.append(row_owners)
     return PackedBatch(
         input_ids=torch.tensor(ids, dtype=torch.long),
         position_ids=torch.tensor(positions, dtype=torch.long),
         labels=torch.tensor(labels, dtype=torch.long),
+        owners=torch.tensor(owners, dtype=torch.long),
         real_tokens=real,
         supervised_tokens=supervised,
     )

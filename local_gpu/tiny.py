@@ -59,6 +59,33 @@ def synthetic_conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
     return _conversations(count, seed, lambda rng: rng.randint(1, 3), _turn)
 
 
+_REFUSALS = [
+    "Sorry, I cannot help with that.",
+    "I do not know, ask someone else.",
+    "That is not something I can answer.",
+]
+
+
+def synthetic_preferences(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """DPO records (OpenAI's preference format): a question, the informative answer preferred
+    over an unhelpful refusal. The preference generalises to unseen names and cities."""
+    rng = random.Random(seed)
+    records: list[dict[str, Any]] = []
+    for _ in range(count):
+        question, answer = _turn(rng)
+        messages = [{"role": "user", "content": question}]
+        if rng.random() < 0.5:
+            messages.insert(0, {"role": "system", "content": rng.choice(_SYSTEMS)})
+        records.append(
+            {
+                "input": {"messages": messages},
+                "preferred_output": [{"role": "assistant", "content": answer}],
+                "non_preferred_output": [{"role": "assistant", "content": rng.choice(_REFUSALS)}],
+            }
+        )
+    return records
+
+
 def varied_conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
     """Chat records with lengths spread like real chat data: mostly one short turn, a long tail
     of prompts carrying a paragraph of context and of multi-turn chats (25-430 tokens with the

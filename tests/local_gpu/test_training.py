@@ -151,8 +151,8 @@ def test_crash_and_resume_continues_the_same_loss_curve(
 def test_unsupported_method_and_missing_model_are_clear_errors(
     tiny_model_dir: Path, memorise_file: Path, tmp_path: Path
 ) -> None:
-    assert supported_methods() == ("supervised",)
-    with pytest.raises(UnsupportedMethodError, match="'dpo' is not supported"):
-        run_training(_config(tiny_model_dir, memorise_file, tmp_path, method="dpo"))
+    assert supported_methods() == ("supervised", "dpo")
+    with pytest.raises(UnsupportedMethodError, match="'ppo' is not supported"):
+        run_training(_config(tiny_model_dir, memorise_file, tmp_path, method="ppo"))
     with pytest.raises(ModelNotFoundError, match="no Hugging Face model"):
         run_training(_config(tmp_path / "nothing", memorise_file, tmp_path))
