@@ -233,7 +233,15 @@ def local_model(
 ) -> ModelInfo:
     """Describe a model found in the local model directory (priced per GPU-hour)."""
     return ModelInfo(
-        "local", model, context_length, SFT, LORA, gpu_hour_price, "gpu-hour", source, date.today()
+        "local",
+        model,
+        context_length,
+        SFT_DPO,
+        LORA,
+        gpu_hour_price,
+        "gpu-hour",
+        source,
+        date.today(),
     )
 
 

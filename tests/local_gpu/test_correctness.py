@@ -25,10 +25,12 @@ from local_gpu.packing import collate_rows
 
 
 def _save_tiny(directory: Path, tokenizer_dir: Path, model_type: str, **settings: Any) -> Path:
-    from transformers import AutoConfig, AutoModelForCausalLM
+    import transformers
 
+    auto_model: Any = transformers.AutoModelForCausalLM
+    auto_config: Any = transformers.AutoConfig
     tokenizer = load_tokenizer(tokenizer_dir)
-    config = AutoConfig.for_model(
+    config = auto_config.for_model(
         model_type,
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -42,7 +44,7 @@ def _save_tiny(directory: Path, tokenizer_dir: Path, model_type: str, **settings
         **settings,
     )
     torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(str(directory))
+    auto_model.from_config(config).save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     return directory
 
@@ -113,9 +115,10 @@ def test_linear_attention_models_train_without_mixing_examples(
     # The reported validation loss equals the base model's, example by example (lr 0: the
     # adapter stays at zero), which packed rows would break: the gated delta net's state
     # would flow from one example into the next.
-    from transformers import AutoModelForCausalLM
+    import transformers
 
-    base: Any = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
+    auto_model: Any = transformers.AutoModelForCausalLM
+    base: Any = auto_model.from_pretrained(str(model_dir)).eval()
     data = load_examples(small_chat_file, load_tokenizer(model_dir), 256)
     total = 0.0
     with torch.no_grad():

@@ -121,7 +121,7 @@ def test_dpo_raises_the_held_out_reward_margin_and_accuracy(
     assert final["full_valid_rewards/accuracy"] >= 0.9
     assert final["full_valid_rewards/margin"] > 1.0
     assert final["full_valid_loss"] < 0.5 * math.log(2)
-    assert final["full_valid_rewards/margin"] > early.rewards_chosen - early.rewards_rejected
+    assert final["full_valid_rewards/margin"] > early.named("valid_")["valid_rewards/margin"]
     assert result.full_valid is not None and result.valid_loss == result.full_valid.loss
 
 

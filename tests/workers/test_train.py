@@ -10,15 +10,23 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
 
-from local_gpu.tiny import build_tiny_model
+from local_gpu.tiny import build_tiny_model, synthetic_preferences
 from service.db.database import Database
 from service.db.session import session_scope
 from service.settings import Settings
 from tests.e2e.harness import ROOT
 from tests.factories import make_key, make_tenant
-from tests.workers.local_stack import LocalStack, local_stack, metric_steps, training_records
+from tests.service.jobs.helpers import jsonl
+from tests.workers.local_stack import (
+    MODEL,
+    LocalStack,
+    local_stack,
+    metric_steps,
+    training_records,
+)
 
 # Short packed rows and one row per step: many small steps from a small file. The success
 # test runs the real QLoRA (NF4) path; cancel and resume use plain LoRA, which is faster here.
@@ -52,7 +60,8 @@ def test_local_job_runs_to_success_with_metrics_checkpoints_and_results(
     unknown = stack.create(training, model="local/no-such-model")
     assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "model"
     dpo = stack.create(training, method={"type": "dpo"})
-    assert dpo.status_code == 400 and dpo.json()["error"]["param"] == "method.type"
+    assert dpo.status_code == 400 and dpo.json()["error"]["param"] == "training_file"
+    assert "needs preference lines" in dpo.json()["error"]["message"]
     bad_option = stack.create(training, provider_options={"lora_rank": 0})
     assert bad_option.json()["error"]["param"] == "provider_options.lora_rank"
 
@@ -147,6 +156,53 @@ def test_worker_killed_mid_training_resumes_from_its_checkpoint(stack: LocalStac
     assert steps == sorted(set(steps)) == list(range(1, steps[-1] + 1))
     assert steps[-1] > max(before) >= resumed_at
     assert messages.count("training path: lora fp32 on cpu") == 2
+
+
+@pytest.mark.integration
+def test_openai_sdk_runs_a_local_dpo_job_with_reward_metrics(stack: LocalStack) -> None:
+    """DPO on a local model through the official SDK: the held-out reward margin rises."""
+    token = stack.client.headers["Authorization"].removeprefix("Bearer ")
+    base = str(stack.client.base_url).rstrip("/")
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0)
+    train, valid = (
+        client.files.create(file=(name, jsonl(records)), purpose="fine-tune")
+        for name, records in (
+            ("prefs.jsonl", synthetic_preferences(24, seed=3)),
+            ("held-out.jsonl", synthetic_preferences(12, seed=99)),
+        )
+    )
+    job = client.fine_tuning.jobs.create(
+        model=MODEL,
+        training_file=train.id,
+        validation_file=valid.id,
+        method={
+            "type": "dpo",
+            "dpo": {
+                "hyperparameters": {
+                    "beta": 0.1,
+                    "n_epochs": 3,
+                    "batch_size": 4,
+                    "learning_rate_multiplier": 25,
+                }
+            },
+        },
+        extra_body={"provider_options": {**FAST, "max_seq_len": 128, "lora_dropout": 0}},
+    )
+    assert job.method is not None and job.method.type == "dpo"
+    finished = stack.wait_status(job.id, ("succeeded", "failed", "cancelled"), 240)
+    assert finished["status"] == "succeeded", (finished["error"], stack.processes.logs())
+
+    events = client.fine_tuning.jobs.list_events(job.id, limit=100).data[::-1]
+    metrics = [e.data for e in events if e.type == "metrics" and isinstance(e.data, dict)]
+    assert [m["step"] for m in metrics] == list(range(1, 19))
+    first, last = metrics[0], metrics[-1]
+    assert {"rewards/chosen", "rewards/rejected", "rewards/accuracy", "rewards/margin"} <= set(
+        first
+    )
+    assert first["rewards/margin"] == pytest.approx(0.0, abs=1e-4)  # adapter starts at zero
+    assert last["full_valid_rewards/margin"] > 1.0
+    assert last["full_valid_rewards/accuracy"] >= 0.9
+    assert any("reward accuracy=" in e.message for e in events)
 
 
 def test_api_and_default_workers_never_import_torch() -> None:

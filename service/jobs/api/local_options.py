@@ -34,6 +34,12 @@ class LocalOptions(BaseModel):
     merge_adapter: bool | None = None
     progress_every: int | None = Field(default=None, ge=1)
     checkpoint_every: int | None = Field(default=None, ge=1)
+    # Validation every N steps (default: at each progress report when early stopping is on).
+    eval_every: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Stop after this many evaluations without a validation-loss improvement above min_delta;
+    # the best evaluated adapter is the result. Needs a validation file.
+    early_stopping_patience: int | None = Field(default=None, ge=1, le=1000)
+    early_stopping_min_delta: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
 
 
 def parse_local_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +70,7 @@ def _number(hyperparameters: dict[str, Any], key: str) -> float | None:
 
 def training_config(
     *,
+    method: Literal["supervised", "dpo"],
     model_dir: Path,
     train_file: Path,
     validation_file: Path | None,
@@ -76,6 +83,7 @@ def training_config(
     epochs = _number(hyperparameters, "n_epochs")
     batch = _number(hyperparameters, "batch_size")
     multiplier = _number(hyperparameters, "learning_rate_multiplier")
+    beta = _number(hyperparameters, "beta")
     defaults = LoraSettings()
     lora = LoraSettings(
         rank=chosen.lora_rank or defaults.rank,
@@ -83,6 +91,8 @@ def training_config(
         dropout=chosen.lora_dropout if chosen.lora_dropout is not None else defaults.dropout,
     )
     return TrainingConfig(
+        method=method,
+        dpo_beta=beta or TrainingConfig.dpo_beta,
         model_dir=model_dir,
         train_file=train_file,
         validation_file=validation_file,
@@ -98,5 +108,8 @@ def training_config(
         progress_every=chosen.progress_every or DEFAULT_PROGRESS_EVERY,
         checkpoint_every=chosen.checkpoint_every or DEFAULT_CHECKPOINT_EVERY,
         merge_adapter=bool(chosen.merge_adapter),
+        eval_every=chosen.eval_every,
+        early_stopping_patience=chosen.early_stopping_patience,
+        early_stopping_min_delta=chosen.early_stopping_min_delta or 0.0,
         resume=True,
     )

@@ -16,6 +16,7 @@ from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.jobs import costs
 from service.jobs.api.filecheck import checked_report, validation_summary
+from service.jobs.api.local_target import check_local_file_format
 from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.targets import resolve_target
 from service.jobs.lifecycle import steps
@@ -48,6 +49,10 @@ def create_job(
         if request.validation_file
         else None
     )
+    if target.provider == "local":
+        for param, report in (("training_file", training), ("validation_file", validation)):
+            if report is not None:
+                check_local_file_format(request.method_type(), param, report)
     webhook_url = (
         validate_webhook_url(request.webhook_url, settings) if request.webhook_url else None
     )

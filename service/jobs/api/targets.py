@@ -32,7 +32,14 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
     raw_options = dict(request.provider_options or {})
     if provider == "local":
         local = resolve_local_model(provider_model, request.method_type(), raw_options, settings)
-        return Target(provider, provider_model, local, parse_local_options(raw_options))
+        options = parse_local_options(raw_options)
+        if "early_stopping_patience" in options and request.validation_file is None:
+            raise InvalidRequest(
+                "provider_options.early_stopping_patience needs a validation_file to watch.",
+                param="provider_options.early_stopping_patience",
+                code="invalid_provider_options",
+            )
+        return Target(provider, provider_model, local, options)
     if provider not in MANAGED_PROVIDERS:
         raise InvalidRequest(
             f"Unknown provider '{provider}'; one of {', '.join(MANAGED_PROVIDERS)}.",

@@ -26,15 +26,9 @@ CANCEL_CHECK_INTERVAL_S = 0.5
 
 
 def metric_values(progress: ProgressMetrics) -> dict[str, float]:
-    values = {
-        "train_loss": progress.train_loss,
-        "learning_rate": progress.learning_rate,
-        "tokens_per_second": progress.tokens_per_second,
-        "epoch": progress.epoch,
-        "tokens_seen": float(progress.tokens_seen),
-    }
-    if progress.valid_loss is not None:
-        values["valid_loss"] = progress.valid_loss
+    """OpenAI's metric names (train_loss, valid_mean_token_accuracy, full_valid_loss, ...; for
+    DPO also rewards/chosen, rewards/rejected, rewards/accuracy, rewards/margin)."""
+    values = progress.named_values()
     return {name: value for name, value in values.items() if math.isfinite(value)}
 
 
@@ -106,10 +100,16 @@ class JobRecorder:
                         created_at=now,
                     )
                 )
+            rewards = (
+                f", reward accuracy={values['rewards/accuracy']:.2f}, "
+                f"margin={values['rewards/margin']:.3f}"
+                if "rewards/margin" in values
+                else ""
+            )
             self._event(
                 session,
                 f"Step {progress.step}/{progress.total_steps}: training loss="
-                f"{progress.train_loss:.4f}",
+                f"{progress.train_loss:.4f}{rewards}",
                 kind="metrics",
                 data={"step": progress.step, "total_steps": progress.total_steps, **values},
             )

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +46,7 @@ class LocalPlan:
     model_name: str
     fine_tuned_model: str
     files: dict[str, Path]  # "training" / "validation" → stored canonical JSONL
+    method: Literal["supervised", "dpo"]
     hyperparameters: dict[str, Any]
     options: dict[str, Any]
     seed: int
@@ -144,6 +145,7 @@ def _begin(
             model_name=model_name,
             fine_tuned_model=fine_tuned,
             files=files,
+            method="dpo" if (job.method or {}).get("type") == "dpo" else "supervised",
             hyperparameters=dict(job.hyperparameters or {}),
             options=dict(job.provider_options or {}),
             seed=int(job.seed or 0),
@@ -169,6 +171,7 @@ def _prepare(settings: Settings, plan: LocalPlan, folder: Path) -> TrainingConfi
             raise LocalTrainingError(f"the {kind} file has no example the local trainer can use")
         converted[kind] = target
     return training_config(
+        method=plan.method,
         model_dir=settings.local_models_dir / plan.model_name,
         train_file=converted["training"],
         validation_file=converted.get("validation"),

@@ -11,8 +11,11 @@ from service.errors import InvalidRequest
 from service.jobs.api.local_options import BASE_LEARNING_RATE, parse_local_options, training_config
 
 
-def _config(hyperparameters: dict[str, object], options: dict[str, object]) -> TrainingConfig:
+def _config(
+    hyperparameters: dict[str, object], options: dict[str, object], method: str = "supervised"
+) -> TrainingConfig:
     return training_config(
+        method="dpo" if method == "dpo" else "supervised",
         model_dir=Path("/models/tiny"),
         train_file=Path("/data/train.jsonl"),
         validation_file=None,
@@ -44,6 +47,19 @@ def test_job_fields_and_options_map_onto_the_trainer() -> None:
     assert config.checkpoint_every == 7
 
 
+def test_dpo_beta_and_early_stopping_reach_the_trainer() -> None:
+    config = _config(
+        {"n_epochs": 2, "beta": 0.3},
+        {"early_stopping_patience": 3, "early_stopping_min_delta": 0.01, "eval_every": 5},
+        method="dpo",
+    )
+    assert config.method == "dpo" and config.dpo_beta == pytest.approx(0.3)
+    assert config.early_stopping_patience == 3
+    assert config.early_stopping_min_delta == pytest.approx(0.01)
+    assert config.eval_every == 5
+    assert _config({"beta": "auto"}, {}, method="dpo").dpo_beta == TrainingConfig.dpo_beta
+
+
 @pytest.mark.parametrize(
     ("options", "param"),
     [
@@ -51,6 +67,8 @@ def test_job_fields_and_options_map_onto_the_trainer() -> None:
         ({"quantization": "int3"}, "provider_options.quantization"),
         ({"lora_rank": 0}, "provider_options.lora_rank"),
         ({"no_such_option": 1}, "provider_options.no_such_option"),
+        ({"early_stopping_patience": 0}, "provider_options.early_stopping_patience"),
+        ({"early_stopping_min_delta": -1}, "provider_options.early_stopping_min_delta"),
     ],
 )
 def test_bad_local_options_are_a_400_naming_the_field(
