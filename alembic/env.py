@@ -43,6 +43,14 @@ def run_migrations_online() -> None:
     engine = make_engine(_url())
     try:
         with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # Batch mode rebuilds a table by dropping it: with foreign keys enforced, that
+                # drop would cascade to every row referencing it (tenants: all their data).
+                # The pragma only takes effect outside a transaction, so it goes to the driver's
+                # connection before SQLAlchemy begins one.
+                connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    "PRAGMA foreign_keys=OFF"
+                )
             _configure(connection)
             with context.begin_transaction():
                 context.run_migrations()

@@ -12,7 +12,11 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
   later, its remaining steps spread evenly in between; the provider's finish estimate
   (OpenAI ``estimated_finish``, Together ``progress.seconds_remaining``) says so. 409 when the
   job has already finished or is being cancelled; calling it again re-plans from now.
-- ``GET /_emulator/requests``: how many provider API requests were served, ``{"count": n}``.
+- ``GET /_emulator/requests``: how many provider API requests were served, and the last
+  ``REQUEST_LOG_SIZE`` of them with the ``Authorization`` header each carried:
+  ``{"count": n, "data": [{"method", "path", "authorization"}, ...]}``. Every job in
+  ``GET /_emulator/jobs`` also carries the ``authorization`` it was created with, so a test can
+  tell whose key reached the provider.
 - ``POST /_emulator/reset``: forget jobs, files, faults and the request count (and, on the
   OpenAI emulator, its webhook subscriptions).
 - OpenAI emulator only (``emulators.push``): ``POST /_emulator/webhooks`` with
@@ -28,6 +32,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,9 +41,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from emulators.faults import FaultRule
+from emulators.faults import FaultRule, current_authorization
 
 DEFAULT_FAILURE = "Training file has invalid format: example 3 is missing an assistant message."
+REQUEST_LOG_SIZE = 1000
 RUNNING_PHASE = 2  # every provider's success path starts training at phase 2
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -81,6 +87,7 @@ class EmulatedJob:
     advanced: bool = False
     plan: FinishPlan | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    authorization: str | None = None  # the header the create request carried
 
 
 @dataclass
@@ -103,6 +110,7 @@ class EmulatorState:
         self.files: dict[str, dict[str, Any]] = {}
         self.faults: list[FaultRule] = []
         self.requests = 0  # provider API requests served (control routes not counted)
+        self.request_log: deque[dict[str, str | None]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.listeners: list[Callable[[EmulatedJob], None]] = []
         """Told of every job created, and of every change made by a call rather than the clock
         (cancel, advance, finish_in); they run on the caller's thread, so must be quick."""
@@ -118,6 +126,7 @@ class EmulatorState:
             self.files.clear()
             self.faults.clear()
             self.requests = 0
+            self.request_log.clear()
         for hook in self.reset_hooks:
             hook()
 
@@ -155,6 +164,7 @@ class EmulatorState:
             created_at=time.time(),
             token_count=token_count,
             fail_message=self.take_job_failure(),
+            authorization=current_authorization.get(),
         )
         with self.lock:
             self.jobs[job_id] = job
@@ -339,7 +349,13 @@ def add_control_routes(
         return {
             "count": len(jobs),
             "data": [
-                {"id": j.id, "created_at": j.created_at, "body": j.body, "job": describe(j)}
+                {
+                    "id": j.id,
+                    "created_at": j.created_at,
+                    "body": j.body,
+                    "authorization": j.authorization,
+                    "job": describe(j),
+                }
                 for j in jobs
             ],
         }
@@ -366,7 +382,9 @@ def add_control_routes(
 
     @app.get("/_emulator/requests")
     async def count_requests() -> dict[str, Any]:
-        return {"count": state.requests}
+        with state.lock:
+            log = list(state.request_log)
+        return {"count": state.requests, "data": log}
 
     @app.post("/_emulator/reset")
     async def reset() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI
@@ -33,6 +34,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorBody = Callable[[int, str], dict[str, Any]]
+
+current_authorization: ContextVar[str | None] = ContextVar("emulator_authorization", default=None)
+"""The ``Authorization`` header of the provider API request being served (set by the
+middleware below, which sees every such request first)."""
 
 
 class FaultRule(BaseModel):
@@ -71,6 +76,12 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         self.state.requests += 1
+        authorization = _header(scope, b"authorization")
+        current_authorization.set(authorization)
+        with self.state.lock:
+            self.state.request_log.append(
+                {"method": scope["method"], "path": path, "authorization": authorization}
+            )
         rule = self.state.take_fault(scope["method"], path)
         if rule is None:
             await self.app(scope, receive, send)
@@ -116,3 +127,10 @@ async def _drop(send: Send) -> None:
 def with_faults(app: FastAPI, state: EmulatorState, error_body: ErrorBody) -> ASGIApp:
     app.state.emulator = state
     return FaultMiddleware(app, state, error_body)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None

@@ -55,6 +55,11 @@ class EmulatorHandle:
         """Provider API requests served so far (control routes not counted)."""
         return int(self._control("GET", "/requests")["count"])
 
+    def requests(self) -> list[dict[str, Any]]:
+        """The latest provider API requests: method, path and the Authorization header."""
+        data: list[dict[str, Any]] = self._control("GET", "/requests")["data"]
+        return data
+
     def advance(self, job_id: str) -> None:
         self._control("POST", f"/jobs/{job_id}/advance")
 

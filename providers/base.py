@@ -64,12 +64,14 @@ class ProviderConfig:
     Vertex authenticates with a service account instead of a key: ``credentials_file`` (its
     JSON key file; the file's ``token_uri`` says where tokens come from), in ``project`` and
     ``location``, with datasets uploaded to ``bucket`` through Cloud Storage at
-    ``storage_base_url`` (``None``: the real service).
+    ``storage_base_url`` (``None``: the real service). On OpenAI ``project`` (and
+    ``organization``) choose the ``OpenAI-Project`` (``OpenAI-Organization``) the key acts in.
     """
 
     api_key: str
     base_url: str | None = None
     account_id: str | None = None
+    organization: str | None = None  # OpenAI only (the ``OpenAI-Organization`` header)
     timeout: float = 60.0
     max_retries: int = 2
     project: str | None = None

@@ -22,6 +22,25 @@ class Settings(BaseSettings):
     broker_url: str = ""
     broker_key_prefix: str = ""
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Fernet keys that encrypt secrets at rest (tenant provider keys, webhook signing secrets),
+    # comma-separated, newest first: the first encrypts, all decrypt (``tuneforge secrets
+    # rotate`` re-encrypts everything with the first). Unset outside production: a key is
+    # generated once and kept in ``data_dir/encryption.key``.
+    encryption_keys: SecretStr | None = None
+    # How long a decrypted tenant provider key stays in a process's memory.
+    credentials_cache_ttl_s: float = Field(default=300.0, gt=0, le=3600)
+
+    # Per-tenant request rate (the ``limits`` library's notation, e.g. "600/minute;50/second"),
+    # counted in Redis when ``rate_limit_storage_url`` (or a redis:// broker) says so, else in
+    # each process's memory.
+    rate_limit: str = "600/minute"
+    rate_limit_storage_url: str = ""
+    max_active_jobs_per_tenant: int = Field(default=50, gt=0, le=100_000)
+    max_active_eval_runs_per_tenant: int = Field(default=10, gt=0, le=100_000)
+    # Set: ``/metrics`` answers only ``Authorization: Bearer <token>``. Unset: open, which
+    # production refuses unless ``metrics_public`` says the port is not reachable from outside.
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -112,6 +131,23 @@ class Settings(BaseSettings):
             self.secret_key.get_secret_value() == DEV_SECRET_KEY
         ):
             raise ValueError("TUNEFORGE_SECRET_KEY must be set to a real secret in production")
+        if self.encryption_keys is not None:
+            _check_fernet_keys(self.encryption_keys.get_secret_value())
+        elif self.environment == "production":
+            raise ValueError(
+                "TUNEFORGE_ENCRYPTION_KEYS must be set in production "
+                "(generate one with: tuneforge secrets generate-key)"
+            )
+        _check_rate(self.rate_limit)
+        if (
+            self.environment == "production"
+            and self.metrics_token is None
+            and not (self.metrics_public)
+        ):
+            raise ValueError(
+                "set TUNEFORGE_METRICS_TOKEN (or TUNEFORGE_METRICS_PUBLIC=true when /metrics is "
+                "reachable only from inside your network) in production"
+            )
         return self
 
     def vertex_missing_settings(self) -> list[str]:
@@ -141,6 +177,34 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+
+def _check_fernet_keys(raw: str) -> None:
+    from cryptography.fernet import Fernet
+
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    if not keys:
+        raise ValueError("TUNEFORGE_ENCRYPTION_KEYS is set but holds no key")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ValueError(
+                f"TUNEFORGE_ENCRYPTION_KEYS: key {position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes; tuneforge secrets generate-key makes one)"
+            ) from None
+
+
+def _check_rate(rate: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(rate)
+    except ValueError:
+        raise ValueError(
+            f"TUNEFORGE_RATE_LIMIT {rate!r} is not a rate such as '600/minute' or "
+            "'600/minute;20/second'"
+        ) from None
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ import secrets
 
 from sqlalchemy.orm import Session
 
+from service.auth.roles import KeyRole
 from service.db.models import Tenant
 from service.tenants.service import create_api_key, create_tenant
 
@@ -14,8 +15,8 @@ def make_tenant(session: Session, name: str | None = None) -> Tenant:
     return create_tenant(session, name or f"tenant-{secrets.token_hex(4)}")
 
 
-def make_key(session: Session, tenant: Tenant, *, admin: bool = False) -> str:
-    return create_api_key(session, tenant, admin=admin).plaintext
+def make_key(session: Session, tenant: Tenant, *, role: KeyRole = KeyRole.MEMBER) -> str:
+    return create_api_key(session, tenant, role=role).plaintext
 
 
 def auth(key: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from service.auth.roles import KeyRole
 from service.db.database import get_database
 from service.db.session import session_scope
 from service.errors import TuneforgeError
@@ -18,6 +19,7 @@ from service.tenants.service import (
     get_tenant_by_name,
     revoke_api_key,
     set_monthly_budget,
+    set_operator_fallback,
 )
 
 tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
@@ -71,22 +73,49 @@ def tenants_budget(
     typer.echo(f"budget for {name}: {amount} USD per month")
 
 
+@tenants_app.command("fallback")
+def tenants_fallback(
+    name: str = typer.Argument(..., help="Tenant name."),
+    allowed: bool = typer.Option(
+        ..., "--on/--off", help="May the tenant's jobs use the operator's provider keys?"
+    ),
+) -> None:
+    """Whether a tenant without its own key for a provider may use the operator's."""
+    try:
+        with session_scope(get_database().sessions) as session:
+            set_operator_fallback(session, get_tenant_by_name(session, name), allowed)
+    except TuneforgeError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"operator credentials fallback for {name}: {'on' if allowed else 'off'}")
+
+
 @keys_app.command("create")
 def keys_create(
     tenant: str = typer.Option(..., "--tenant", help="Tenant name."),
-    admin: bool = typer.Option(False, "--admin", help="Grant admin rights (dashboard, budgets)."),
+    admin: bool = typer.Option(
+        False, "--admin", help="Tenant admin: also manages the tenant's provider credentials."
+    ),
+    operator: bool = typer.Option(
+        False,
+        "--operator",
+        help="Operator: global across tenants (dashboard, budgets, usage of every tenant).",
+    ),
     name: str = typer.Option("", "--name", help="A label for the key."),
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
+    if admin and operator:
+        err.print("[red]error:[/red] choose one of --admin and --operator")
+        raise typer.Exit(code=2)
+    role = KeyRole.OPERATOR if operator else KeyRole.ADMIN if admin else KeyRole.MEMBER
     try:
         with session_scope(get_database().sessions) as session:
             created = create_api_key(
-                session, get_tenant_by_name(session, tenant), admin=admin, name=name
+                session, get_tenant_by_name(session, tenant), role=role, name=name
             )
     except TuneforgeError as exc:
         raise _fail(exc) from exc
     typer.echo(
-        f"API key {created.key.id} for tenant {tenant}{' (admin)' if admin else ''}; "
+        f"API key {created.key.id} ({role.value}) for tenant {tenant}; "
         "store it now, it is not shown again:",
         err=True,
     )
@@ -99,12 +128,12 @@ def keys_list(tenant: str = typer.Option(..., "--tenant", help="Tenant name.")) 
     try:
         with session_scope(get_database().sessions) as session:
             owner = get_tenant_by_name(session, tenant)
-            table = Table("id", "prefix", "admin", "created", "last used", "revoked")
+            table = Table("id", "prefix", "role", "created", "last used", "revoked")
             for key in TenantRepository(session).keys_of(owner.id):
                 table.add_row(
                     key.id,
                     key.prefix + "…",
-                    "yes" if key.is_admin else "",
+                    key.role,
                     key.created_at.isoformat(timespec="seconds"),
                     key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "",
                     key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",

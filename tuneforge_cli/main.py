@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
-from tuneforge_cli import admin, demo, emulate, runtime, validate
+from tuneforge_cli import admin, demo, emulate, runtime, secrets_cmd, validate
 
 app = typer.Typer(
     name="tuneforge",
@@ -12,6 +14,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _private_files() -> None:
+    # Every file this process writes (datasets, artifacts, databases, keys) is readable by
+    # the service's own user only.
+    os.umask(0o077)
+
+
 app.command()(runtime.migrate)
 app.command()(runtime.serve)
 app.command()(runtime.api)
@@ -19,6 +30,7 @@ app.command()(runtime.worker)
 app.command()(runtime.beat)
 app.add_typer(admin.tenants_app, name="tenants")
 app.add_typer(admin.keys_app, name="keys")
+app.add_typer(secrets_cmd.secrets_app, name="secrets")
 app.command()(validate.validate)
 app.command()(emulate.emulate)
 app.command()(demo.demo)

@@ -38,6 +38,8 @@ class OpenAIAdapter(ProviderAdapter):
     def __init__(self, config: ProviderConfig) -> None:
         self.client = openai.OpenAI(
             api_key=config.api_key,
+            organization=config.organization,
+            project=config.project,
             base_url=config.base_url,
             timeout=config.timeout,
             max_retries=config.max_retries,

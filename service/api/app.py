@@ -11,6 +11,7 @@ from service.api.guard import RequestGuard
 from service.api.openapi import install_openapi, operation_id
 from service.api.query import reject_unknown_query_parameters
 from service.billing import routes as billing_routes
+from service.credentials import routes as credential_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
 from service.evals import routes as eval_routes
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(push_routes.router)
     app.include_router(billing_routes.router)
     app.include_router(eval_routes.router)
+    app.include_router(credential_routes.router)
     install_dashboard(app)
     install_openapi(app)
     # Added last, so it runs first (outside the request timer, which would otherwise count

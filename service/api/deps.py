@@ -20,6 +20,7 @@ from starlette.types import Scope
 
 from service.api.key_cache import KeyCache
 from service.auth.keys import hash_key
+from service.auth.roles import KeyRole
 from service.db.database import Database
 from service.db.session import (
     READ_ONLY,
@@ -115,7 +116,11 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 class Caller:
     tenant_id: str
     key_id: str
-    is_admin: bool
+    role: KeyRole
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role.is_operator
 
 
 def _bearer_token(header: str) -> str:
@@ -153,7 +158,7 @@ def _lookup_key(app: FastAPI, token: str) -> Caller | None:
         key = find_active_key(session, token)
         if key is None:
             return None
-        caller = Caller(tenant_id=key.tenant_id, key_id=key.id, is_admin=key.is_admin)
+        caller = Caller(tenant_id=key.tenant_id, key_id=key.id, role=KeyRole(key.role))
         stale = key_use_is_stale(key)
     if stale:
         with committing(open_session(app)) as session:
@@ -203,10 +208,23 @@ async def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def require_admin(caller: CallerDep) -> Caller:
-    if not caller.is_admin:
-        raise Forbidden("This action needs an admin API key.", code="admin_required")
+async def require_operator(caller: CallerDep) -> Caller:
+    if not caller.role.is_operator:
+        raise Forbidden(
+            "This action needs an operator API key (tuneforge keys create --operator).",
+            code="operator_required",
+        )
     return caller
 
 
-AdminDep = Annotated[Caller, Depends(require_admin)]
+async def require_tenant_admin(caller: CallerDep) -> Caller:
+    if not caller.role.is_tenant_admin:
+        raise Forbidden(
+            "This action needs a tenant admin API key (tuneforge keys create --admin).",
+            code="admin_required",
+        )
+    return caller
+
+
+OperatorDep = Annotated[Caller, Depends(require_operator)]
+TenantAdminDep = Annotated[Caller, Depends(require_tenant_admin)]

@@ -25,7 +25,8 @@ class Readiness(BaseModel):
 
 class ApiKeyInfo(BaseModel):
     id: str
-    is_admin: bool
+    role: Literal["member", "admin", "operator"]
+    is_admin: bool  # a tenant admin or an operator
 
 
 class TenantObject(BaseModel):
@@ -33,6 +34,7 @@ class TenantObject(BaseModel):
     id: str
     name: str
     created_at: int
+    operator_credentials_fallback: bool
     monthly_budget: Money | None = None
     api_key: ApiKeyInfo | None = None
 

@@ -57,14 +57,14 @@ def get_usage(
     start: str | None = Query(default=None, alias="from"),
     end: str | None = Query(default=None, alias="to"),
 ) -> dict[str, Any]:
-    """Booked spend in [from, to). ``group_by=tenant`` is for admins and covers all tenants;
+    """Booked spend in [from, to). ``group_by=tenant`` is for operators and covers all tenants;
     every other grouping covers the caller's tenant."""
     if group_by not in GROUP_BY:
         raise InvalidRequest(
             f"group_by must be one of {', '.join(GROUP_BY)}, got {group_by!r}", param="group_by"
         )
-    if group_by == "tenant" and not caller.is_admin:
-        raise Forbidden("group_by=tenant needs an admin API key.", code="admin_required")
+    if group_by == "tenant" and not caller.is_operator:
+        raise Forbidden("group_by=tenant needs an operator API key.", code="operator_required")
     since, until = parse_instant(start, "from"), parse_instant(end, "to")
     if since is not None and until is not None and since >= until:
         raise InvalidRequest("'from' must be before 'to'", param="from")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.api.deps import SessionDep, SettingsDep
+from service.auth.roles import KeyRole
 from service.dashboard.auth import (
     CheckedAdminDep,
     DashboardError,
@@ -99,12 +100,12 @@ def login(
         return _login_page(
             request, settings, next_url=next, error="Incorrect API key.", status_code=401
         )
-    if not key.is_admin:
+    if not KeyRole(key.role).is_operator:
         return _login_page(
             request,
             settings,
             next_url=next,
-            error="This API key is not an admin key; the dashboard needs an admin key.",
+            error="This API key is not an operator key; the dashboard needs an operator key.",
             status_code=403,
         )
     response = RedirectResponse(safe_next(next), status_code=303)

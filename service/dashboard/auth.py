@@ -10,6 +10,7 @@ from fastapi import Depends, Form, Request, Response
 from sqlalchemy.orm import Session
 
 from service.api.deps import SessionDep, SettingsDep
+from service.auth.roles import KeyRole
 from service.dashboard.session import (
     COOKIE_PATH,
     SESSION_COOKIE,
@@ -56,7 +57,7 @@ def secret_of(settings: Settings) -> str:
 
 def usable_admin_key(session: Session, key_id: str) -> ApiKey | None:
     key = TenantRepository(session).key_by_id(key_id)
-    if key is None or key.revoked_at is not None or not key.is_admin:
+    if key is None or key.revoked_at is not None or not KeyRole(key.role).is_operator:
         return None
     return key
 

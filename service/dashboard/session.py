@@ -3,7 +3,7 @@ and the per-session CSRF token that every form posts back.
 
 The cookie is ``base64url(json).base64url(hmac_sha256(secret_key, json))``. It holds no secret
 of its own: the API key itself never leaves the login form, only its id. Every request re-reads
-the key, so revoking it (or taking away ``is_admin``) ends its sessions at once."""
+the key, so revoking it (or making it a non-operator key) ends its sessions at once."""
 
 from __future__ import annotations
 

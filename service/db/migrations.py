@@ -7,13 +7,18 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
+from service.encryption.keyring import keyring_for
+from service.encryption.migration import KEYRING_ATTRIBUTE
+from service.private_paths import private_dir
 from service.settings import Settings
 
 ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, settings: Settings | None = None) -> Config:
     config = Config()
+    if settings is not None:  # migrations that encrypt rows use the service's own keys
+        config.attributes[KEYRING_ATTRIBUTE] = keyring_for(settings)
     config.set_main_option("script_location", str(ALEMBIC_DIR))
     # ConfigParser interpolation: a literal % in a URL (encoded password) must be doubled.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -21,15 +26,14 @@ def alembic_config(database_url: str) -> Config:
 
 
 def prepare_storage(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.files_dir.mkdir(parents=True, exist_ok=True)
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (settings.data_dir, settings.files_dir, settings.artifacts_dir):
+        private_dir(folder)
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     prepare_storage(settings)
-    command.upgrade(alembic_config(settings.database_url), revision)
+    command.upgrade(alembic_config(settings.database_url, settings), revision)
 
 
 def downgrade(settings: Settings, revision: str) -> None:
-    command.downgrade(alembic_config(settings.database_url), revision)
+    command.downgrade(alembic_config(settings.database_url, settings), revision)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+
+from service.private_paths import private_file
 
 AfterCommit = Callable[[], None]
 _AFTER_COMMIT_KEY = "tuneforge.after_commit"
@@ -32,6 +35,7 @@ def make_engine(
 ) -> Engine:
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
+        _private_database_file(url)
         engine = create_engine(
             url,
             echo=echo,
@@ -42,6 +46,15 @@ def make_engine(
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
+
+
+def _private_database_file(url: str) -> None:
+    """Create the database file 0600 before SQLite does (it would follow the umask)."""
+    database = make_url(url).database
+    if _file_sqlite(url) and database and not database.startswith("file:"):
+        path = Path(database)
+        if path.parent.is_dir():
+            private_file(path)
 
 
 def _file_sqlite(url: str) -> bool:

@@ -5,6 +5,7 @@ off at the limit instead of after it has all arrived."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException
 
 from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from service.private_paths import open_private, private_dir
 
 
 @dataclass
@@ -72,8 +74,8 @@ class _PartState:
             self.saw_file = True
             self.in_file = True
             self.result.filename = filename.decode("utf-8", "replace")
-            self.destination.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = self.destination.open("wb")
+            private_dir(self.destination.parent)
+            self.handle = os.fdopen(open_private(self.destination), "wb")
         else:
             self.field_name = name
 

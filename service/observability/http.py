@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.deps import SessionDep, SettingsDep
+from service.errors import Unauthorized
 from service.observability.metrics import counters_registry, observe_http_request
 from service.observability.snapshot import StaticCollector, collect_snapshot
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", include_in_schema=False)
+async def require_metrics_token(request: Request, settings: SettingsDep) -> None:
+    """With ``metrics_token`` set, a scrape must send ``Authorization: Bearer <token>``."""
+    if settings.metrics_token is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    expected = settings.metrics_token.get_secret_value()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+        raise Unauthorized("GET /metrics needs Authorization: Bearer <TUNEFORGE_METRICS_TOKEN>.")
+
+
+# The token is checked before the session opens: refused scrapes cost no connection.
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_token)])
 def metrics(session: SessionDep, settings: SettingsDep) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StaticCollector(collect_snapshot(session, settings)))

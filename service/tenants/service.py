@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from service.auth.keys import generate_key, hash_key
+from service.auth.roles import KeyRole
 from service.db.models import ApiKey, Tenant, TenantBudget
 from service.db.types import utcnow
 from service.errors import Conflict, InvalidRequest, NotFound
@@ -43,11 +44,11 @@ def get_tenant_by_name(session: Session, name: str) -> Tenant:
 
 
 def create_api_key(
-    session: Session, tenant: Tenant, *, admin: bool = False, name: str = ""
+    session: Session, tenant: Tenant, *, role: KeyRole = KeyRole.MEMBER, name: str = ""
 ) -> CreatedKey:
     new = generate_key()
     key = ApiKey(
-        tenant_id=tenant.id, name=name, prefix=new.prefix, key_hash=new.digest, is_admin=admin
+        tenant_id=tenant.id, name=name, prefix=new.prefix, key_hash=new.digest, role=role.value
     )
     TenantRepository(session).add_key(key)
     return CreatedKey(key=key, plaintext=new.plaintext)
@@ -96,3 +97,9 @@ def set_monthly_budget(session: Session, tenant: Tenant, limit: Decimal) -> Tena
         budget.monthly_limit = limit
     session.flush()
     return budget
+
+
+def set_operator_fallback(session: Session, tenant: Tenant, allowed: bool) -> Tenant:
+    tenant.operator_credentials_fallback = allowed
+    session.flush()
+    return tenant

@@ -21,6 +21,7 @@ from service import outbox
 from service.db.ids import new_id
 from service.db.models import Checkpoint, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from service.db.types import utcnow
+from service.encryption.keyring import keyring_for
 from service.errors import Conflict
 from service.observability.metrics import count_webhook_delivery
 from service.settings import Settings
@@ -85,8 +86,8 @@ def enqueue_job_event(
         if event_type in endpoint.events
     ]
     if job.webhook_url and event_type in TERMINAL_EVENTS:
-        # A job's one-off URL hears what an endpoint created without ``events`` hears.
-        tenant_secret(session, job.tenant_id)  # exists before anything is signed with it
+        # A job's one-off URL hears what an endpoint created without ``events`` hears (signed
+        # with the tenant secret, which job creation made sure exists).
         targets.append((None, job.webhook_url))
     deliveries = []
     for endpoint_id, url in targets:
@@ -136,7 +137,9 @@ def claim_delivery(
         _give_up(delivery, f"endpoint disabled: {reason}" if reason else "endpoint disabled")
         session.flush()
         return DeliveryOutcome(delivery_id, "failed", error=delivery.last_error)
-    secrets = endpoint_secrets(endpoint or tenant_secret(session, delivery.tenant_id), now)
+    keyring = keyring_for(settings)
+    signer = endpoint or tenant_secret(session, delivery.tenant_id, keyring)
+    secrets = endpoint_secrets(signer, now, keyring)
     delivery.next_attempt_at = now + timedelta(seconds=settings.webhook_timeout_s + CLAIM_MARGIN_S)
     session.flush()
     body = encode_body(delivery.payload)

@@ -1,5 +1,6 @@
 """Webhook endpoints of a tenant: registration (URL vetted, secret shown once), updates,
-secret rotation with a grace period, and the tenant-level secret for a job's own URL."""
+secret rotation with a grace period, and the tenant-level secret for a job's own URL.
+Signing secrets are stored encrypted (``service.encryption``); only this module reads them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import TenantWebhookSecret, WebhookEndpoint
 from service.db.types import utcnow
+from service.encryption.keyring import Keyring, keyring_for
 from service.errors import InvalidRequest, NotFound
 from service.settings import Settings
 from service.webhooks.events import EVENT_TYPES, TERMINAL_EVENTS
@@ -72,7 +74,7 @@ def create_endpoint(
         events=_validated_events(events),
         description=_validated_description(description),
         enabled=enabled,
-        secret=secret,
+        secret=keyring_for(settings).encrypt(secret),
     )
     repository.add(endpoint)
     return EndpointWithSecret(endpoint, secret)
@@ -149,17 +151,19 @@ def rotate_endpoint_secret(
     return EndpointWithSecret(endpoint, secret)
 
 
-def endpoint_secrets(endpoint: WebhookEndpoint | TenantWebhookSecret, now: datetime) -> list[str]:
+def endpoint_secrets(
+    endpoint: WebhookEndpoint | TenantWebhookSecret, now: datetime, keyring: Keyring
+) -> list[str]:
     """The secrets that sign a delivery now: the current one, and the previous one while its
     grace period lasts."""
-    secrets = [endpoint.secret]
+    secrets = [keyring.decrypt(endpoint.secret)]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret and expires is not None and now < expires:
-        secrets.append(endpoint.previous_secret)
+        secrets.append(keyring.decrypt(endpoint.previous_secret))
     return secrets
 
 
-def tenant_secret(session: Session, tenant_id: str) -> TenantWebhookSecret:
+def tenant_secret(session: Session, tenant_id: str, keyring: Keyring) -> TenantWebhookSecret:
     """The tenant-level secret that signs deliveries to jobs' own ``webhook_url``s; created on
     first use. Unlike endpoint secrets it can be read again (as Svix lets one reveal a secret),
     since a job's URL has no creation moment of its own to show it at."""
@@ -167,24 +171,39 @@ def tenant_secret(session: Session, tenant_id: str) -> TenantWebhookSecret:
     existing = repository.tenant_secret(tenant_id)
     if existing is not None:
         return existing
-    return repository.add(TenantWebhookSecret(tenant_id=tenant_id, secret=generate_secret()))
+    return repository.add(
+        TenantWebhookSecret(tenant_id=tenant_id, secret=keyring.encrypt(generate_secret()))
+    )
+
+
+@dataclass(frozen=True)
+class RevealedSecret:
+    secret: str
+    previous_secret_expires_at: datetime | None
+
+
+def reveal_tenant_secret(session: Session, tenant_id: str, settings: Settings) -> RevealedSecret:
+    keyring = keyring_for(settings)
+    row = tenant_secret(session, tenant_id, keyring)
+    return RevealedSecret(keyring.decrypt(row.secret), row.previous_secret_expires_at)
 
 
 def rotate_tenant_secret(
     session: Session, tenant_id: str, *, settings: Settings, now: datetime | None = None
-) -> TenantWebhookSecret:
-    row = tenant_secret(session, tenant_id)
-    _rotate(row, generate_secret(), settings, now or utcnow())
+) -> RevealedSecret:
+    row = tenant_secret(session, tenant_id, keyring_for(settings))
+    secret = generate_secret()
+    _rotate(row, secret, settings, now or utcnow())
     session.flush()
-    return row
+    return RevealedSecret(secret, row.previous_secret_expires_at)
 
 
 def _rotate(
     row: WebhookEndpoint | TenantWebhookSecret, secret: str, settings: Settings, now: datetime
 ) -> None:
-    row.previous_secret = row.secret
+    row.previous_secret = row.secret  # both stay encrypted
     row.previous_secret_expires_at = now + timedelta(seconds=settings.webhook_secret_grace_s)
-    row.secret = secret
+    row.secret = keyring_for(settings).encrypt(secret)
 
 
 def _validated_events(events: Sequence[str] | None) -> list[str]:

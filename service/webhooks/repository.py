@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -67,6 +67,18 @@ class WebhookRepository:
 
     def tenant_secret(self, tenant_id: str) -> TenantWebhookSecret | None:
         return self.session.get(TenantWebhookSecret, tenant_id)
+
+    def secret_holders_for_update(
+        self,
+    ) -> Iterator[WebhookEndpoint | TenantWebhookSecret]:
+        """Every endpoint and tenant secret row, locked (``tuneforge secrets rotate``)."""
+        endpoints = select(WebhookEndpoint).order_by(WebhookEndpoint.id)
+        tenant_secrets = select(TenantWebhookSecret).order_by(TenantWebhookSecret.tenant_id)
+        if self._locks_rows:
+            endpoints = endpoints.with_for_update()
+            tenant_secrets = tenant_secrets.with_for_update()
+        yield from self.session.scalars(endpoints.execution_options(yield_per=500))
+        yield from self.session.scalars(tenant_secrets.execution_options(yield_per=500))
 
     # deliveries
 

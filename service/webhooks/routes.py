@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
-from service.db.models import TenantWebhookSecret, WebhookAttempt, WebhookEndpoint
+from service.db.models import WebhookAttempt, WebhookEndpoint
 from service.webhooks import endpoints as endpoint_service
 from service.webhooks.deliveries import redeliver
 from service.webhooks.objects import (
@@ -110,7 +110,7 @@ def _delivery_body(item: DeliveryWithAttempts) -> dict[str, Any]:
     }
 
 
-def _secret_body(row: TenantWebhookSecret) -> dict[str, Any]:
+def _secret_body(row: endpoint_service.RevealedSecret) -> dict[str, Any]:
     return {
         "object": "webhook_secret",
         "secret": row.secret,
@@ -195,9 +195,11 @@ def rotate_endpoint_secret(
 
 
 @router.get("/webhook_secret", response_model=WebhookSecret)
-def get_tenant_secret(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def get_tenant_secret(
+    caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
     """The secret that signs deliveries to jobs' own ``webhook_url``s."""
-    return _secret_body(endpoint_service.tenant_secret(session, caller.tenant_id))
+    return _secret_body(endpoint_service.reveal_tenant_secret(session, caller.tenant_id, settings))
 
 
 @router.post("/webhook_secret/rotate", response_model=WebhookSecret)

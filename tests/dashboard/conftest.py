@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from emulators.testing import EmulatorHandle, running_emulator
 from providers.base import JobSpec
 from service.db.database import Database
-from service.jobs.lifecycle.adapters import adapter_for
+from service.jobs.lifecycle.adapters import operator_adapter
 from service.settings import Settings
 from tests.dashboard.seed import Seeded, seed
 from tests.live import live_api
@@ -69,7 +69,7 @@ def openai_emulator() -> Iterator[EmulatorHandle]:
 
 
 def _provider_job(settings: Settings) -> str:
-    adapter = adapter_for(settings, "openai")
+    adapter = operator_adapter(settings, "openai")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "train.jsonl"
         path.write_bytes(TRAINING_LINE * 10)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.auth.roles import KeyRole
 from service.db.models import (
     Checkpoint,
     CostLedgerEntry,
@@ -130,7 +131,7 @@ def seed(session: Session, running_provider_job_id: str) -> Seeded:
     ops = make_tenant(session, "operators")
     acme = make_tenant(session, "acme")
     globex = make_tenant(session, "globex")
-    admin_key = make_key(session, ops, admin=True)
+    admin_key = make_key(session, ops, role=KeyRole.OPERATOR)
     user_key = make_key(session, acme)
     set_monthly_budget(session, acme, Decimal("50"))
     set_monthly_budget(session, globex, Decimal("5"))

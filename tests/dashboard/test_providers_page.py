@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from service.auth.roles import KeyRole
 from service.settings import Settings
 from service.tenants.service import create_api_key
 from tests.factories import make_tenant
@@ -34,7 +35,7 @@ def test_providers_page_lists_local_models_and_public_price_sources(
     (models / "tiny-llama").mkdir(parents=True)
     (models / "tiny-llama" / "config.json").write_text('{"max_position_embeddings": 2048}')
     app.state.settings = settings.model_copy(update={"local_models_dir": models})
-    key = create_api_key(db_session, make_tenant(db_session), admin=True).plaintext
+    key = create_api_key(db_session, make_tenant(db_session), role=KeyRole.OPERATOR).plaintext
     db_session.commit()
     with TestClient(app) as client:
         _logged_in(client, key)
@@ -49,7 +50,7 @@ def test_local_is_listed_before_its_first_model_arrives(
     app: FastAPI, db_session: Session, settings: Settings, tmp_path: Path
 ) -> None:
     app.state.settings = settings.model_copy(update={"local_models_dir": tmp_path})
-    key = create_api_key(db_session, make_tenant(db_session), admin=True).plaintext
+    key = create_api_key(db_session, make_tenant(db_session), role=KeyRole.OPERATOR).plaintext
     db_session.commit()
     with TestClient(app) as client:
         _logged_in(client, key)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from service.auth.roles import KeyRole
 from service.dashboard.actions import safe_next
 from service.dashboard.session import (
     Signer,
@@ -63,7 +64,7 @@ def _login(client: TestClient, key: str) -> int:
 
 def test_revoking_the_key_ends_its_session(client: TestClient, db_session: Session) -> None:
     tenant = make_tenant(db_session)
-    created = create_api_key(db_session, tenant, admin=True)
+    created = create_api_key(db_session, tenant, role=KeyRole.OPERATOR)
     db_session.commit()
     assert _login(client, created.plaintext) == 303
     assert client.get("/admin/api/running").status_code == 200
@@ -76,7 +77,7 @@ def test_revoking_the_key_ends_its_session(client: TestClient, db_session: Sessi
 
 def test_over_https_the_session_cookie_is_secure(app: FastAPI, db_session: Session) -> None:
     tenant = make_tenant(db_session)
-    key = create_api_key(db_session, tenant, admin=True).plaintext
+    key = create_api_key(db_session, tenant, role=KeyRole.OPERATOR).plaintext
     db_session.commit()
     with TestClient(app, base_url="https://testserver") as client:
         assert _login(client, key) == 303

@@ -11,8 +11,10 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
+from service.credentials.service import require_credentials
 from service.db.models import Checkpoint, Job, JobEvent
 from service.db.types import utcnow
+from service.encryption.keyring import keyring_for
 from service.errors import InvalidRequest, NotFound
 from service.jobs import costs
 from service.jobs.api.filecheck import checked_report, validation_summary
@@ -29,7 +31,7 @@ from service.jobs.transitions import (
     transition,
 )
 from service.settings import Settings
-from service.webhooks.endpoints import validate_webhook_url
+from service.webhooks.endpoints import tenant_secret, validate_webhook_url
 
 T = TypeVar("T")
 
@@ -67,6 +69,10 @@ def create_job(
         hyperparameters=hyperparameters,
     )
     costs.check_budget(session, settings, tenant_id, estimate.amount)
+    if target.provider != "local":
+        require_credentials(session, settings, tenant_id, target.provider)
+    if webhook_url is not None:  # its deliveries are signed with the tenant secret
+        tenant_secret(session, tenant_id, keyring_for(settings))
     now = utcnow()
     job = repository.add(
         Job(

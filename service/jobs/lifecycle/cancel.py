@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from providers.base import ProviderAdapter
 from providers.errors import ProviderPermanentError, ProviderRetryableError
 from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs.lifecycle import leases, pacing, steps
+from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
 from service.jobs.lifecycle.adopt import apply_provider_job
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import is_terminal
@@ -23,7 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def cancel_job(
-    sessions: sessionmaker[Session], settings: Settings, job_id: str, adapter_factory: Any
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    job_id: str,
+    adapter_factory: AdapterFactory,
 ) -> None:
     owner = leases.new_owner()
     with session_scope(sessions) as session:
@@ -31,11 +33,12 @@ def cancel_job(
         if job is None or is_terminal(job.status) or steps.next_task(job) != steps.CANCEL_TASK:
             return
         provider, provider_job_id = job.provider, job.provider_job_id
+        credentials = tenant_credentials(session, settings, job.tenant_id, provider)
     assert provider_job_id is not None
     if not leases.claim(sessions, job_id, owner, settings.lease_ttl_s):
         return
-    adapter: ProviderAdapter = adapter_factory(settings, provider)
     try:
+        adapter = build_adapter(adapter_factory, settings, credentials)
         with time_provider_call(provider, "cancel_job"):
             found = adapter.cancel_job(provider_job_id)
     except ProviderRetryableError as exc:

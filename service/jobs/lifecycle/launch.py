@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from providers.base import Hyperparameters, JobSpec, ProviderAdapter, ProviderJob
 from providers.catalog import resolve_provider
 from providers.errors import ProviderError, ProviderPermanentError, ProviderRetryableError
+from service.credentials.service import CredentialsMissing, ProviderCredentials
 from service.datasets.convert import convert_file
 from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs.lifecycle import leases, pacing, steps
+from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
 from service.jobs.lifecycle.adopt import adopt_provider_job
 from service.jobs.lifecycle.failing import fail_job
 from service.jobs.lifecycle.job_files import files_or_fail
@@ -45,6 +47,7 @@ class LaunchPlan:
     spec_fields: dict[str, Any]
     files: dict[str, tuple[str, str]]  # kind → (file id, storage path)
     uploaded: dict[str, str]  # kind → provider file id
+    credentials: ProviderCredentials | CredentialsMissing
 
 
 class LaunchAbandoned(Exception):
@@ -55,7 +58,7 @@ def launch_job(
     sessions: sessionmaker[Session],
     settings: Settings,
     job_id: str,
-    adapter_factory: Any,
+    adapter_factory: AdapterFactory,
 ) -> None:
     """The ``tuneforge.launch_job`` task body; safe to run any number of times."""
     owner = leases.new_owner()
@@ -64,9 +67,9 @@ def launch_job(
     plan = _begin(sessions, settings, job_id, owner)
     if plan is None:
         return
-    adapter: ProviderAdapter = adapter_factory(settings, plan.provider)
     with leases.heartbeat(sessions, job_id, owner, settings.lease_ttl_s) as lost:
         try:
+            adapter = build_adapter(adapter_factory, settings, plan.credentials)
             created = _launch(sessions, settings, plan, adapter, owner, lost)
         except LaunchAbandoned:
             _release(sessions, job_id, owner)
@@ -158,6 +161,7 @@ def _begin(
             spec_fields=spec_fields,
             files=paths,
             uploaded={k: str(v) for k, v in (job.provider_file_ids or {}).items()},
+            credentials=tenant_credentials(session, settings, job.tenant_id, job.provider),
         )
 
 

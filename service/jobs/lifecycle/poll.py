@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +14,7 @@ from providers.errors import ProviderPermanentError, ProviderRetryableError
 from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs.lifecycle import leases, pacing, steps
+from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
 from service.jobs.lifecycle.adopt import apply_provider_job
 from service.jobs.lifecycle.failing import fail_job
 from service.jobs.lifecycle.launch import provider_error
@@ -30,7 +30,10 @@ EARLY_S = 0.5
 
 
 def poll_job(
-    sessions: sessionmaker[Session], settings: Settings, job_id: str, adapter_factory: Any
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    job_id: str,
+    adapter_factory: AdapterFactory,
 ) -> None:
     """The ``tuneforge.poll_job`` task body; a duplicate or early delivery does nothing."""
     owner = leases.new_owner()
@@ -46,10 +49,11 @@ def poll_job(
         provider, provider_job_id = job.provider, job.provider_job_id
         after = JobRepository(session).last_provider_event_id(job.id)
         running = job.status == "running"
+        credentials = tenant_credentials(session, settings, job.tenant_id, provider)
     if not leases.claim(sessions, job_id, owner, settings.lease_ttl_s):
         return
-    adapter: ProviderAdapter = adapter_factory(settings, provider)
     try:
+        adapter = build_adapter(adapter_factory, settings, credentials)
         found, events, checkpoints = _ask(adapter, provider_job_id, after, running)
     except ProviderRetryableError as exc:
         _back_off(sessions, settings, job_id, owner, exc.message, exc.retry_after)

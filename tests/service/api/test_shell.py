@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from service.api.app import create_app
+from service.auth.roles import KeyRole
 from service.db.database import Database
 from service.settings import Settings
 from tests.factories import auth, make_key, make_tenant
@@ -68,24 +69,31 @@ def test_key_identifies_its_tenant(client: TestClient, db_session: Session) -> N
     db_session.commit()
     body = client.get("/v1/tenant", headers=auth(key)).json()
     assert body["id"] == tenant.id and body["name"] == "acme"
-    assert body["api_key"]["is_admin"] is False
+    assert body["api_key"]["is_admin"] is False and body["api_key"]["role"] == "member"
 
 
-def test_admin_routes_need_an_admin_key(client: TestClient, db_session: Session) -> None:
+def test_admin_routes_need_an_operator_key(client: TestClient, db_session: Session) -> None:
     tenant = make_tenant(db_session)
-    user_key, admin_key = make_key(db_session, tenant), make_key(db_session, tenant, admin=True)
+    user_key = make_key(db_session, tenant)
+    tenant_admin_key = make_key(db_session, tenant, role=KeyRole.ADMIN)
+    operator_key = make_key(db_session, tenant, role=KeyRole.OPERATOR)
     db_session.commit()
     url = f"/v1/admin/tenants/{tenant.id}/budget"
     refused = client.put(url, json={"monthly_limit": "10"}, headers=auth(user_key))
     assert refused.status_code == 403
-    ok = client.put(url, json={"monthly_limit": "125.50"}, headers=auth(admin_key))
+    # A tenant admin administers its own tenant's keys, not the operator's money.
+    not_operator = client.put(url, json={"monthly_limit": "10"}, headers=auth(tenant_admin_key))
+    assert not_operator.status_code == 403
+    assert not_operator.json()["error"]["code"] == "operator_required"
+    assert client.get("/v1/admin/tenants", headers=auth(tenant_admin_key)).status_code == 403
+    ok = client.put(url, json={"monthly_limit": "125.50"}, headers=auth(operator_key))
     assert ok.status_code == 200, ok.text
     assert ok.json()["monthly_budget"] == {"amount": "125.500000", "currency": "USD"}
 
 
 def test_bad_bodies_get_400_with_the_param(client: TestClient, db_session: Session) -> None:
     tenant = make_tenant(db_session)
-    key = make_key(db_session, tenant, admin=True)
+    key = make_key(db_session, tenant, role=KeyRole.OPERATOR)
     db_session.commit()
     url = f"/v1/admin/tenants/{tenant.id}/budget"
     headers = {**auth(key), "Content-Type": "application/json"}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from service.auth.roles import KeyRole
 from service.db.models import Tenant
 from tests.factories import auth, make_key, make_tenant
 from tests.service.billing.helpers import ledger_entry
@@ -78,14 +79,16 @@ def test_from_is_inclusive_and_to_exclusive(client: TestClient, db_session: Sess
     assert by_seconds["from"] == start
 
 
-def test_group_by_tenant_is_admin_only_and_spans_tenants(
+def test_group_by_tenant_is_operator_only_and_spans_tenants(
     client: TestClient, db_session: Session
 ) -> None:
     alpha, beta = _spend(db_session)
-    user = client.get("/v1/usage?group_by=tenant", headers=auth(make_key(db_session, alpha)))
-    assert user.status_code == 403
-    assert user.json()["error"]["code"] == "admin_required"
-    admin = auth(make_key(db_session, make_tenant(db_session), admin=True))
+    for role in (KeyRole.MEMBER, KeyRole.ADMIN):
+        key = make_key(db_session, alpha, role=role)
+        refused = client.get("/v1/usage?group_by=tenant", headers=auth(key))
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "operator_required"
+    admin = auth(make_key(db_session, make_tenant(db_session), role=KeyRole.OPERATOR))
     body = client.get("/v1/usage?group_by=tenant&from=2026-02-01", headers=admin).json()
     spend = _by(body, "tenant")
     assert (spend[alpha.id], spend[beta.id]) == ("2.250000", "7.000000")

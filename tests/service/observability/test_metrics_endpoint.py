@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.orm import Session
 
 from service.db.models import File, Job, OutboxMessage
 from service.db.types import utcnow
 from service.observability.metrics import count_webhook_delivery, observe_provider_call
+from service.settings import Settings
 from tests.factories import make_tenant
 
 
@@ -119,3 +126,33 @@ def test_requests_are_timed_by_route_template(client: TestClient) -> None:
         )
         >= 1
     )
+
+
+def test_a_metrics_token_guards_metrics_and_leaves_docs_public(
+    app: FastAPI, settings: Settings
+) -> None:
+    app.state.settings = settings.model_copy(update={"metrics_token": SecretStr("scrape-me")})
+    with TestClient(app) as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "scrape-me"}):
+            refused = client.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.json()["error"]["type"] == "invalid_request_error"
+            assert "tuneforge_jobs" not in refused.text
+        allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert allowed.status_code == 200 and "tuneforge_jobs" in allowed.text
+        assert client.get("/docs").status_code == 200
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_production_refuses_an_open_metrics_endpoint(tmp_path: Path) -> None:
+    production: dict[str, Any] = {
+        "environment": "production",
+        "data_dir": tmp_path,
+        "secret_key": SecretStr("s" * 40),
+        "encryption_keys": SecretStr(Fernet.generate_key().decode()),
+        "_env_file": None,
+    }
+    with pytest.raises(ValidationError, match="TUNEFORGE_METRICS_TOKEN"):
+        Settings(**production)
+    assert Settings(**production, metrics_public=True).metrics_token is None
+    assert Settings(**production, metrics_token=SecretStr("t")).metrics_token is not None

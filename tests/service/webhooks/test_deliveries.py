@@ -28,8 +28,8 @@ from service.webhooks.endpoints import (
     create_endpoint,
     delete_endpoint,
     get_endpoint,
+    reveal_tenant_secret,
     rotate_endpoint_secret,
-    tenant_secret,
 )
 from service.webhooks.events import CHECKPOINT_CREATED, JOB_RUNNING, JOB_SUCCEEDED
 from service.webhooks.queries import get_delivery_with_attempts, list_deliveries
@@ -74,7 +74,8 @@ def test_a_terminal_event_reaches_every_subscribed_endpoint_signed(
         by_path = {r.path: r for r in receiver.received}
         assert set(by_path) == {"/a", "/job"}
         payload = verify_with_both_libraries(by_path["/a"], terminal.secret)
-        verify_with_both_libraries(by_path["/job"], tenant_secret(db_session, tenant.id).secret)
+        job_secret = reveal_tenant_secret(db_session, tenant.id, webhook_settings).secret
+        verify_with_both_libraries(by_path["/job"], job_secret)
         assert payload["data"]["id"] == job.id and payload["data"]["status"] == "succeeded"
         assert payload["data"]["fine_tuned_model"] == job.fine_tuned_model
         assert payload["data"]["cost"]["amount"] == "0.42"

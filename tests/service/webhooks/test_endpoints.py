@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from service.encryption.keyring import keyring_for
 from service.errors import InvalidRequest, NotFound
 from service.settings import Settings
 from service.webhooks.endpoints import (
@@ -13,6 +15,7 @@ from service.webhooks.endpoints import (
     endpoint_secrets,
     get_endpoint,
     list_endpoints,
+    reveal_tenant_secret,
     rotate_endpoint_secret,
     rotate_tenant_secret,
     tenant_secret,
@@ -157,19 +160,55 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(
         db_session, tenant.id, created.endpoint.id, settings=strict_settings, now=now
     )
     assert rotated.secret != created.secret
-    assert endpoint_secrets(rotated.endpoint, now) == [rotated.secret, created.secret]
+    keyring = keyring_for(strict_settings)
+    assert endpoint_secrets(rotated.endpoint, now, keyring) == [rotated.secret, created.secret]
     later = now + timedelta(seconds=strict_settings.webhook_secret_grace_s + 1)
-    assert endpoint_secrets(rotated.endpoint, later) == [rotated.secret]
+    assert endpoint_secrets(rotated.endpoint, later, keyring) == [rotated.secret]
 
 
 def test_tenant_secret_is_created_once_and_rotates(
     db_session: Session, strict_settings: Settings
 ) -> None:
     tenant = make_tenant(db_session)
-    first = tenant_secret(db_session, tenant.id).secret
-    assert tenant_secret(db_session, tenant.id).secret == first
+    first = reveal_tenant_secret(db_session, tenant.id, strict_settings).secret
+    assert first.startswith("whsec_")
+    assert reveal_tenant_secret(db_session, tenant.id, strict_settings).secret == first
     rotated = rotate_tenant_secret(db_session, tenant.id, settings=strict_settings)
-    assert rotated.secret != first and rotated.previous_secret == first
+    assert rotated.secret != first
+    row = tenant_secret(db_session, tenant.id, keyring_for(strict_settings))
+    assert endpoint_secrets(row, datetime.now(UTC), keyring_for(strict_settings)) == [
+        rotated.secret,
+        first,
+    ]
+
+
+def test_signing_secrets_are_stored_encrypted(
+    db_session: Session, strict_settings: Settings
+) -> None:
+    tenant = make_tenant(db_session)
+    created = create_endpoint(
+        db_session,
+        tenant.id,
+        url="https://hooks.example.com/",
+        settings=strict_settings,
+        resolver=PUBLIC,
+    )
+    revealed = reveal_tenant_secret(db_session, tenant.id, strict_settings)
+    rotate_endpoint_secret(db_session, tenant.id, created.endpoint.id, settings=strict_settings)
+    db_session.flush()
+    stored = db_session.execute(
+        text("SELECT secret, previous_secret FROM webhook_endpoints WHERE id = :id"),
+        {"id": created.endpoint.id},
+    ).one()
+    tenant_row = db_session.execute(
+        text("SELECT secret FROM tenant_webhook_secrets WHERE tenant_id = :id"),
+        {"id": tenant.id},
+    ).one()
+    keyring = keyring_for(strict_settings)
+    for value in (*stored, *tenant_row):
+        assert not value.startswith("whsec_") and value.startswith("gAAAAA")
+    assert keyring.decrypt(stored.previous_secret) == created.secret
+    assert keyring.decrypt(tenant_row.secret) == revealed.secret
 
 
 def test_a_tenant_has_at_most_the_configured_number_of_endpoints(
