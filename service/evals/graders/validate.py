@@ -74,7 +74,7 @@ def _check(grader: GraderSpec, where: str, item_schema: dict[str, Any], wordnet_
             _check(sub, f"{where}.graders.{key}", item_schema, wordnet_dir)
         return
     for field, template in _templates(grader):
-        _check_template(template, f"{where}.{field}", item_schema)
+        check_template(template, f"{where}.{field}", item_schema)
 
 
 def _templates(grader: GraderSpec) -> list[tuple[str, str]]:
@@ -93,12 +93,23 @@ def _templates(grader: GraderSpec) -> list[tuple[str, str]]:
     return []
 
 
-def _check_template(template: str, param: str, item_schema: dict[str, Any]) -> None:
+def check_template(
+    template: str, param: str, item_schema: dict[str, Any], *, sample: bool = True
+) -> None:
+    """400 naming ``param`` when ``template`` is malformed or names a field the item schema
+    lacks; ``sample=False`` for run prompts, which may reference the item only."""
     try:
         refs = references(template)
     except TemplateError as exc:
         raise InvalidRequest(f"{param}: {exc}.", param=param) from None
     for ref in refs:
+        if ref.namespace == "sample" and not sample:
+            raise InvalidRequest(
+                f"{param}: '{{{{{ref.text}}}}}' names the sample, which does not exist before "
+                "sampling: run prompts may reference item fields only.",
+                param=param,
+                code="invalid_template",
+            )
         problem = _missing(ref, item_schema)
         if problem:
             raise InvalidRequest(f"{param}: {problem}.", param=param, code="invalid_template")
