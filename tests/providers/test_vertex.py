@@ -17,7 +17,7 @@ from google.genai import types
 from emulators.testing import EmulatorHandle, running_emulator
 from providers.adapters.vertex_adapter import VertexAdapter
 from providers.base import JobSpec, JobStatus
-from providers.errors import ProviderPermanentError
+from providers.errors import ProviderPermanentError, ProviderRetryableError
 from providers.registry import get_adapter
 from tests.providers.conftest import LOCATION, MODEL, PROJECT, config, gemini_line
 from tests.providers.test_contract import wait_until_terminal
@@ -176,3 +176,18 @@ def test_options_reach_the_tuning_spec(emulator: EmulatorHandle, gemini_dataset:
     with pytest.raises(ProviderPermanentError) as caught:
         adapter.create_job(dataclasses.replace(spec, options={"adapter_size": 3}))
     assert caught.value.param == "provider_options.adapter_size"
+
+
+def test_a_5xx_on_create_is_not_retried_by_the_sdk(
+    emulator: EmulatorHandle, gemini_dataset: Path
+) -> None:
+    adapter = get_adapter("vertex", config(emulator, max_retries=2))  # SDK retries on for reads
+    uri = adapter.upload_dataset(gemini_dataset, "train.jsonl")
+    emulator.inject(kind="status", status=503, method="POST", path="/tuningJobs$", count=1)
+    before = emulator.request_count()
+
+    with pytest.raises(ProviderRetryableError):
+        adapter.create_job(JobSpec(tag="once", model=MODEL["vertex"], training_file=uri))
+
+    assert emulator.request_count() - before == 1  # one POST: a retry could start a second job
+    assert emulator.job_count() == 0
