@@ -88,6 +88,14 @@ class CatalogPrice(BaseModel):
     date: str = Field(description="ISO date the price was read")
 
 
+class InferencePrice(BaseModel):
+    input: str | None = Field(description="decimal string per 1M input tokens")
+    output: str | None = Field(description="decimal string per 1M output tokens")
+    currency: str
+    per: str = Field(examples=["1M tokens"])
+    source: str | None = Field(description="where the serving price was read, and when")
+
+
 class CatalogModel(BaseModel):
     object: Literal["model"] = "model"
     id: str
@@ -97,6 +105,9 @@ class CatalogModel(BaseModel):
     training_types: list[str]
     price: CatalogPrice
     lifecycle: Lifecycle
+    inference_price: InferencePrice | None = Field(
+        default=None, description="what the tuned model costs to serve, where known"
+    )
 
 
 class ProviderObject(BaseModel):

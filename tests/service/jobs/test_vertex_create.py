@@ -115,3 +115,23 @@ def test_a_good_request_is_queued_with_a_catalog_estimate(
     )
     assert refused.status_code == 400
     assert refused.json()["error"]["param"] == "provider_options.lora_rank"
+
+
+def test_providers_list_vertex_with_training_and_serving_prices(
+    client: TestClient, db_session: Session, vertex_settings: Settings
+) -> None:
+    tenant = make_tenant(db_session)
+    headers = auth(make_key(db_session, tenant))
+    db_session.commit()
+
+    listing = client.get("/v1/providers", headers=headers).json()["data"]
+
+    vertex = next(p for p in listing if p["id"] == "vertex")
+    assert vertex["configured"] is True and vertex["status"] == "available"
+    flash = next(m for m in vertex["models"] if m["id"] == "gemini-2.5-flash")
+    assert flash["price"]["amount"] and "UNVERIFIED" in flash["price"]["source"]
+    assert flash["price"]["date"] == "2026-11-29"
+    assert flash["inference_price"]["input"] and flash["inference_price"]["output"]
+    assert flash["lifecycle"]["date"] == "2026-06-17"
+    retired = next(m for m in vertex["models"] if m["id"] == "gemini-2.0-flash-001")
+    assert retired["lifecycle"]["status"] == "retired"
