@@ -18,6 +18,7 @@ from providers.registry import get_adapter
 from service.evals.graders.grade import GradingContext
 from service.evals.runs.execute import execute_items
 from service.evals.runs.items import ItemOutcome, ItemStatus, SamplingPlan, criteria_of
+from service.evals.runs.judge import judge_with
 from service.evals.runs.summary import summarize
 from service.evals.statistics import Verdict, compare_paired
 
@@ -226,3 +227,75 @@ def test_jsonl_rows_with_ready_samples_need_no_model() -> None:
     summary = summarize(sorted(stored, key=lambda o: o.index), CRITERIA)
     assert summary.result_counts == {"total": 2, "passed": 1, "failed": 1, "errored": 0}
     assert summary.per_model_usage == []
+
+
+def test_a_label_model_judge_is_a_chat_model_reached_through_the_adapter(
+    emulator: EmulatorHandle, tuned: str, tmp_path: Path
+) -> None:
+    # A judge model taught (in the emulator) to call the tuned model's answers correct.
+    lessons = [
+        ("Grade the answer " + json.dumps({"city": city}) + f" for {country}", "correct")
+        for country, city in zip(COUNTRIES, CITIES, strict=True)
+    ]
+    lessons += [(f'Grade the answer I am not sure about "{c}" for {c}', "wrong") for c in COUNTRIES]
+    judge_file = tmp_path / "judge.jsonl"
+    judge_file.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": question},
+                        {"role": "assistant", "content": json.dumps({"label": label})},
+                    ]
+                }
+            )
+            + "\n"
+            for question, label in lessons
+        )
+    )
+    client = adapter(emulator)
+    job = client.create_job(
+        JobSpec(
+            tag="judge", model=BASE, training_file=client.upload_dataset(judge_file, "judge.jsonl")
+        )
+    )
+    emulator.advance(job.id)
+    judge_model = client.get_job(job.id).fine_tuned_model
+    assert judge_model
+    criteria = criteria_of(
+        [
+            {
+                "id": "judged-1",
+                "type": "label_model",
+                "name": "judged",
+                "model": judge_model,
+                "input": [
+                    {
+                        "role": "user",
+                        "content": "Grade the answer {{sample.output_text}} for {{item.country}}",
+                    }
+                ],
+                "labels": ["correct", "wrong"],
+                "passing_labels": ["correct"],
+            }
+        ]
+    )
+    ctx = GradingContext(CTX.wordnet_dir, judge=judge_with(client.chat_completion))
+
+    def judged(model: str) -> list[ItemOutcome]:
+        stored: list[ItemOutcome] = []
+        plan = SamplingPlan(model=model, template=TEMPLATE)
+        execute_items(
+            ROWS, criteria, ctx, plan=plan, completer=client.chat_completion, store=stored.append
+        )
+        return stored
+
+    tuned_items, base_items = judged(tuned), judged(BASE)
+    assert {o.results[0].details["label"] for o in tuned_items} == {"correct"}
+    assert {o.results[0].details["label"] for o in base_items} == {"wrong"}
+    tuned_summary = summarize(tuned_items, criteria)
+    base_summary = summarize(base_items, criteria)
+    assert tuned_summary.result_counts["passed"] == 10
+    assert base_summary.result_counts["passed"] == 0
+    usage = {u["model_name"]: u["invocation_count"] for u in tuned_summary.per_model_usage}
+    assert usage == {tuned: 10, judge_model: 10}
