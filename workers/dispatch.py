@@ -6,9 +6,8 @@ from typing import Any
 
 from service import outbox
 from workers.celery_app import GPU_QUEUE, celery_app
+from workers.kinds import BULK_TASKS, GPU_TASKS
 
-GPU_TASKS = frozenset({"tuneforge.train_job"})
-BULK_TASKS = frozenset({"tuneforge.poll_job"})
 BULK_PRIORITY = 6
 """Routine polls are the bulk of the queue: with the Redis transport a higher number is served
 later, so a webhook delivery, a launch or a cancel never waits behind a backlog of polls."""

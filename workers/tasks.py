@@ -11,7 +11,7 @@ from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs.lifecycle import cancel, launch, poll
 from service.jobs.lifecycle.adapters import adapter_for
-from service.jobs.lifecycle.reconcile import enqueue_due_jobs
+from service.lifecycle.reconcile import enqueue_due
 from service.outbox import PRUNE_BATCH, prune_sent, relay_due
 from service.settings import get_settings
 from service.webhooks.deliveries import (
@@ -22,6 +22,7 @@ from service.webhooks.deliveries import (
 )
 from workers.celery_app import celery_app
 from workers.dispatch import send_task
+from workers.kinds import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def reconcile() -> None:
     outbox row, so a lost broker message or a dead worker only delays its work."""
     settings = get_settings()
     with session_scope(get_database().sessions) as session:
-        jobs = enqueue_due_jobs(session, settings, utcnow())
+        jobs = enqueue_due(session, settings, KINDS, utcnow())
         sent = relay_due(session, send_task)
     pruned = _prune_outbox(settings.outbox_retention_s)
     if sent or jobs or pruned:

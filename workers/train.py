@@ -5,8 +5,8 @@ default-queue workers never load it."""
 from __future__ import annotations
 
 from service.db.database import get_database
+from service.jobs.lifecycle.kind import TRAIN_TASK
 from service.jobs.lifecycle.local_runner import run_local_job
-from service.jobs.lifecycle.steps import TRAIN_TASK
 from service.settings import get_settings
 from workers.celery_app import celery_app
 

@@ -50,7 +50,7 @@ class OpenAIAdapter(ProviderAdapter):
         return ProviderJob(
             provider=self.name,
             id=job.id,
-            status=JobStatus(job.status),
+            status=_status(job.status),
             provider_status=job.status,
             model=job.model,
             fine_tuned_model=job.fine_tuned_model,
@@ -166,3 +166,13 @@ class OpenAIAdapter(ProviderAdapter):
             supports_cost_estimate=False,
             reports_cost=False,
         )
+
+
+def _status(raw: str) -> JobStatus:
+    """OpenAI's statuses are ours; one we do not know yet (a new one OpenAI adds) reads as
+    still running, with the raw status kept beside it, instead of raising after the job was
+    created (which would leave the provider job unadopted)."""
+    try:
+        return JobStatus(raw)
+    except ValueError:
+        return JobStatus.RUNNING

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Checkpoint, File, Job, JobEvent, Metric
 from service.errors import UnknownCursor
-from service.jobs.transitions import ACTIVE
 
 
 class JobRepository:
@@ -74,45 +72,6 @@ class JobRepository:
                 break
             offset += batch
         return found[:limit]
-
-    def claim_lease(self, job_id: str, owner: str, now: datetime, expires: datetime) -> bool:
-        """Compare-and-set: take the job's lease if nobody holds a live one."""
-        result = self.session.execute(
-            update(Job)
-            .where(
-                Job.id == job_id,
-                Job.status.in_(ACTIVE),
-                or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
-            )
-            .values(lease_owner=owner, lease_expires_at=expires, heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
-
-    def extend_lease(self, job_id: str, owner: str, now: datetime, expires: datetime) -> bool:
-        result = self.session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner)
-            .values(lease_expires_at=expires, heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
-
-    def due_jobs(self, now: datetime, limit: int, *, due_by: datetime | None = None) -> list[Job]:
-        """Active jobs whose next step is due by ``due_by`` (default: now) and whose lease (if
-        any) has expired, soonest first."""
-        query = (
-            select(Job)
-            .where(
-                Job.status.in_(ACTIVE),
-                Job.next_poll_at.is_not(None),
-                Job.next_poll_at <= (due_by or now),
-                or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
-            )
-            .order_by(Job.next_poll_at)
-            .limit(limit)
-        )
-        return list(self.session.scalars(query))
 
     # --- files ----------------------------------------------------------------------------
 

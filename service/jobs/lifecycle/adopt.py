@@ -1,46 +1,35 @@
-"""Applying what a provider says about a job to our row: its id (on launch), status,
-model, tokens, and new events, metrics and checkpoints — idempotently, so a repeated poll or
-a duplicate task changes nothing twice."""
+"""Applying what a provider says about a job to our row: its id (on launch), status, model,
+tokens, and new events, metrics and checkpoints (through the engine's one progress writer) —
+idempotently, so a repeated poll or a duplicate task changes nothing twice."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from providers.base import ProviderCheckpoint, ProviderEvent, ProviderJob
-from service.db.models import Checkpoint, Job, JobEvent, Metric
+from service.db.models import Job
 from service.db.types import utcnow
 from service.jobs.costs import FinalUsage
-from service.jobs.lifecycle import leases, pacing, steps
-from service.jobs.repository import JobRepository
+from service.jobs.lifecycle import pacing, steps
 from service.jobs.transitions import FAILED, can_move, is_terminal, transition
+from service.lifecycle.progress import CheckpointRecord, EventRecord, ProgressWriter
 from service.settings import Settings
-from service.webhooks.deliveries import enqueue_job_event
-from service.webhooks.events import CHECKPOINT_CREATED
 
 
-def adopt_provider_job(
-    session: Session, settings: Settings, job_id: str, found: ProviderJob, *, owner: str
-) -> Job | None:
-    """Record the provider job created (or found by tag) for ``job_id`` and schedule its next
-    step: a cancel if one was asked for meanwhile, else the first poll."""
-    job = JobRepository(session).get(job_id, lock=True)
-    if job is None:
-        return None
+def adopt_provider_job(session: Session, settings: Settings, job: Job, found: ProviderJob) -> Job:
+    """Record the provider job created (or found by tag) for ``job`` (locked) and schedule its
+    next step: a cancel if one was asked for meanwhile, else the first poll."""
     if job.provider_job_id is None:
         job.provider_job_id = found.id
-        session.add(
-            JobEvent(
-                tenant_id=job.tenant_id,
-                job_id=job.id,
-                message=f"Created {job.provider} job {found.id}",
+        ProgressWriter(session, job).event(
+            EventRecord(
+                f"Created {job.provider} job {found.id}",
                 data={"provider_job_id": found.id, "attempt": job.launch_attempts},
             )
         )
-    leases.release(session, job.id, owner)
     apply_provider_job(session, settings, job, found)
     return job
 
@@ -64,9 +53,9 @@ def apply_provider_job(
     if found.trained_tokens is not None:
         job.trained_tokens = found.trained_tokens
     job.estimated_finish_at = None if found.status.is_terminal else found.estimated_finish_at
-    store_events(session, job, events)
-    for checkpoint in store_checkpoints(session, job, checkpoints):
-        enqueue_job_event(session, job, CHECKPOINT_CREATED, checkpoint=checkpoint, now=now)
+    progress = ProgressWriter(session, job)
+    progress.events([_event_record(event) for event in events])
+    progress.checkpoints([_checkpoint_record(checkpoint) for checkpoint in checkpoints])
     if is_terminal(job.status):
         return
     target = str(found.status)
@@ -114,83 +103,25 @@ def apply_provider_job(
     steps.schedule(session, job, pacing.after(now, interval), now=now, prompt=interval < usual)
 
 
-def store_events(session: Session, job: Job, events: Sequence[ProviderEvent]) -> int:
-    repository = JobRepository(session)
-    known = repository.provider_event_ids(job.id, [e.id for e in events])
-    metric_keys = repository.metric_keys(job.id) if events else set()
-    added = 0
-    for event in events:
-        if event.id in known:
-            continue
-        known.add(event.id)
-        data = dict(event.data or {})
-        session.add(
-            JobEvent(
-                tenant_id=job.tenant_id,
-                job_id=job.id,
-                level=(event.level or "info")[:8],
-                type=(event.type or "message")[:16],
-                message=event.message,
-                data=data or None,
-                provider_event_id=event.id[:255],
-                created_at=event.created_at,
-            )
-        )
-        added += 1
-        _add_metrics(session, job, data, metric_keys)
-    session.flush()
-    return added
+def _event_record(event: ProviderEvent) -> EventRecord:
+    return EventRecord(
+        message=event.message,
+        level=event.level or "info",
+        type=event.type or "message",
+        data=dict(event.data or {}) or None,
+        provider_event_id=event.id,
+        created_at=event.created_at,
+    )
 
 
-def store_checkpoints(
-    session: Session, job: Job, checkpoints: Sequence[ProviderCheckpoint]
-) -> list[Checkpoint]:
-    """Store the checkpoints not seen before (by step); returns the new rows, flushed."""
-    if not checkpoints:
-        return []
-    repository = JobRepository(session)
-    steps_known = repository.checkpoint_steps(job.id)
-    metric_keys = repository.metric_keys(job.id)
-    added: list[Checkpoint] = []
-    for checkpoint in checkpoints:
-        if checkpoint.step in steps_known:
-            continue
-        steps_known.add(checkpoint.step)
-        metrics = {k: float(v) for k, v in checkpoint.metrics.items()}
-        row = Checkpoint(
-            tenant_id=job.tenant_id,
-            job_id=job.id,
-            step=checkpoint.step,
-            provider_checkpoint_id=checkpoint.id,
-            fine_tuned_model_checkpoint=checkpoint.model,
-            metrics=metrics,
-            created_at=checkpoint.created_at,
-        )
-        session.add(row)
-        _add_metrics(session, job, {"step": checkpoint.step, **metrics}, metric_keys)
-        added.append(row)
-    session.flush()
-    return sorted(added, key=lambda row: row.step)
-
-
-def _add_metrics(
-    session: Session, job: Job, data: dict[str, Any], known: set[tuple[int, str]]
-) -> None:
-    step = data.get("step")
-    if not isinstance(step, int | float) or isinstance(step, bool):
-        return
-    for name, value in data.items():
-        if name == "step" or isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        key = (int(step), name[:64])
-        if key in known:
-            continue
-        known.add(key)
-        session.add(
-            Metric(
-                tenant_id=job.tenant_id, job_id=job.id, step=key[0], name=key[1], value=float(value)
-            )
-        )
+def _checkpoint_record(checkpoint: ProviderCheckpoint) -> CheckpointRecord:
+    return CheckpointRecord(
+        step=checkpoint.step,
+        model=checkpoint.model,
+        metrics={k: float(v) for k, v in checkpoint.metrics.items()},
+        provider_checkpoint_id=checkpoint.id,
+        created_at=checkpoint.created_at,
+    )
 
 
 def _duration(job: Job, now: datetime) -> float | None:

@@ -1,24 +1,36 @@
-"""Cancel at the provider: the ``tuneforge.cancel_job`` task body. Sends the cancel once
-(``cancel_sent_at``), then lets polling see the job to its terminal status."""
+"""Cancel at the provider: the ``tuneforge.cancel_job`` task body, a step on the lifecycle
+engine. Sends the cancel once (``cancel_sent_at``), then lets polling see the job to its
+terminal status."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from providers.errors import ProviderPermanentError, ProviderRetryableError
-from service.db.session import session_scope
+from providers.base import ProviderJob
+from providers.errors import ProviderPermanentError
+from service.credentials.service import CredentialsMissing, ProviderCredentials
+from service.db.models import Job
 from service.db.types import utcnow
-from service.jobs.lifecycle import leases, pacing, steps
+from service.jobs.lifecycle import steps
 from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
 from service.jobs.lifecycle.adopt import apply_provider_job
-from service.jobs.repository import JobRepository
-from service.jobs.transitions import is_terminal
+from service.jobs.lifecycle.kind import CANCEL_TASK, JOB, next_task
+from service.lifecycle.kind import StepContext, StepRetry
+from service.lifecycle.runner import run_step
 from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CancelPlan:
+    provider: str
+    provider_job_id: str
+    credentials: ProviderCredentials | CredentialsMissing
 
 
 def cancel_job(
@@ -27,44 +39,44 @@ def cancel_job(
     job_id: str,
     adapter_factory: AdapterFactory,
 ) -> None:
-    owner = leases.new_owner()
-    with session_scope(sessions) as session:
-        job = JobRepository(session).get(job_id)
-        if job is None or is_terminal(job.status) or steps.next_task(job) != steps.CANCEL_TASK:
-            return
-        provider, provider_job_id = job.provider, job.provider_job_id
-        credentials = tenant_credentials(session, settings, job.tenant_id, provider)
-    assert provider_job_id is not None
-    if not leases.claim(sessions, job_id, owner, settings.lease_ttl_s):
-        return
-    try:
-        adapter = build_adapter(adapter_factory, settings, credentials)
-        with time_provider_call(provider, "cancel_job"):
-            found = adapter.cancel_job(provider_job_id)
-    except ProviderRetryableError as exc:
-        log.info("cancel of %s will be retried: %s", job_id, exc.message)
-        with session_scope(sessions) as session:
-            job = JobRepository(session).get(job_id, lock=True)
-            if job is None or job.lease_owner != owner:
-                return
-            leases.release(session, job_id, owner)
-            job.poll_failures += 1
-            now = utcnow()
-            delay = pacing.backoff_s(job.poll_failures, settings, exc.retry_after)
-            steps.schedule(session, job, pacing.after(now, delay), now=now)
-        return
-    except ProviderPermanentError as exc:
-        # Typically "already finished": stop asking, and let the next poll see the outcome.
-        log.info("cancel of %s refused by %s: %s", job_id, provider, exc.message)
-        found = None
-    with session_scope(sessions) as session:
-        job = JobRepository(session).get(job_id, lock=True)
-        if job is None or job.lease_owner != owner:
-            return
-        leases.release(session, job_id, owner)
+    run_step(JOB, CancelStep(adapter_factory), sessions, settings, job_id)
+
+
+@dataclass(frozen=True)
+class CancelStep:
+    adapter_factory: AdapterFactory
+    task: str = CANCEL_TASK
+    heartbeat: bool = False
+
+    def wanted(self, job: Job) -> bool:
+        return next_task(job) == CANCEL_TASK
+
+    def begin(self, ctx: StepContext, session: Session, job: Job) -> CancelPlan | None:
+        if job.provider_job_id is None or not self.wanted(job):
+            return None
+        credentials = tenant_credentials(session, ctx.settings, job.tenant_id, job.provider)
+        return CancelPlan(job.provider, job.provider_job_id, credentials)
+
+    def act(self, ctx: StepContext, plan: CancelPlan) -> ProviderJob | None:
+        adapter = build_adapter(self.adapter_factory, ctx.settings, plan.credentials)
+        try:
+            with time_provider_call(plan.provider, "cancel_job"):
+                return adapter.cancel_job(plan.provider_job_id)
+        except ProviderPermanentError as exc:
+            # Typically "already finished": stop asking, and let the next poll see the outcome.
+            log.info("cancel of %s refused by %s: %s", plan.provider_job_id, plan.provider, exc)
+            return None
+
+    def finish(
+        self, ctx: StepContext, session: Session, job: Job, result: ProviderJob | None
+    ) -> None:
         job.cancel_sent_at = utcnow()
-        if found is not None:
-            apply_provider_job(session, settings, job, found)
-        elif not is_terminal(job.status):
+        if result is not None:
+            apply_provider_job(session, ctx.settings, job, result)
+        else:
             now = utcnow()
             steps.schedule(session, job, now, now=now)
+
+    def on_retry(self, ctx: StepContext, session: Session, job: Job, retry: StepRetry) -> int:
+        job.poll_failures += 1
+        return job.poll_failures

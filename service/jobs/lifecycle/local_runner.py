@@ -1,6 +1,8 @@
 """Run a ``local/…`` job on this machine: the body of the ``tuneforge.train_job`` task.
 
-The job's database lease keeps a second delivery out; a heartbeat renews it while training.
+A step on the lifecycle engine (``service.lifecycle.runner``): the job's database lease keeps
+a second delivery out and a heartbeat renews it while training; progress goes through the
+engine's one progress writer (``local_callbacks``).
 Checkpoints live under ``Settings.artifacts_dir/<job id>/checkpoints``, so a run that starts
 after a crash (the lease expired, the reconciler sent the task again) resumes from the last one
 and its loss curve continues. A cancel request stops the run at the next step boundary.
@@ -12,7 +14,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,16 +21,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from local_gpu import LocalTrainingError, TrainingConfig, TrainingResult
 from service.datasets.convert import convert_file
-from service.db.models import JobEvent
-from service.db.session import session_scope
+from service.db.models import Job, JobEvent
 from service.db.types import utcnow
 from service.jobs import costs
 from service.jobs.api.local_options import training_config
-from service.jobs.lifecycle import leases, steps
 from service.jobs.lifecycle.job_files import files_or_fail
-from service.jobs.lifecycle.local_progress import JobRecorder
+from service.jobs.lifecycle.kind import JOB, TRAIN_TASK
+from service.jobs.lifecycle.local_callbacks import JobRecorder
 from service.jobs.repository import JobRepository
-from service.jobs.transitions import CANCELLED, FAILED, RUNNING, SUCCEEDED, is_terminal, transition
+from service.jobs.transitions import CANCELLED, FAILED, RUNNING, SUCCEEDED, transition
+from service.lifecycle.kind import StepAbandoned, StepContext, StepFailed, StepRetry
+from service.lifecycle.runner import run_step
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,94 +65,116 @@ def fine_tuned_model_name(model: str, suffix: str | None, job_id: str) -> str:
 
 def run_local_job(sessions: sessionmaker[Session], settings: Settings, job_id: str) -> None:
     """Safe to run any number of times: a duplicate sees the live lease (or a terminal job)."""
-    owner = leases.new_owner()
-    if not leases.claim(sessions, job_id, owner, settings.lease_ttl_s):
-        return
-    plan = _begin(sessions, settings, job_id, owner)
-    if plan is None:
-        return
-    folder = job_dir(settings, job_id)
-    started = time.monotonic()
-    with leases.heartbeat(sessions, job_id, owner, settings.lease_ttl_s) as lost:
+    run_step(JOB, TrainStep(), sessions, settings, job_id)
+
+
+@dataclass(frozen=True)
+class Trained:
+    result: TrainingResult
+    fine_tuned_model: str
+    folder: Path
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    task: str = TRAIN_TASK
+    heartbeat: bool = True
+
+    def wanted(self, job: Job) -> bool:
+        return job.provider == "local"
+
+    def begin(self, ctx: StepContext, session: Session, job: Job) -> LocalPlan | None:
+        return _begin(session, ctx.settings, job, ctx.owner)
+
+    def act(self, ctx: StepContext, plan: LocalPlan) -> Trained:
+        folder = job_dir(ctx.settings, plan.job_id)
+        started = time.monotonic()
         recorder = JobRecorder(
-            sessions, job_id, plan.tenant_id, folder, plan.fine_tuned_model, lease_lost=lost
+            ctx.sessions,
+            plan.job_id,
+            plan.tenant_id,
+            folder,
+            plan.fine_tuned_model,
+            lease_lost=ctx.lease_lost,
         )
         try:
-            config = _prepare(settings, plan, folder)
+            config = _prepare(ctx.settings, plan, folder)
             # bitsandbytes (with the optional `kernels` package) reaches for the Hub at import.
             os.environ["HF_HUB_OFFLINE"] = "1"
             from local_gpu import run_training
 
             result = run_training(config, recorder.callbacks())
         except LocalTrainingError as exc:
-            _fail(sessions, settings, job_id, str(exc), time.monotonic() - started)
-            return
+            message = str(exc)
+            raise StepFailed(
+                {"code": "training_failed", "message": message, "param": None},
+                usage=costs.FinalUsage(duration_s=time.monotonic() - started),
+            ) from exc
         except Exception as exc:
-            log.exception("local training of %s failed unexpectedly", job_id)
-            _retry_or_fail(sessions, settings, plan, owner, f"unexpected error: {exc}")
-            return
-    if lost.is_set():
-        log.warning("lease on %s was lost mid-run; another worker carries it on", job_id)
-        return
-    _finish(sessions, settings, plan, folder, result)
+            # A bug, a lost database connection: try again from the last checkpoint after a
+            # pause; ``_begin`` fails the job once the attempts run out.
+            log.exception("local training of %s failed unexpectedly", plan.job_id)
+            raise StepRetry(f"unexpected error: {exc}", RETRY_AFTER_S) from exc
+        if ctx.lease_lost.is_set():
+            log.warning("lease on %s was lost mid-run; another worker carries it on", plan.job_id)
+            raise StepAbandoned(plan.job_id)
+        return Trained(result, plan.fine_tuned_model, folder)
+
+    def finish(self, ctx: StepContext, session: Session, job: Job, trained: Trained) -> None:
+        _finish(session, ctx.settings, job, trained)
+
+    def on_retry(self, ctx: StepContext, session: Session, job: Job, retry: StepRetry) -> int:
+        session.add(_event(job.tenant_id, job.id, f"Training interrupted: {retry.reason}"))
+        return 1
 
 
-def _begin(
-    sessions: sessionmaker[Session], settings: Settings, job_id: str, owner: str
-) -> LocalPlan | None:
-    with session_scope(sessions) as session:
-        repository = JobRepository(session)
-        job = repository.get(job_id, lock=True)
-        if job is None or is_terminal(job.status) or job.provider != "local":
-            leases.release(session, job_id, owner)
-            return None
-        if job.cancel_requested_at is not None:
-            transition(
-                session, job, CANCELLED, reason="cancelled before training", settings=settings
-            )
-            return None
-        if job.launch_attempts >= MAX_TRAIN_ATTEMPTS:
-            transition(
-                session,
-                job,
-                FAILED,
-                settings=settings,
-                reason=f"training was started {job.launch_attempts} times without finishing",
-                error={
-                    "code": "training_failed",
-                    "param": None,
-                    "message": f"Local training did not finish after {job.launch_attempts} "
-                    "attempts (worker crashes or unexpected errors); see the job's events.",
-                },
-            )
-            return None
-        job.launch_attempts += 1
-        stored = files_or_fail(session, settings, job, repository)
-        if stored is None:
-            return None
-        files = {kind: Path(file.storage_path) for kind, file in stored.items()}
-        model_name = job.model.removeprefix("local/")
-        fine_tuned = fine_tuned_model_name(job.model, job.suffix, job.id)
-        resumed = job.status == RUNNING
-        job.provider_status = "training"
-        if not transition(
-            session, job, RUNNING, reason=f"training on a local worker ({owner})", settings=settings
-        ):
-            session.add(_event(job.tenant_id, job.id, f"Training restarted on {owner}"))
-        if resumed:
-            log.info("local job %s restarts (attempt %d)", job.id, job.launch_attempts)
-        return LocalPlan(
-            job_id=job.id,
-            tenant_id=job.tenant_id,
-            model_name=model_name,
-            fine_tuned_model=fine_tuned,
-            files=files,
-            method="dpo" if (job.method or {}).get("type") == "dpo" else "supervised",
-            hyperparameters=dict(job.hyperparameters or {}),
-            options=dict(job.provider_options or {}),
-            seed=int(job.seed or 0),
-            attempt=job.launch_attempts,
+def _begin(session: Session, settings: Settings, job: Job, owner: str) -> LocalPlan | None:
+    repository = JobRepository(session)
+    if job.cancel_requested_at is not None:
+        transition(session, job, CANCELLED, reason="cancelled before training", settings=settings)
+        return None
+    if job.launch_attempts >= MAX_TRAIN_ATTEMPTS:
+        transition(
+            session,
+            job,
+            FAILED,
+            settings=settings,
+            reason=f"training was started {job.launch_attempts} times without finishing",
+            error={
+                "code": "training_failed",
+                "param": None,
+                "message": f"Local training did not finish after {job.launch_attempts} "
+                "attempts (worker crashes or unexpected errors); see the job's events.",
+            },
         )
+        return None
+    job.launch_attempts += 1
+    stored = files_or_fail(session, settings, job, repository)
+    if stored is None:
+        return None
+    files = {kind: Path(file.storage_path) for kind, file in stored.items()}
+    model_name = job.model.removeprefix("local/")
+    fine_tuned = fine_tuned_model_name(job.model, job.suffix, job.id)
+    resumed = job.status == RUNNING
+    job.provider_status = "training"
+    if not transition(
+        session, job, RUNNING, reason=f"training on a local worker ({owner})", settings=settings
+    ):
+        session.add(_event(job.tenant_id, job.id, f"Training restarted on {owner}"))
+    if resumed:
+        log.info("local job %s restarts (attempt %d)", job.id, job.launch_attempts)
+    return LocalPlan(
+        job_id=job.id,
+        tenant_id=job.tenant_id,
+        model_name=model_name,
+        fine_tuned_model=fine_tuned,
+        files=files,
+        method="dpo" if (job.method or {}).get("type") == "dpo" else "supervised",
+        hyperparameters=dict(job.hyperparameters or {}),
+        options=dict(job.provider_options or {}),
+        seed=int(job.seed or 0),
+        attempt=job.launch_attempts,
+    )
 
 
 def _event(tenant_id: str, job_id: str, message: str) -> JobEvent:
@@ -182,77 +206,31 @@ def _prepare(settings: Settings, plan: LocalPlan, folder: Path) -> TrainingConfi
     )
 
 
-def _finish(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    plan: LocalPlan,
-    folder: Path,
-    result: TrainingResult,
-) -> None:
+def _finish(session: Session, settings: Settings, job: Job, trained: Trained) -> None:
+    result, folder = trained.result, trained.folder
     usage = costs.FinalUsage(trained_tokens=result.tokens_trained, duration_s=result.seconds)
-    with session_scope(sessions) as session:
-        job = JobRepository(session).get(plan.job_id, lock=True)
-        if job is None or is_terminal(job.status):
-            return
-        if " on cpu" in result.path_description:
-            # The ledger prices CPU runs by their own hourly rate.
-            job.hyperparameters = {**(job.hyperparameters or {}), "device": "cpu"}
-        job.provider_status = result.outcome
-        if result.outcome == "cancelled":
-            transition(
-                session,
-                job,
-                CANCELLED,
-                reason=f"stopped at step {result.steps_completed} of {result.total_steps}; "
-                "the last checkpoint is kept",
-                usage=usage,
-                settings=settings,
-            )
-            return
-        job.fine_tuned_model = plan.fine_tuned_model
-        job.result_files = [str(path.relative_to(folder)) for path in result.result_files]
+    if " on cpu" in result.path_description:
+        # The ledger prices CPU runs by their own hourly rate.
+        job.hyperparameters = {**(job.hyperparameters or {}), "device": "cpu"}
+    job.provider_status = result.outcome
+    if result.outcome == "cancelled":
         transition(
             session,
             job,
-            SUCCEEDED,
-            reason=f"{result.steps_completed} steps ({result.path_description})",
+            CANCELLED,
+            reason=f"stopped at step {result.steps_completed} of {result.total_steps}; "
+            "the last checkpoint is kept",
             usage=usage,
             settings=settings,
         )
-
-
-def _fail(
-    sessions: sessionmaker[Session], settings: Settings, job_id: str, message: str, seconds: float
-) -> None:
-    with session_scope(sessions) as session:
-        job = JobRepository(session).get(job_id, lock=True)
-        if job is None or is_terminal(job.status):
-            return
-        transition(
-            session,
-            job,
-            FAILED,
-            reason=message,
-            error={"code": "training_failed", "message": message, "param": None},
-            usage=costs.FinalUsage(duration_s=seconds),
-            settings=settings,
-        )
-
-
-def _retry_or_fail(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    plan: LocalPlan,
-    owner: str,
-    reason: str,
-) -> None:
-    """An unexpected error (a bug, a lost database connection): try again from the last
-    checkpoint after a pause; ``_begin`` fails the job once the attempts run out."""
-    with session_scope(sessions) as session:
-        job = JobRepository(session).get(plan.job_id, lock=True)
-        if job is None or is_terminal(job.status) or job.lease_owner != owner:
-            return
-        leases.release(session, job.id, owner)
-        session.add(_event(job.tenant_id, job.id, f"Training interrupted: {reason}"))
-        now = utcnow()
-        steps.schedule(session, job, now + timedelta(seconds=RETRY_AFTER_S), now=now)
+        return
+    job.fine_tuned_model = trained.fine_tuned_model
+    job.result_files = [str(path.relative_to(folder)) for path in result.result_files]
+    transition(
+        session,
+        job,
+        SUCCEEDED,
+        reason=f"{result.steps_completed} steps ({result.path_description})",
+        usage=usage,
+        settings=settings,
+    )

@@ -18,8 +18,9 @@ from service.db.models import Job, OutboxMessage
 from service.db.session import session_scope
 from service.db.types import utcnow
 from service.jobs.lifecycle import steps
-from service.jobs.lifecycle.reconcile import enqueue_due_jobs, rescue_after_s, rescue_number
+from service.jobs.lifecycle.kind import JOB
 from service.jobs.transitions import RUNNING
+from service.lifecycle.reconcile import enqueue_due, rescue_after_s, rescue_number
 from service.settings import Settings
 from tests.factories import make_tenant
 from tests.service.jobs.helpers import make_file
@@ -89,7 +90,7 @@ def _rows(database: Database, job_id: str) -> list[OutboxMessage]:
 
 def _reconcile(database: Database, settings: Settings, at: datetime, sent: Sent) -> None:
     with session_scope(database.sessions) as session:
-        enqueue_due_jobs(session, settings, at)
+        enqueue_due(session, settings, (JOB,), at)
         outbox.relay_due(session, _recorder(sent), at)
 
 

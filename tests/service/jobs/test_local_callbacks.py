@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from local_gpu import CheckpointInfo
 from service.db.models import Checkpoint, WebhookDelivery
-from service.jobs.lifecycle.local_progress import JobRecorder
+from service.jobs.lifecycle.local_callbacks import JobRecorder
 from service.settings import Settings
 from service.webhooks.endpoints import create_endpoint
 from service.webhooks.events import CHECKPOINT_CREATED

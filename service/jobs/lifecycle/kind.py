@@ -1,0 +1,78 @@
+"""The job, declared as a kind on the lifecycle engine: its table, statuses, terminal set,
+steps (tasks) and how a failure is classified and recorded. The transition function is
+``service.jobs.transitions.transition``; the steps live beside this module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from providers.base import JobStatus
+from providers.errors import ProviderError, ProviderPermanentError, ProviderRetryableError
+from service.db.models import Job
+from service.jobs.transitions import FAILED, TERMINAL, transition
+from service.lifecycle.kind import ErrorBody, Kind, StepFailed, StepRetry
+from service.settings import Settings
+
+LAUNCH_TASK = "tuneforge.launch_job"
+POLL_TASK = "tuneforge.poll_job"
+PROMPT_POLL_TASK = "tuneforge.poll_job_now"
+"""The same poll, sent at normal priority where routine polls go last: for a poll that is likely
+to find the job finished (the provider pushed its end, or its own estimate is due)."""
+CANCEL_TASK = "tuneforge.cancel_job"
+TRAIN_TASK = "tuneforge.train_job"  # local jobs: one resumable task on the gpu queue
+
+
+def next_task(job: Job) -> str:
+    if job.provider == "local":
+        return TRAIN_TASK
+    if job.provider_job_id is None:
+        return LAUNCH_TASK
+    if job.cancel_requested_at is not None and job.cancel_sent_at is None:
+        return CANCEL_TASK
+    return POLL_TASK
+
+
+def provider_error(exc: ProviderError) -> ErrorBody:
+    return {
+        "code": exc.code or "provider_error",
+        "message": f"{exc.provider}: {exc.message}",
+        "param": exc.param,
+    }
+
+
+def classify(exc: Exception) -> StepRetry | StepFailed | None:
+    """The provider adapters' own errors are already classified at their edge."""
+    if isinstance(exc, ProviderRetryableError):
+        return StepRetry(exc.message, exc.retry_after)
+    if isinstance(exc, ProviderPermanentError):
+        return StepFailed(provider_error(exc))
+    return None
+
+
+def fail(session: Session, settings: Settings, job: Any, failed: StepFailed) -> None:
+    transition(
+        session,
+        job,
+        FAILED,
+        reason=str(failed.error["message"]),
+        error=failed.error,
+        usage=failed.usage,
+        settings=settings,
+    )
+
+
+JOB = Kind(
+    name="job",
+    model=Job,
+    statuses=JobStatus,
+    terminal=frozenset(TERMINAL),
+    next_task=next_task,
+    fail=fail,
+    classify=classify,
+    due_column="next_poll_at",
+    prompt_tasks={POLL_TASK: PROMPT_POLL_TASK},
+    bulk_tasks=frozenset({POLL_TASK}),
+    gpu_tasks=frozenset({TRAIN_TASK}),
+)
