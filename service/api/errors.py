@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import TuneforgeError
@@ -24,6 +26,10 @@ _HTTP_CODES = {
     415: ("invalid_request_error", "unsupported_media_type"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
 }
+
+
+DATABASE_RETRY_AFTER_S = 5
+"""What a client is told to wait when the database is unreachable (a restart, a failover)."""
 
 
 def error_response(
@@ -46,6 +52,23 @@ _UNION_TAGS = frozenset({"int", "float", "str", "bool", "none", "decimal", "dict
 def _is_union_tag(part: Any) -> bool:
     text = str(part)
     return "[" in text or text.startswith(("constrained-", "function-")) or text in _UNION_TAGS
+
+
+def database_unavailable() -> JSONResponse:
+    return error_response(
+        503,
+        "The service cannot reach its database right now; retry shortly.",
+        type_="server_error",
+        code="database_unavailable",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """The database is unreachable or its connection broke (not a bug in a query)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _param_from_loc(loc: tuple[Any, ...]) -> str | None:
@@ -107,12 +130,27 @@ def install_error_handlers(app: FastAPI) -> None:
             message = str(exc.detail)
         return error_response(exc.status_code, message, type_=type_, code=code, headers=exc.headers)
 
+    # Handlers for these classes run inside the app (not in the outermost error middleware,
+    # which re-raises and makes the server drop the keep-alive connection): a database outage
+    # is a 503 with Retry-After on every route, and the client's connection stays usable.
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_outage(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return database_unavailable()
+        return _server_error(request)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(
-            500,
-            "The server had an error while processing your request. Sorry about that!",
-            type_="server_error",
-            code="internal_error",
-        )
+        return _server_error(request)
+
+
+def _server_error(request: Request) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(
+        500,
+        "The server had an error while processing your request. Sorry about that!",
+        type_="server_error",
+        code="internal_error",
+    )
