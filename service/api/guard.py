@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import Message as MimeMessage
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.errors import database_unavailable, is_database_outage
 from service.errors import PayloadTooLarge, TuneforgeError, UnsupportedMediaType
 from service.settings import Settings
 
@@ -97,6 +100,16 @@ class RequestGuard:
         except TuneforgeError as refused:
             await _refuse(refused, scope, receive, send)
             return
+        except (DBAPIError, PoolTimeoutError) as exc:
+            # The key lookup found the database unreachable: 503 with Retry-After, and the
+            # connection kept when no unread body is left on it.
+            if not is_database_outage(exc):
+                raise
+            response = database_unavailable()
+            if _has_body(headers):
+                response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
         await self.app(scope, _bounded(receive, rule.limit), send)
 
     @staticmethod
@@ -114,6 +127,11 @@ class RequestGuard:
                 f"{' or '.join(rule.media_types)}.",
                 code="unsupported_media_type",
             )
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    declared = headers.get("content-length", "").strip()
+    return (declared.isdigit() and int(declared) > 0) or "transfer-encoding" in headers
 
 
 def _bounded(receive: Receive, limit: int) -> Receive:
