@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from emulators.testing import EmulatorHandle, running_emulator
 from providers.base import JobSpec, ProviderAdapter, ProviderJob
+from service.credentials.service import ProviderCredentials
 from service.db.database import Database
 from service.db.models import Job
 from service.db.session import session_scope
@@ -86,8 +87,8 @@ def test_a_cancel_that_arrives_during_the_launch_is_honoured_at_once(world: Worl
             cancel_job(session, world.settings, None, world.job_id)
         return uploaded
 
-    def factory(settings: Settings, provider: str) -> Any:
-        return Wrapped(adapter_for(settings, provider), {"upload_dataset": cancel_meanwhile})
+    def factory(settings: Settings, credentials: ProviderCredentials) -> Any:
+        return Wrapped(adapter_for(settings, credentials), {"upload_dataset": cancel_meanwhile})
 
     launch_job(world.database.sessions, world.settings, world.job_id, factory)
 
@@ -102,8 +103,8 @@ def test_an_unexpected_error_after_the_create_never_fails_the_job(world: World) 
     def garbled(created: ProviderJob) -> ProviderJob:
         raise ValueError("'paused' is not a valid JobStatus")
 
-    def factory(settings: Settings, provider: str) -> Any:
-        return Wrapped(adapter_for(settings, provider), {"create_job": garbled})
+    def factory(settings: Settings, credentials: ProviderCredentials) -> Any:
+        return Wrapped(adapter_for(settings, credentials), {"create_job": garbled})
 
     launch_job(world.database.sessions, world.settings, world.job_id, factory)
 
