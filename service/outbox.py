@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db.models import OutboxMessage
@@ -52,51 +53,71 @@ def enqueue(
     tenant_id: str | None = None,
     payload: dict[str, Any] | None = None,
     available_at: datetime | None = None,
-) -> OutboxMessage:
-    """Write an outbox row (idempotent on ``dedupe_key``) and relay it after commit if it is
-    due within ``NEAR_TERM_S`` (to run at ``available_at``)."""
-    existing = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
-    ).first()
-    if existing is not None:
-        return existing
-    message = OutboxMessage(
-        task=task,
-        target_id=target_id,
-        dedupe_key=dedupe_key,
-        tenant_id=tenant_id,
-        payload=payload or {},
-        available_at=available_at or utcnow(),
+) -> bool:
+    """Write an outbox row (idempotent on ``dedupe_key``: False when a row with that key
+    exists) and relay it after commit if it is due within ``NEAR_TERM_S`` (to run at
+    ``available_at``). One statement: every create and every step writes a row."""
+    due = available_at or utcnow()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    message_id = session.scalar(
+        insert(OutboxMessage)
+        .values(
+            task=task,
+            target_id=target_id,
+            dedupe_key=dedupe_key,
+            tenant_id=tenant_id,
+            payload=payload or {},
+            available_at=due,
+        )
+        # Another transaction (or an earlier call) wrote the same key: its row stands for ours.
+        .on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
+        .returning(OutboxMessage.id)
     )
-    try:
-        with session.begin_nested():
-            session.add(message)
-            session.flush()
-    except IntegrityError:
-        # Another transaction wrote the same key first: its row stands for ours.
-        winner = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
-        ).one()
-        return winner
-    if message.available_at <= utcnow() + timedelta(seconds=NEAR_TERM_S):
-        message_id = message.id
+    if message_id is None:
+        return False
+    if due <= utcnow() + timedelta(seconds=NEAR_TERM_S):
+        pending = _Pending(message_id, task, target_id, dict(payload or {}), due)
         bind = session.get_bind()
-        after_commit(session, lambda: _relay_after_commit(bind, [message_id]))
-    return message
+        after_commit(session, lambda: _relay_after_commit(bind, [pending]))
+    return True
 
 
-def _relay_after_commit(bind: Any, ids: list[int]) -> None:
+@dataclass(frozen=True)
+class _Pending:
+    """A row just committed, as the relay sends it (no need to read it back)."""
+
+    id: int
+    task: str
+    target_id: str
+    payload: dict[str, Any]
+    available_at: datetime
+
+
+def _relay_after_commit(bind: Any, messages: list[_Pending]) -> None:
+    """Claim the rows nobody sent yet (the reconciler may have, in the transaction that wrote
+    them) and send them; a broker failure rolls the claim back for the reconciler."""
     sender = _sender
     if sender is None:
         return
     try:
-        with Session(bind=bind, expire_on_commit=False) as session, session.begin():
-            rows = session.scalars(
-                select(OutboxMessage).where(
-                    OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None)
+        with Session(bind=bind) as session, session.begin():
+            claimed = set(
+                session.scalars(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_([m.id for m in messages]),
+                        OutboxMessage.sent_at.is_(None),
+                    )
+                    .values(sent_at=utcnow(), send_attempts=OutboxMessage.send_attempts + 1)
+                    .returning(OutboxMessage.id)
+                    .execution_options(synchronize_session=False)
                 )
-            ).all()
-            send_messages(session, rows, sender)
+            )
+            for message in messages:
+                if message.id in claimed:
+                    delay_s = max(0.0, (message.available_at - utcnow()).total_seconds())
+                    sender(message.task, message.target_id, dict(message.payload), delay_s)
     except Exception:
         # The rows are committed; the reconciler will send them. Never fail the request here.
         log.warning("outbox relay failed; the reconciler will retry", exc_info=True)

@@ -95,6 +95,8 @@ def create_job(
             validation_summary=validation_summary(training, validation),
             created_at=now,
             updated_at=now,
+            # its launch is due at once: set with the insert, so scheduling it writes nothing
+            next_poll_at=now,
         )
     )
     session.add(
