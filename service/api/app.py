@@ -18,6 +18,7 @@ from service.evals import routes as eval_routes
 from service.files import routes as file_routes
 from service.jobs.api import push_routes
 from service.jobs.api import routes as job_routes
+from service.models import routes as model_routes
 from service.observability.http import install_observability
 from service.settings import Settings, get_settings
 from service.webhooks import routes as webhook_routes
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(job_routes.router)
     app.include_router(push_routes.router)
     app.include_router(billing_routes.router)
+    app.include_router(model_routes.router)
     app.include_router(eval_routes.router)
     app.include_router(credential_routes.router)
     install_dashboard(app)
