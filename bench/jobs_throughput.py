@@ -180,6 +180,9 @@ def main() -> None:
             TUNEFORGE_DATA_DIR=tmp,
             TUNEFORGE_BROKER_URL=settings.broker_url,
             TUNEFORGE_BROKER_KEY_PREFIX=settings.broker_key_prefix,
+            # One tenant creates every job: its rate and active-job quota must not be the bound.
+            TUNEFORGE_RATE_LIMIT="1000000/minute",
+            TUNEFORGE_MAX_ACTIVE_JOBS_PER_TENANT="100000",
         )
         port = free_port()
         log_path = Path(tmp) / "api.log"

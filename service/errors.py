@@ -24,6 +24,7 @@ class TuneforgeError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
         self.extra = extra or {}
+        self.headers: dict[str, str] = {}  # sent with the error response (e.g. Retry-After)
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {

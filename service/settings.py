@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # Per-tenant request rate (the ``limits`` library's notation, e.g. "600/minute;50/second"),
     # counted in Redis when ``rate_limit_storage_url`` (or a redis:// broker) says so, else in
     # each process's memory.
-    rate_limit: str = "600/minute"
+    rate_limit: str = "1200/minute"
     rate_limit_storage_url: str = ""
     max_active_jobs_per_tenant: int = Field(default=50, gt=0, le=100_000)
     max_active_eval_runs_per_tenant: int = Field(default=10, gt=0, le=100_000)

@@ -13,12 +13,13 @@ from functools import partial
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.types import Scope
 
 from service.api.key_cache import KeyCache
+from service.api.rate_limit import limiter_of
 from service.auth.keys import hash_key
 from service.auth.roles import KeyRole
 from service.db.database import Database
@@ -196,12 +197,17 @@ _BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer YOUR_A
 
 async def get_caller(
     request: Request,
+    response: Response,
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
 ) -> Caller:
+    """The authenticated caller, counted against its tenant's request rate (429 over it)."""
     caller: Caller | None = request.scope.get("state", {}).get("caller")
     if caller is None:  # a route outside /v1 that asks for a caller
         await authenticate_scope(request.scope)
         caller = request.scope["state"]["caller"]
+    standing = await limiter_of(request.app).hit(caller.tenant_id)
+    if standing is not None:
+        response.headers.update(standing.headers())
     return caller
 
 

@@ -105,6 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
         retry_after = exc.extra.get("retry_after") if exc.extra else None
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
+        headers.update(exc.headers)
         return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.db.models import ApiKey, Tenant, TenantBudget
+from providers.base import TERMINAL_STATUSES
+from service.db.models import ApiKey, Job, Tenant, TenantBudget
 
 
 class TenantRepository:
@@ -47,6 +48,26 @@ class TenantRepository:
 
     def key_by_id(self, key_id: str) -> ApiKey | None:
         return self.session.get(ApiKey, key_id)
+
+    def lock(self, tenant_id: str) -> None:
+        """Hold the tenant row until commit (PostgreSQL; SQLite writers are serialised)."""
+        query = select(Tenant.id).where(Tenant.id == tenant_id)
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        self.session.execute(query)
+
+    def unfinished_jobs(self, tenant_id: str) -> int:
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(
+                    Job.tenant_id == tenant_id,
+                    Job.status.notin_([str(s) for s in TERMINAL_STATUSES]),
+                )
+            )
+            or 0
+        )
 
     def budget_of(self, tenant_id: str) -> TenantBudget | None:
         return self.session.get(TenantBudget, tenant_id)

@@ -31,6 +31,7 @@ from service.jobs.transitions import (
     transition,
 )
 from service.settings import Settings
+from service.tenants.quotas import check_active_jobs
 from service.webhooks.endpoints import tenant_secret, validate_webhook_url
 
 T = TypeVar("T")
@@ -69,6 +70,7 @@ def create_job(
         hyperparameters=hyperparameters,
     )
     costs.check_budget(session, settings, tenant_id, estimate.amount)
+    check_active_jobs(session, settings, tenant_id)
     if target.provider != "local":
         require_credentials(session, settings, tenant_id, target.provider)
     if webhook_url is not None:  # its deliveries are signed with the tenant secret
