@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Schema-fuzz a running tuneforge for a while (default 10 minutes) with a valid admin key:
+# Schema-fuzz a running tuneforge for a while (default 10 minutes) with a valid operator key:
 # starts `tuneforge serve` on the embedded default in a scratch data dir, then runs schemathesis
 # against /openapi.json at a gentle rate. Fails on any server error or undocumented status.
 #   scripts/fuzz.sh [SECONDS] [RATE]      e.g. scripts/fuzz.sh 600 10/s
@@ -14,7 +14,7 @@ cleanup() { [ -n "${server:-}" ] && kill -TERM "$server" 2>/dev/null && wait "$s
 trap cleanup EXIT
 "$python" -m tuneforge_cli.main migrate >/dev/null
 "$python" -m tuneforge_cli.main tenants create fuzz >/dev/null
-key="$("$python" -m tuneforge_cli.main keys create --tenant fuzz --admin 2>/dev/null)"
+key="$("$python" -m tuneforge_cli.main keys create --tenant fuzz --operator 2>/dev/null)"
 "$python" -m tuneforge_cli.main serve >"$data/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 300); do
