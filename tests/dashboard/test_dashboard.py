@@ -196,9 +196,9 @@ def test_redeliver_a_failed_webhook(page: Page, dashboard: Dashboard) -> None:
     expect(delivery.locator("[data-delivery-status]")).to_have_text("pending")
 
 
-def test_non_admin_key_and_bad_key_are_refused(page: Page, dashboard: Dashboard) -> None:
+def test_non_operator_key_and_bad_key_are_refused(page: Page, dashboard: Dashboard) -> None:
     log_in(page, dashboard.data.user_key)
-    expect(page.get_by_role("alert")).to_contain_text("not an admin key")
+    expect(page.get_by_role("alert")).to_contain_text("not an operator key")
     page.goto("/admin")
     expect(page).to_have_url(re.compile(r"/admin/login"))
     log_in(page, "sk-not-a-key")
