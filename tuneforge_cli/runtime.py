@@ -105,10 +105,11 @@ def worker(
     settings = get_settings()
     configure_process(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from workers import dispatch
+    from workers import dispatch, quiet_logs
     from workers.celery_app import celery_app
 
     dispatch.install()
+    quiet_logs.install()
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = sorted(set(wanted) - {"default", "gpu"})
     if unknown:
@@ -139,8 +140,10 @@ def beat(loglevel: str = typer.Option("INFO", help="Log level.")) -> None:
     settings = get_settings()
     configure_process(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from workers import quiet_logs
     from workers.celery_app import celery_app
 
+    quiet_logs.install()
     celery_app.start(
         argv=[
             "beat",

@@ -36,7 +36,8 @@ def reconcile() -> None:
         jobs = enqueue_due(session, settings, KINDS, utcnow())
         sent = relay_due(session, send_task)
     pruned = _prune_outbox(settings.outbox_retention_s)
-    if sent or jobs or pruned:
+    # Steps re-offered under keys already sent are no news: INFO only when something moved.
+    if sent or pruned:
         log.info(
             "reconciler: %d job step(s) due, %d outbox message(s) sent, %d old one(s) pruned",
             jobs,
