@@ -20,6 +20,7 @@ from service.webhooks.deliveries import (
     record_attempt,
     send_claimed,
 )
+from workers.backlog import broker_idle
 from workers.celery_app import celery_app
 from workers.dispatch import send_task
 from workers.kinds import KINDS
@@ -32,8 +33,9 @@ def reconcile() -> None:
     """Hand every job whose next step is due to the workers, then re-send every overdue
     outbox row, so a lost broker message or a dead worker only delays its work."""
     settings = get_settings()
+    idle = broker_idle(celery_app)
     with session_scope(get_database().sessions) as session:
-        jobs = enqueue_due(session, settings, KINDS, utcnow())
+        jobs = enqueue_due(session, settings, KINDS, utcnow(), broker_idle=idle)
         sent = relay_due(session, send_task)
     pruned = _prune_outbox(settings.outbox_retention_s)
     # Steps re-offered under keys already sent are no news: INFO only when something moved.

@@ -5,10 +5,11 @@ a message the broker lost (a flushed Redis, a killed worker) is sent again, a li
 doubled, and one merely waiting in a backlogged queue is re-sent only a few times (each
 re-send lengthens the very backlog it waits in).
 
-After an outage (the database or the broker was unreachable) the caller passes
-``recovery``: a token naming that outage. Every step already due is then re-sent at once under
-a key of its own for that outage — the messages sent into the outage failed or were lost — so
-the work resumes within one reconcile interval instead of after the rescue wait.
+When the broker holds no backlog (``broker_idle``), a step still due a whole reconcile interval
+after its time was not merely waiting in a queue: its message failed (the database was down
+when it ran) or was lost (the broker was flushed, or a worker holding it lost its connection).
+The rescues then start after one interval (1×, 3×, 7×… of it) instead of ``rescue_after_s``, so
+after an outage every step due runs again within one reconcile interval.
 
 A step due before the next tick is sent at this one, with a countdown to its due time: a poll
 brought forward to a provider's estimated finish then runs on time, not up to a tick late."""
@@ -67,10 +68,10 @@ def enqueue_due(
     now: datetime,
     *,
     limit: int = 2000,
-    recovery: str | None = None,
+    broker_idle: bool = False,
 ) -> int:
     """Enqueue every due step of every kind; returns how many were handed over."""
-    rescue_after = rescue_after_s(settings)
+    rescue_after = settings.reconcile_interval_s if broker_idle else rescue_after_s(settings)
     next_tick = now + timedelta(seconds=settings.reconcile_interval_s)
     count = 0
     for kind in kinds:
@@ -80,8 +81,6 @@ def enqueue_due(
             overdue = (now - due).total_seconds()
             if overdue < 0:
                 schedule.enqueue_step(session, kind, row, available_at=due)
-            elif recovery is not None:
-                schedule.enqueue_step(session, kind, row, rescue=f"recovery-{recovery}")
             else:
                 rescue = rescue_number(overdue, rescue_after)
                 schedule.enqueue_step(session, kind, row, rescue=rescue)

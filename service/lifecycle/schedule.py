@@ -26,7 +26,7 @@ def due_at(kind: Kind, row: Any) -> datetime | None:
     return value
 
 
-def step_key(kind: Kind, row: Any, rescue: int | str = 0) -> str:
+def step_key(kind: Kind, row: Any, rescue: int = 0) -> str:
     """One key per scheduled step (and per rescue of it): dedupes relays of the same step."""
     due = due_at(kind, row)
     assert due is not None
@@ -57,7 +57,7 @@ def enqueue_step(
     session: Session,
     kind: Kind,
     row: Any,
-    rescue: int | str = 0,
+    rescue: int = 0,
     *,
     available_at: datetime | None = None,
     prompt: bool = False,

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-def step_key(job: Job, rescue: int | str = 0) -> str:
+def step_key(job: Job, rescue: int = 0) -> str:
     return engine.step_key(JOB, job, rescue)
 
 
@@ -50,7 +50,7 @@ def schedule(
 def enqueue_step(
     session: Session,
     job: Job,
-    rescue: int | str = 0,
+    rescue: int = 0,
     *,
     available_at: datetime | None = None,
     prompt: bool = False,

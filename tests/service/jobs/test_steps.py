@@ -88,9 +88,11 @@ def _rows(database: Database, job_id: str) -> list[OutboxMessage]:
         return rows
 
 
-def _reconcile(database: Database, settings: Settings, at: datetime, sent: Sent) -> None:
+def _reconcile(
+    database: Database, settings: Settings, at: datetime, sent: Sent, *, broker_idle: bool = False
+) -> None:
     with session_scope(database.sessions) as session:
-        enqueue_due(session, settings, (JOB,), at)
+        enqueue_due(session, settings, (JOB,), at, broker_idle=broker_idle)
         outbox.relay_due(session, _recorder(sent), at)
 
 
@@ -190,3 +192,23 @@ def test_an_unsent_near_term_row_is_sent_by_the_relay_once_due(
         assert outbox.relay_due(session, _recorder(sent), utcnow()) == 0  # not due yet
         assert outbox.relay_due(session, _recorder(sent), row.available_at) == 1
     assert [(task, target) for task, target, _ in sent] == [(steps.POLL_TASK, job_id)]
+
+
+def test_after_an_outage_a_due_step_runs_again_within_one_reconcile_interval(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    """The broker holds no backlog, yet the step is still due an interval after its time: its
+    message failed (the database was down when it ran) or was lost (the broker was flushed). It
+    is sent again at the next tick, not after the rescue wait meant for backlogged queues."""
+    job_id = _schedule(committed_db, settings, 0)
+    assert len(sent) == 1  # the step's own message, then lost in the outage
+    due = utcnow()
+    later = due + timedelta(seconds=settings.reconcile_interval_s + 0.5)
+    assert (later - due).total_seconds() < rescue_after_s(settings)
+
+    # With a backlog the overdue step waits for the usual rescue (a live message is not doubled).
+    _reconcile(committed_db, settings, later, sent)
+    assert len(sent) == 1
+
+    _reconcile(committed_db, settings, later, sent, broker_idle=True)
+    assert [(task, target) for task, target, _ in sent] == [(steps.POLL_TASK, job_id)] * 2
