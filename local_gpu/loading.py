@@ -26,6 +26,9 @@ class TrainingModel:
     autocast_dtype: torch.dtype | None
     quantized: bool
     description: str
+    # LoRA layers on the fused path (fused_lora.py): plain LoRA on an unquantized base, and
+    # only while no autocast is active, i.e. fp32 runs; 0 for QLoRA.
+    fused_layers: int = 0
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -139,9 +142,10 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
             peft_model = get_peft_model(model, lora)
         except ValueError as error:
             raise LocalTrainingError(f"LoRA target modules {targets!r}: {error}") from None
+    fused = 0
     if not quantize:
         # One autograd op per plain-LoRA linear (dropout 0, no autocast); others keep peft's.
-        fuse_lora_layers(peft_model)
+        fused = fuse_lora_layers(peft_model)
     precision = "bf16" if compute_dtype == torch.bfloat16 else "fp32"
     kind = "qlora-nf4" if quantize else f"lora {precision}"
     return TrainingModel(
@@ -150,6 +154,7 @@ def load_for_training(config: TrainingConfig) -> TrainingModel:
         device=device,
         autocast_dtype=torch.bfloat16 if compute_dtype == torch.bfloat16 else None,
         quantized=quantize,
+        fused_layers=fused if compute_dtype != torch.bfloat16 else 0,
         description=f"{kind} on {device.type}",
     )
 

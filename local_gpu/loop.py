@@ -97,6 +97,11 @@ def train(config: TrainingConfig, callbacks: TrainingCallbacks) -> TrainingResul
     _seed_everything(config.seed)
     loaded = load_for_training(config)
     callbacks.on_event(f"training path: {loaded.description}")
+    callbacks.on_event(
+        f"fused LoRA on {loaded.fused_layers} layers"
+        if loaded.fused_layers
+        else "fused LoRA off (it runs only for plain LoRA in fp32): peft's LoRA forward"
+    )
     if config.init_adapter is not None:
         callbacks.on_event(f"training on from the adapter in {config.init_adapter.name}")
     blocker = packing_blocker(loaded.model.get_base_model().config)

@@ -66,6 +66,7 @@ def test_loss_falls_and_the_adapter_changes_generations(
     assert result.outcome == "succeeded"
     assert result.path_description == "lora fp32 on cpu"
     assert "training path: lora fp32 on cpu" in events
+    assert "fused LoRA on 14 layers" in events  # 2 blocks x 7 projections, fp32 LoRA
     assert [m.step for m in seen] == list(range(1, result.total_steps + 1))
     first, last = seen[0], seen[-1]
     assert last.train_loss < 0.25 * first.train_loss
