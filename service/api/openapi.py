@@ -16,7 +16,11 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 _ERRORS = {
     "400": "Invalid request: the message and param name the field",
     "401": "Missing or incorrect API key",
+    "403": "The key's role may not do this (tenant admin or operator needed)",
     "404": "No such object for this tenant",
+    "409": "Conflicts with the object's state",
+    "413": "The request body is larger than its limit",
+    "415": "The request body has the wrong content type",
     "429": "Too many requests: retry after Retry-After seconds",
     "500": "Server error",
     "503": "Temporarily unavailable: retry after Retry-After seconds",
@@ -33,7 +37,9 @@ def _document_errors(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     for status, description in _ERRORS.items():
-        if status == "401" and not operation.get("security"):
+        if status in ("401", "403") and not operation.get("security"):
+            continue
+        if status in ("413", "415") and "requestBody" not in operation:
             continue
         responses.setdefault(
             status,
