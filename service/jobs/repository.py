@@ -126,6 +126,13 @@ class JobRepository:
             query = query.where(Checkpoint.step < anchor.step)
         return list(self.session.scalars(query.order_by(Checkpoint.step.desc()).limit(limit)))
 
+    def checkpoint_for_tenant(self, tenant_id: str, checkpoint_id: str) -> Checkpoint | None:
+        return self.session.scalars(
+            select(Checkpoint).where(
+                Checkpoint.id == checkpoint_id, Checkpoint.tenant_id == tenant_id
+            )
+        ).first()
+
     def checkpoint_steps(self, job_id: str) -> set[int]:
         return set(self.session.scalars(select(Checkpoint.step).where(Checkpoint.job_id == job_id)))
 

@@ -205,6 +205,58 @@ def test_openai_sdk_runs_a_local_dpo_job_with_reward_metrics(stack: LocalStack) 
     assert any("reward accuracy=" in e.message for e in events)
 
 
+@pytest.mark.integration
+def test_a_local_job_trains_on_from_its_parent_and_never_from_another_tenants(
+    stack: LocalStack, committed_db: Database
+) -> None:
+    training = stack.upload(training_records(6))
+    options = {**FAST, "lora_dropout": 0}
+    hyper = {"n_epochs": 2, "batch_size": 1, "learning_rate_multiplier": 25}
+    parent = stack.create(training, hyperparameters=hyper, provider_options=options).json()
+    parent = stack.wait_status(parent["id"], ("succeeded", "failed", "cancelled"), 400)
+    assert parent["status"] == "succeeded", parent["error"]
+    parent_losses = [
+        e["data"]["train_loss"] for e in stack.events(parent["id"]) if e["type"] == "metrics"
+    ]
+
+    with session_scope(committed_db.sessions) as session:
+        stranger = make_key(session, make_tenant(session))
+    as_stranger = {"Authorization": f"Bearer {stranger}"}
+    their_file = stack.client.post(
+        "/v1/files",
+        files={"file": ("train.jsonl", jsonl(training_records(12)), "application/jsonl")},
+        data={"purpose": "fine-tune"},
+        headers=as_stranger,
+    ).json()["id"]
+    foreign = stack.client.post(
+        "/v1/fine_tuning/jobs",
+        json={
+            "model": MODEL,
+            "training_file": their_file,
+            "provider_options": {"from_checkpoint": parent["id"]},
+        },
+        headers=as_stranger,
+    )
+    assert foreign.status_code == 400, foreign.text
+    error = foreign.json()["error"]
+    assert error["param"] == "provider_options.from_checkpoint"
+    assert "is not a fine-tuning job of yours" in error["message"]
+
+    child = stack.create(
+        training,
+        hyperparameters={**hyper, "n_epochs": 1},
+        provider_options={**options, "from_checkpoint": parent["id"]},
+    ).json()
+    child = stack.wait_status(child["id"], ("succeeded", "failed", "cancelled"), 400)
+    assert child["status"] == "succeeded", child["error"]
+    events = stack.events(child["id"])
+    assert any(e["message"].startswith("training on from the adapter") for e in events)
+    child_losses = [e["data"]["train_loss"] for e in events if e["type"] == "metrics"]
+    # The child's curve starts where the parent's ended, not where the parent's began.
+    assert child_losses[0] < 0.5 * parent_losses[0]
+    assert child_losses[0] < 2 * max(parent_losses[-4:])
+
+
 def test_api_and_default_workers_never_import_torch() -> None:
     """Only a run on the gpu queue loads torch: importing the API and every task module
     (the train task included) must not."""

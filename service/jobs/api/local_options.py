@@ -34,6 +34,9 @@ class LocalOptions(BaseModel):
     merge_adapter: bool | None = None
     progress_every: int | None = Field(default=None, ge=1)
     checkpoint_every: int | None = Field(default=None, ge=1)
+    # A previous local job of the same tenant (ftjob-…) or one of its checkpoints (ftckpt-…):
+    # train on from its adapter.
+    from_checkpoint: str | None = Field(default=None, min_length=1, max_length=64)
     # Validation every N steps (default: at each progress report when early stopping is on).
     eval_every: int | None = Field(default=None, ge=1, le=1_000_000)
     # Stop after this many evaluations without a validation-loss improvement above min_delta;
@@ -78,6 +81,7 @@ def training_config(
     hyperparameters: dict[str, Any],
     options: dict[str, Any],
     seed: int,
+    init_adapter: Path | None = None,
 ) -> TrainingConfig:
     chosen = _local_options(options)
     epochs = _number(hyperparameters, "n_epochs")
@@ -92,6 +96,7 @@ def training_config(
     )
     return TrainingConfig(
         method=method,
+        init_adapter=init_adapter,
         dpo_beta=beta or TrainingConfig.dpo_beta,
         model_dir=model_dir,
         train_file=train_file,

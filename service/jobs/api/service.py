@@ -22,6 +22,7 @@ from service.jobs.api.local_target import check_local_file_format
 from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.targets import resolve_target
 from service.jobs.lifecycle import steps
+from service.jobs.local_parent import parent_adapter
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import (
     CANCELLED,
@@ -56,6 +57,10 @@ def create_job(
         for param, report in (("training_file", training), ("validation_file", validation)):
             if report is not None:
                 check_local_file_format(request.method_type(), param, report)
+        if "from_checkpoint" in target.options:
+            parent_adapter(
+                session, settings, tenant_id, target.options["from_checkpoint"], request.model
+            )
     webhook_url = (
         validate_webhook_url(request.webhook_url, settings) if request.webhook_url else None
     )

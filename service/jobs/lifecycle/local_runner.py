@@ -23,11 +23,13 @@ from local_gpu import LocalTrainingError, TrainingConfig, TrainingResult
 from service.datasets.convert import convert_file
 from service.db.models import Job, JobEvent
 from service.db.types import utcnow
+from service.errors import InvalidRequest
 from service.jobs import costs
 from service.jobs.api.local_options import training_config
 from service.jobs.lifecycle.job_files import files_or_fail
 from service.jobs.lifecycle.kind import JOB, TRAIN_TASK
 from service.jobs.lifecycle.local_callbacks import JobRecorder
+from service.jobs.local_parent import parent_adapter
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, RUNNING, SUCCEEDED, transition
 from service.lifecycle.kind import StepAbandoned, StepContext, StepFailed, StepRetry
@@ -53,6 +55,7 @@ class LocalPlan:
     options: dict[str, Any]
     seed: int
     attempt: int
+    init_adapter: Path | None = None
 
 
 def job_dir(settings: Settings, job_id: str) -> Path:
@@ -153,6 +156,21 @@ def _begin(session: Session, settings: Settings, job: Job, owner: str) -> LocalP
     if stored is None:
         return None
     files = {kind: Path(file.storage_path) for kind, file in stored.items()}
+    init_adapter = None
+    parent = (job.provider_options or {}).get("from_checkpoint")
+    if parent:
+        try:
+            init_adapter = parent_adapter(session, settings, job.tenant_id, parent, job.model)
+        except InvalidRequest as exc:
+            transition(
+                session,
+                job,
+                FAILED,
+                settings=settings,
+                reason=exc.message,
+                error={"code": "training_failed", "param": exc.param, "message": exc.message},
+            )
+            return None
     model_name = job.model.removeprefix("local/")
     fine_tuned = fine_tuned_model_name(job.model, job.suffix, job.id)
     resumed = job.status == RUNNING
@@ -174,6 +192,7 @@ def _begin(session: Session, settings: Settings, job: Job, owner: str) -> LocalP
         options=dict(job.provider_options or {}),
         seed=int(job.seed or 0),
         attempt=job.launch_attempts,
+        init_adapter=init_adapter,
     )
 
 
@@ -203,6 +222,7 @@ def _prepare(settings: Settings, plan: LocalPlan, folder: Path) -> TrainingConfi
         hyperparameters=plan.hyperparameters,
         options=plan.options,
         seed=plan.seed,
+        init_adapter=plan.init_adapter,
     )
 
 
