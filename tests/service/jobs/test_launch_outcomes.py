@@ -6,52 +6,19 @@ The task bodies run in-process against the OpenAI emulator on loopback, with rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from pydantic import SecretStr
-
-from emulators.testing import EmulatorHandle, running_emulator
 from providers.base import JobSpec, ProviderAdapter, ProviderJob
 from service.credentials.service import ProviderCredentials
-from service.db.database import Database
 from service.db.models import Job
 from service.db.session import session_scope
-from service.jobs.api.schemas import CreateJobRequest
-from service.jobs.api.service import cancel_job, create_job
+from service.jobs.api.service import cancel_job
 from service.jobs.lifecycle.adapters import adapter_for
 from service.jobs.lifecycle.launch import launch_job
 from service.settings import Settings
-from tests.factories import make_tenant
-from tests.service.jobs.helpers import make_file
-
-
-@dataclass(frozen=True)
-class World:
-    database: Database
-    settings: Settings
-    emulator: EmulatorHandle
-    job_id: str
-
-
-@pytest.fixture()
-def world(settings: Settings, committed_db: Database) -> Iterator[World]:
-    with running_emulator("openai", phase_seconds=0.05) as emulator:
-        configured = settings.model_copy(
-            update={
-                "openai_base_url": emulator.sdk_base_url,
-                "openai_api_key": SecretStr("sk-test"),
-            }
-        )
-        with session_scope(committed_db.sessions) as session:
-            tenant = make_tenant(session)
-            file = make_file(session, configured, tenant)
-            request = CreateJobRequest(model="gpt-4o-mini-2024-07-18", training_file=file.id)
-            job_id = create_job(session, configured, tenant.id, request).id
-        yield World(committed_db, configured, emulator, job_id)
+from tests.service.jobs.conftest import World
 
 
 class Wrapped:
