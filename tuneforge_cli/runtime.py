@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,25 +75,47 @@ def serve(
         _run_api(settings, host, port)
         return
     migrations.upgrade(settings)
+    # SIGTERM (docker stop, systemd) must reach the ``finally`` below: uvicorn re-raises the
+    # signal it caught once it has stopped, which without a handler of ours kills this process
+    # on the spot and leaves the worker running on its own.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    # The worker leads its own process group (its pool and beat processes join it), so one
+    # signal to the group reaches every process it started, and a Ctrl-C in a terminal reaches
+    # only this process, which stops the worker in order.
     worker = subprocess.Popen(
         [sys.executable, "-m", "tuneforge_cli.main", "worker", "--beat", "--queues", "default,gpu"],
         env=os.environ.copy(),
+        start_new_session=True,
     )
     try:
         _run_api(settings, host, port)
     finally:
-        _stop_child(worker)
+        _stop_group(worker)
 
 
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is not None:
-        return
-    child.send_signal(signal.SIGTERM)
-    try:
-        child.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+STOP_GRACE_S = 10.0
+
+
+def _stop_group(child: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
+    """Warm shutdown first (SIGTERM to the worker: it stops its pool and beat in order), then
+    SIGKILL to its whole process group once ``grace_s`` has passed or the worker has exited, so
+    that nothing it started outlives it. A task cut short is not lost: tasks are acknowledged
+    late and rejected when their process is lost, so the broker hands them out again."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=grace_s)
+    _signal_group(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def _signal_group(group: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # empty group: every process in it exited
+        os.killpg(group, signum)
 
 
 def worker(
