@@ -4,7 +4,8 @@ Prices are USD per 1M training tokens (``price_basis="token"``) or per GPU-hour 
 models (``price_basis="gpu-hour"``), each with its source and the date it was read. Prices
 move: pass ``overrides`` (``{"together": {"<model>": {"price_per_million": "3.5"}}}``) to
 replace any field. Local models are discovered by the service at run time and added with
-``local_model``.
+``local_model``. Serving prices (base and tuned, cached input, hosting per hour of a dedicated
+deployment) and lifecycle dates come from ``inference_prices``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+from providers.inference_prices import SERVING
+
 Lifecycle = Literal["available", "closing", "retired"]
 PriceBasis = Literal["token", "gpu-hour"]
+Serving = Literal["serverless", "dedicated"]
 PROVIDER_PREFIXES = ("together", "mistral", "fireworks", "vertex", "local", "openai")
 
 
@@ -37,10 +41,30 @@ class ModelInfo:
     """USD per 1M input tokens when the tuned model serves (where we know it)."""
     inference_output_price: Decimal | None = None
     inference_price_source: str | None = None
+    inference_cached_input_price: Decimal | None = None
+    """USD per 1M cached input tokens of the tuned model, where the provider caches prompts."""
+    base_input_price: Decimal | None = None
+    """USD per 1M input tokens of the base model (the prompting baseline)."""
+    base_output_price: Decimal | None = None
+    base_cached_input_price: Decimal | None = None
+    hosting_per_hour: Decimal | None = None
+    """USD per hour of the dedicated deployment a tuned model needs (``serving="dedicated"``)."""
+    serving: Serving = "serverless"
+    """How the tuned model serves: per token, or only on a deployment billed by the hour."""
+    inference_price_date: date | None = None
+    retirement_date: date | None = None
+    """When the base model (and so a model tuned on it) stops serving, where announced."""
+    jobs_end: date | None = None
+    """The last day the provider takes new fine-tuning jobs for this model; after it a job or
+    study candidate is refused (the way a retired model is)."""
 
     @property
     def is_available(self) -> bool:
         return self.lifecycle != "retired"
+
+    def takes_jobs_on(self, today: date) -> bool:
+        """Not retired, and ``today`` is not after the provider's last day for new jobs."""
+        return self.is_available and (self.jobs_end is None or today <= self.jobs_end)
 
 
 SFT = frozenset({"supervised"})
@@ -147,7 +171,7 @@ VERTEX_MODELS: tuple[ModelInfo, ...] = (
     ),
 )
 
-BUILTIN: tuple[ModelInfo, ...] = (
+_TRAINING: tuple[ModelInfo, ...] = (
     _m("openai", "gpt-4o-mini-2024-07-18", 65536, SFT_DPO, FULL, "3.00", OPENAI_SRC),
     _m("openai", "gpt-4o-2024-08-06", 65536, SFT_DPO, FULL, "25.00", OPENAI_SRC),
     _m("openai", "gpt-4.1-mini-2025-04-14", 65536, SFT_DPO, FULL, "5.00", OPENAI_SRC),
@@ -224,15 +248,34 @@ BUILTIN: tuple[ModelInfo, ...] = (
 )
 
 
+def _with_serving(info: ModelInfo) -> ModelInfo:
+    """The entry with its serving prices and lifecycle dates (``inference_prices``)."""
+    fields = SERVING.get((info.provider, info.model))
+    if info.provider == "vertex":  # a tuned Gemini serves until its base model retires
+        fields = {
+            "base_input_price": info.inference_input_price,
+            "base_output_price": info.inference_output_price,
+            "inference_price_date": info.price_date,
+            "retirement_date": info.lifecycle_date,
+        }
+    return replace(info, **fields) if fields else info
+
+
+BUILTIN: tuple[ModelInfo, ...] = tuple(_with_serving(info) for info in _TRAINING)
+
+
 def local_model(
     model: str,
     *,
     context_length: int = 4096,
     gpu_hour_price: Decimal | None = None,
     source: str = "config",
+    serve_per_million: Decimal | None = None,
+    serve_source: str | None = None,
 ) -> ModelInfo:
-    """Describe a model found in the local model directory (priced per GPU-hour)."""
-    return ModelInfo(
+    """Describe a model found in the local model directory (priced per GPU-hour). It serves,
+    base or tuned, at ``serve_per_million`` (the hourly rate over measured tokens/s)."""
+    info = ModelInfo(
         "local",
         model,
         context_length,
@@ -243,6 +286,36 @@ def local_model(
         source,
         date.today(),
     )
+    if serve_per_million is None:
+        return info
+    return replace(
+        info,
+        base_input_price=serve_per_million,
+        base_output_price=serve_per_million,
+        inference_input_price=serve_per_million,
+        inference_output_price=serve_per_million,
+        inference_price_source=serve_source,
+        inference_price_date=info.price_date,
+    )
+
+
+PRICE_FIELDS = (
+    "price",
+    "inference_input_price",
+    "inference_output_price",
+    "inference_cached_input_price",
+    "base_input_price",
+    "base_output_price",
+    "base_cached_input_price",
+    "hosting_per_hour",
+)
+DATE_FIELDS = (
+    "price_date",
+    "lifecycle_date",
+    "inference_price_date",
+    "retirement_date",
+    "jobs_end",
+)
 
 
 def get_catalog(
@@ -258,10 +331,10 @@ def get_catalog(
         changes = dict(overrides.get(info.provider, {}).get(info.model, {}))
         if "price_per_million" in changes:
             changes["price"] = changes.pop("price_per_million")
-        for key in ("price", "inference_input_price", "inference_output_price"):
+        for key in PRICE_FIELDS:
             if changes.get(key) is not None:
                 changes[key] = Decimal(str(changes[key]))
-        for key in ("price_date", "lifecycle_date"):
+        for key in DATE_FIELDS:
             if isinstance(changes.get(key), str):
                 changes[key] = date.fromisoformat(changes[key])
         result.append(replace(info, **changes) if changes else info)
@@ -278,13 +351,17 @@ def find_model(
 
 
 def available_models(
-    catalog: Iterable[ModelInfo] | None = None, method: str | None = None
+    catalog: Iterable[ModelInfo] | None = None,
+    method: str | None = None,
+    today: date | None = None,
 ) -> list[ModelInfo]:
-    """Candidates that can take a new job (not retired), optionally for one method."""
+    """Candidates that can take a new job (not retired, and on ``today`` not past the
+    provider's last day for new jobs), optionally for one method."""
+    day = today or date.today()
     return [
         m
         for m in (catalog if catalog is not None else BUILTIN)
-        if m.is_available and (method is None or method in m.methods)
+        if m.takes_jobs_on(day) and (method is None or method in m.methods)
     ]
 
 

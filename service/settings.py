@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     local_models_dir: Path | None = None
     local_gpu_hourly_rate: float = Field(default=2.0, ge=0)
     local_cpu_hourly_rate: float = Field(default=0.10, ge=0)
+    # Local inference is priced from the tokens (prompt and completion) the GPU was measured to
+    # process per second × local_gpu_hourly_rate; unset: local models have no serving price
+    # until a study or eval run measures one.
+    local_inference_tokens_per_second: float | None = Field(default=None, gt=0, le=1e7)
     # Prices move: {"together": {"meta-llama/…": {"price_per_million": "3.2",
     # "price_source": "invoice 2026-11", "price_date": "2026-11-20", "lifecycle": "closing",
     # "lifecycle_date": "2027-01-31"}}} replaces what the built-in catalog says for that model.

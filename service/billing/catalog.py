@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from providers.catalog import ModelInfo, find_model, get_catalog, local_model
+from providers.inference_prices import local_per_million
 from service.settings import Settings
 
 _DEFAULT_LOCAL_CONTEXT = 4096
@@ -22,16 +23,36 @@ def _local_context_length(model_dir: Path) -> int:
     return value if isinstance(value, int) and value > 0 else _DEFAULT_LOCAL_CONTEXT
 
 
-def local_models(models_dir: Path | None, gpu_hourly_rate: Decimal) -> list[ModelInfo]:
+LOCAL_SERVE_SRC = (
+    "TUNEFORGE_LOCAL_GPU_HOURLY_RATE / (TUNEFORGE_LOCAL_INFERENCE_TOKENS_PER_SECOND x 3600)"
+)
+
+
+def local_serving_price(
+    gpu_hourly_rate: Decimal, tokens_per_second: float | None
+) -> Decimal | None:
+    """USD per 1M tokens a local model serves at: the GPU hour over the tokens it processes in
+    that hour (measured), or None when nobody measured it."""
+    if tokens_per_second is None:
+        return None
+    return local_per_million(gpu_hourly_rate, Decimal(str(tokens_per_second)))
+
+
+def local_models(
+    models_dir: Path | None, gpu_hourly_rate: Decimal, tokens_per_second: float | None = None
+) -> list[ModelInfo]:
     """Every folder with a ``config.json`` under ``models_dir`` is a local model."""
     if models_dir is None or not models_dir.is_dir():
         return []
+    serve = local_serving_price(gpu_hourly_rate, tokens_per_second)
     return [
         local_model(
             entry.name,
             context_length=_local_context_length(entry),
             gpu_hour_price=gpu_hourly_rate,
             source="config: TUNEFORGE_LOCAL_GPU_HOURLY_RATE",
+            serve_per_million=serve,
+            serve_source=LOCAL_SERVE_SRC if serve is not None else None,
         )
         for entry in sorted(models_dir.iterdir())
         if (entry / "config.json").is_file()
@@ -44,7 +65,9 @@ def service_catalog(settings: Settings) -> list[ModelInfo]:
     rate = hourly_rate(settings.local_gpu_hourly_rate)
     return get_catalog(
         overrides=settings.price_overrides,
-        extra=local_models(settings.local_models_dir, rate),
+        extra=local_models(
+            settings.local_models_dir, rate, settings.local_inference_tokens_per_second
+        ),
     )
 
 

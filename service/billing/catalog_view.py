@@ -3,6 +3,8 @@ methods, training types, price with source and date, and lifecycle."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from providers.catalog import ModelInfo
@@ -44,22 +46,47 @@ def model_object(info: ModelInfo) -> dict[str, Any]:
         },
         "lifecycle": {
             "status": info.lifecycle,
-            "date": info.lifecycle_date.isoformat() if info.lifecycle_date else None,
+            "date": _iso(info.lifecycle_date),
+            "jobs_end": _iso(info.jobs_end),
+            "retirement_date": _iso(info.retirement_date),
         },
         "inference_price": _inference_price(info),
     }
 
 
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _inference_price(info: ModelInfo) -> dict[str, Any] | None:
-    """What the tuned model costs to serve, where the catalog knows it (USD per 1M tokens)."""
-    if info.inference_input_price is None and info.inference_output_price is None:
+    """What the base and the tuned model cost to serve, where the catalog knows it (USD per 1M
+    tokens; a dedicated deployment per hour)."""
+    known = (
+        info.inference_input_price,
+        info.inference_output_price,
+        info.base_input_price,
+        info.base_output_price,
+        info.hosting_per_hour,
+    )
+    if all(value is None for value in known) and info.serving == "serverless":
         return None
     return {
-        "input": None if info.inference_input_price is None else str(info.inference_input_price),
-        "output": None if info.inference_output_price is None else str(info.inference_output_price),
+        "input": _str(info.inference_input_price),
+        "output": _str(info.inference_output_price),
+        "cached_input": _str(info.inference_cached_input_price),
+        "base_input": _str(info.base_input_price),
+        "base_output": _str(info.base_output_price),
+        "base_cached_input": _str(info.base_cached_input_price),
+        "serving": info.serving,
+        "hosting_per_hour": _str(info.hosting_per_hour),
         "currency": "USD",
         "per": "1M tokens",
         "source": info.inference_price_source,
+        "date": _iso(info.inference_price_date),
     }
 
 

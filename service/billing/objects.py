@@ -57,6 +57,15 @@ class Lifecycle(BaseModel):
     date: str | None = Field(default=None, description="ISO date")
 
 
+class CatalogLifecycle(Lifecycle):
+    jobs_end: str | None = Field(
+        default=None, description="ISO date: the provider's last day for new fine-tuning jobs"
+    )
+    retirement_date: str | None = Field(
+        default=None, description="ISO date the base model (and models tuned on it) stops serving"
+    )
+
+
 class Quote(BaseModel):
     object: Literal["quote"] = "quote"
     provider: str
@@ -89,11 +98,27 @@ class CatalogPrice(BaseModel):
 
 
 class InferencePrice(BaseModel):
-    input: str | None = Field(description="decimal string per 1M input tokens")
-    output: str | None = Field(description="decimal string per 1M output tokens")
+    input: str | None = Field(description="tuned model: decimal string per 1M input tokens")
+    output: str | None = Field(description="tuned model: decimal string per 1M output tokens")
+    cached_input: str | None = Field(
+        default=None, description="tuned model: per 1M cached input tokens, where cached"
+    )
+    base_input: str | None = Field(default=None, description="base model: per 1M input tokens")
+    base_output: str | None = Field(default=None, description="base model: per 1M output tokens")
+    base_cached_input: str | None = Field(
+        default=None, description="base model: per 1M cached input tokens, where cached"
+    )
+    serving: Literal["serverless", "dedicated"] = Field(
+        default="serverless",
+        description="dedicated: the tuned model serves only on a deployment billed by the hour",
+    )
+    hosting_per_hour: str | None = Field(
+        default=None, description="USD per hour of that dedicated deployment, where known"
+    )
     currency: str
     per: str = Field(examples=["1M tokens"])
     source: str | None = Field(description="where the serving price was read, and when")
+    date: str | None = Field(default=None, description="ISO date the serving price was read")
 
 
 class CatalogModel(BaseModel):
@@ -104,7 +129,7 @@ class CatalogModel(BaseModel):
     methods: list[str]
     training_types: list[str]
     price: CatalogPrice
-    lifecycle: Lifecycle
+    lifecycle: CatalogLifecycle
     inference_price: InferencePrice | None = Field(
         default=None, description="what the tuned model costs to serve, where known"
     )

@@ -4,6 +4,7 @@ tokens, cost, rough duration and lifecycle warnings, cheapest compatible first."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +13,11 @@ from sqlalchemy.orm import Session
 from providers.catalog import ModelInfo, available_models, resolve_provider
 from service.billing.catalog import hourly_rate, lookup_model, service_catalog
 from service.billing.estimate import CostEstimate, estimate_for_model
+from service.billing.lifecycle import lifecycle_warnings
 from service.billing.revalidation import ProviderReport, report_for
 from service.datasets.rules import FORMAT_METHOD
 from service.db.models import File
+from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound
 from service.files.service import get_file
 from service.settings import Settings
@@ -101,15 +104,19 @@ def _file_issues(kind: str, report: dict[str, Any], quote: Quote) -> None:
         quote.warnings.append(_issue(kind, warning["code"], warning["message"], warning["line"]))
 
 
-def lifecycle_issues(info: ModelInfo, quote: Quote) -> None:
+def lifecycle_issues(info: ModelInfo, quote: Quote, today: date | None = None) -> None:
+    day = today or utcnow().date()
     when = info.lifecycle_date.isoformat() if info.lifecycle_date else "an announced date"
     if info.lifecycle == "retired":
         message = f"{info.provider} retired fine-tuning of {info.model} on {when}"
         quote.problems.append(_issue("model", "model_retired", message))
         quote.warnings.append(_issue("model", "model_retired", message))
-    elif info.lifecycle == "closing":
-        message = f"{info.provider} stops fine-tuning {info.model} on {when}"
-        quote.warnings.append(_issue("model", "model_closing", message))
+    elif not info.takes_jobs_on(day) and info.jobs_end is not None:
+        message = f"{info.provider} takes no new fine-tuning jobs after {info.jobs_end}"
+        quote.problems.append(_issue("model", "model_retired", message))
+        quote.warnings.append(_issue("model", "model_retired", message))
+    for warning in lifecycle_warnings(info, day):
+        quote.warnings.append(_issue("model", warning.code, warning.message))
 
 
 def _quote_one(
@@ -118,6 +125,7 @@ def _quote_one(
     files: tuple[File, File | None],
     request: QuoteRequest,
     settings: Settings,
+    today: date,
 ) -> Quote:
     provider, model = resolve_provider(candidate.model, candidate.provider)
     quote = Quote(provider, model)
@@ -128,7 +136,7 @@ def _quote_one(
         )
         return quote
     quote.info = info
-    lifecycle_issues(info, quote)
+    lifecycle_issues(info, quote, today)
     training, validation = files
     method = request.method or FORMAT_METHOD.get(training.format or "", "supervised")
     if method not in info.methods:
@@ -173,10 +181,17 @@ def _file(session: Session, tenant_id: str, file_id: str, param: str) -> File:
 
 
 def quote_dataset(
-    session: Session, settings: Settings, tenant_id: str, request: QuoteRequest
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    request: QuoteRequest,
+    *,
+    today: date | None = None,
 ) -> list[Quote]:
     """Quotes ordered cheapest compatible first, then compatible without a price, then the
-    incompatible ones."""
+    incompatible ones. ``today`` (default: the UTC date) decides what a closing provider
+    still takes."""
+    day = today or utcnow().date()
     training = _file(session, tenant_id, request.training_file, "training_file")
     validation = (
         _file(session, tenant_id, request.validation_file, "validation_file")
@@ -186,6 +201,8 @@ def quote_dataset(
     catalog = service_catalog(settings)
     candidates = request.candidates
     if candidates is None:
-        candidates = [Candidate(m.model, m.provider) for m in available_models(catalog)]
-    quotes = [_quote_one(c, catalog, (training, validation), request, settings) for c in candidates]
+        candidates = [Candidate(m.model, m.provider) for m in available_models(catalog, today=day)]
+    quotes = [
+        _quote_one(c, catalog, (training, validation), request, settings, day) for c in candidates
+    ]
     return sorted(quotes, key=Quote.sort_key)

@@ -62,6 +62,12 @@ class Integration(BaseModel):
     wandb: WandbSettings
 
 
+class CreateWarning(BaseModel):
+    code: str = Field(examples=["provider_closing", "model_closing"])
+    message: str
+    date: str | None = Field(default=None, description="ISO date the notice is about")
+
+
 class FineTuningJob(BaseModel):
     object: Literal["fine_tuning.job"] = "fine_tuning.job"
     id: str
@@ -90,6 +96,11 @@ class FineTuningJob(BaseModel):
     estimated_cost: Money | None = None
     cost: JobCost | None = None
     validation: JobValidationSummary | None = None
+    warnings: list[CreateWarning] | None = Field(
+        default=None,
+        description="on a create only: lifecycle notices (e.g. the provider stops taking new "
+        "jobs after a date); each is also a warn event of the job",
+    )
 
 
 class FineTuningJobEvent(BaseModel):

@@ -31,8 +31,11 @@ def create_job(
 ) -> JSONResponse:
     # Plain JSON already, documented by the response model and checked against it in tests:
     # skip FastAPI's validate-and-encode pass on the hot create path (a study creates many).
-    job = service.create_job(session, settings, caller.tenant_id, body)
-    return JSONResponse(job_object(job))
+    created = service.create_job_with_warnings(session, settings, caller.tenant_id, body)
+    response = job_object(created.job)
+    if created.warnings:
+        response["warnings"] = [warning.to_dict() for warning in created.warnings]
+    return JSONResponse(response)
 
 
 @router.get("", response_model=ListPage[FineTuningJob])

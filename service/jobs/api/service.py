@@ -6,11 +6,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
+from service.billing.lifecycle import LifecycleWarning, lifecycle_warnings
 from service.credentials.service import require_credentials
 from service.db.models import Checkpoint, Job, JobEvent
 from service.db.types import utcnow
@@ -38,10 +39,36 @@ from service.webhooks.endpoints import tenant_secret, validate_webhook_url
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class CreatedJob:
+    job: Job
+    warnings: list[LifecycleWarning]
+    """Lifecycle notices for the create's response (each also a ``warn`` job event)."""
+
+
 def create_job(
-    session: Session, settings: Settings, tenant_id: str, request: CreateJobRequest
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    request: CreateJobRequest,
+    *,
+    today: date | None = None,
 ) -> Job:
-    target = resolve_target(request, settings)
+    return create_job_with_warnings(session, settings, tenant_id, request, today=today).job
+
+
+def create_job_with_warnings(
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    request: CreateJobRequest,
+    *,
+    today: date | None = None,
+) -> CreatedJob:
+    """Checked before anything is queued; ``today`` (default: the UTC date) decides what a
+    closing provider still takes."""
+    day = today or utcnow().date()
+    target = resolve_target(request, settings, day)
     repository = JobRepository(session)
     training = checked_report(
         repository, settings, tenant_id, request.training_file, "training_file", target
@@ -115,6 +142,18 @@ def create_job(
             created_at=now,
         )
     )
+    warnings = lifecycle_warnings(target.info, day)
+    for warning in warnings:
+        session.add(
+            JobEvent(
+                tenant_id=tenant_id,
+                job_id=job.id,
+                level="warn",
+                message=warning.message,
+                data={"code": warning.code, "date": warning.date},
+                created_at=now,
+            )
+        )
     if request.integrations:
         projects = ", ".join(sorted({i.wandb.project for i in request.integrations}))
         session.add(
@@ -143,7 +182,7 @@ def create_job(
             now=now,
         )
     steps.schedule(session, job, now, now=now)
-    return job
+    return CreatedJob(job, warnings)
 
 
 def method_record(request: CreateJobRequest) -> dict[str, Any]:

@@ -4,11 +4,14 @@ model, retired provider or model, unsupported method or training type → a 400 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from providers.catalog import ModelInfo, available_models, find_model, resolve_provider
 from providers.options import InvalidOptions, parse_options
 from service.billing.catalog import service_catalog
+from service.billing.lifecycle import ensure_takes_jobs
+from service.db.types import utcnow
 from service.errors import InvalidRequest
 from service.jobs.api.local_options import parse_local_options
 from service.jobs.api.local_target import resolve_local_model
@@ -27,7 +30,11 @@ class Target:
     """``provider_options`` as the provider's allow-list read them."""
 
 
-def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
+def resolve_target(
+    request: CreateJobRequest, settings: Settings, today: date | None = None
+) -> Target:
+    """``today`` (default: the UTC date) decides whether a closing provider still takes jobs."""
+    day = today or utcnow().date()
     provider, provider_model = resolve_provider(request.model, request.provider)
     raw_options = dict(request.provider_options or {})
     if provider == "local":
@@ -60,7 +67,9 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
     info = find_model(provider, provider_model, catalog)
     if info is None:
         choices = [
-            m.model for m in available_models(catalog, method=method) if m.provider == provider
+            m.model
+            for m in available_models(catalog, method=method, today=day)
+            if m.provider == provider
         ]
         hint = f" Models you can tune on {provider}: {', '.join(choices)}." if choices else ""
         raise InvalidRequest(
@@ -69,16 +78,7 @@ def resolve_target(request: CreateJobRequest, settings: Settings) -> Target:
             param="model",
             code="model_not_found",
         )
-    if not info.is_available:
-        alternatives = _alternatives(catalog, provider, method)
-        raise InvalidRequest(
-            f"{provider} has retired fine-tuning for '{provider_model}'"
-            f"{f' on {info.lifecycle_date.isoformat()}' if info.lifecycle_date else ''}. "
-            f"Use one of: {', '.join(alternatives)}.",
-            param="model",
-            code="provider_retired",
-            extra={"alternatives": alternatives},
-        )
+    ensure_takes_jobs(info, catalog, method, day)
     if method not in info.methods:
         raise InvalidRequest(
             f"The model '{request.model}' does not support the '{method}' method "
@@ -107,12 +107,3 @@ def _checked_options(provider: str, raw: dict[str, Any]) -> dict[str, Any]:
             param=f"provider_options.{exc.key}" if exc.key else "provider_options",
             code="invalid_provider_options",
         ) from None
-
-
-def _alternatives(catalog: list[ModelInfo], retired_provider: str, method: str) -> list[str]:
-    names = []
-    for info in available_models(catalog, method=method):
-        if info.provider in (retired_provider, "local"):
-            continue
-        names.append(info.model if info.provider == "openai" else f"{info.provider}/{info.model}")
-    return names[:8]
