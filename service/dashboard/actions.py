@@ -33,7 +33,7 @@ from service.dashboard.webhook_queries import WebhookQueries
 from service.errors import TuneforgeError
 from service.jobs.api.service import cancel_job, retry_launch
 from service.settings import Settings
-from service.tenants.service import authenticate
+from service.tenants.service import authenticate, end_dashboard_sessions
 from service.webhooks.deliveries import redeliver
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -109,14 +109,16 @@ def login(
             status_code=403,
         )
     response = RedirectResponse(safe_next(next), status_code=303)
-    token = issue_session(secret, key.id, key.tenant_id)
+    token = issue_session(secret, key.id, key.tenant_id, generation=key.session_generation)
     set_cookie(request, response, SESSION_COOKIE, token, settings.session_max_age_s)
     clear_cookie(request, response, LOGIN_CSRF_COOKIE)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, admin: CheckedAdminDep) -> Response:
+def logout(request: Request, admin: CheckedAdminDep, session: SessionDep) -> Response:
+    # Server-side: every session this key holds ends (a copy of the cookie is refused after).
+    end_dashboard_sessions(session, admin.key.id)
     response = RedirectResponse("/admin/login", status_code=303)
     clear_cookie(request, response, SESSION_COOKIE)
     return response

@@ -3,7 +3,10 @@ every form post goes through."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Form, Request, Response
@@ -19,7 +22,8 @@ from service.dashboard.session import (
     tokens_match,
 )
 from service.db.models import ApiKey
-from service.settings import Settings
+from service.private_paths import read_or_create_secret
+from service.settings import DEV_SECRET_KEY, Settings
 from service.tenants.repository import TenantRepository
 
 
@@ -51,8 +55,25 @@ class Admin:
         return self.session.csrf_token
 
 
+SESSION_KEY_FILE = "session.key"
+
+
 def secret_of(settings: Settings) -> str:
-    return settings.secret_key.get_secret_value()
+    """What signs the dashboard's cookies: ``TUNEFORGE_SECRET_KEY`` when it is set; else a
+    random secret kept in ``data_dir/session.key`` (0600), made on the first start and reused
+    after, never the public placeholder (which would let anyone who knows an operator key's id
+    forge a session). Production refuses to start without the setting."""
+    configured = settings.secret_key.get_secret_value()
+    if configured != DEV_SECRET_KEY:
+        return configured
+    return _data_dir_secret(settings.data_dir.resolve())
+
+
+@lru_cache(maxsize=64)
+def _data_dir_secret(data_dir: Path) -> str:
+    return read_or_create_secret(
+        data_dir / SESSION_KEY_FILE, lambda: secrets.token_urlsafe(48).encode("ascii")
+    )
 
 
 def usable_admin_key(session: Session, key_id: str) -> ApiKey | None:
@@ -67,7 +88,7 @@ def current_admin(request: Request, session: SessionDep, settings: SettingsDep) 
         secret_of(settings), request.cookies.get(SESSION_COOKIE), settings.session_max_age_s
     )
     key = usable_admin_key(session, admin_session.key_id) if admin_session else None
-    if admin_session is None or key is None:
+    if admin_session is None or key is None or key.session_generation != admin_session.generation:
         raise LoginRequired(wants_json=request.url.path.startswith("/admin/api/"))
     return Admin(session=admin_session, key=key)
 

@@ -10,12 +10,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from service.dashboard import actions, live, pages
-from service.dashboard.auth import DashboardError, LoginRequired
+from service.dashboard.auth import DashboardError, LoginRequired, secret_of
 from service.dashboard.rendering import HERE, render
 from service.settings import Settings
 
 
 def install_dashboard(app: FastAPI) -> None:
+    # The signing secret exists from the first start on (made now when none is configured).
+    secret_of(app.state.settings)
     app.include_router(actions.router)
     app.include_router(live.router)
     app.include_router(pages.router)

@@ -3,7 +3,8 @@ and the per-session CSRF token that every form posts back.
 
 The cookie is ``base64url(json).base64url(hmac_sha256(secret_key, json))``. It holds no secret
 of its own: the API key itself never leaves the login form, only its id. Every request re-reads
-the key, so revoking it (or making it a non-operator key) ends its sessions at once."""
+the key, so revoking it (or making it a non-operator key) ends its sessions at once, and so
+does logout, which moves the key's session generation past the one the cookie names."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+
+from service.settings import DEV_SECRET_KEY
 
 SESSION_COOKIE = "tuneforge_admin"
 LOGIN_CSRF_COOKIE = "tuneforge_admin_login"
@@ -27,6 +30,7 @@ class AdminSession:
     tenant_id: str
     csrf_token: str
     issued_at: int
+    generation: int
 
 
 def _b64(data: bytes) -> str:
@@ -42,6 +46,8 @@ class Signer:
     cookie can never be replayed as another."""
 
     def __init__(self, secret_key: str, purpose: str) -> None:
+        if secret_key == DEV_SECRET_KEY:  # public: anyone could sign with it
+            raise ValueError("the dashboard never signs with the placeholder secret key")
         self._key = hashlib.sha256(f"tuneforge-admin:{purpose}:{secret_key}".encode()).digest()
 
     def _mac(self, body: bytes) -> str:
@@ -74,10 +80,19 @@ def tokens_match(presented: str | None, expected: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def issue_session(secret_key: str, key_id: str, tenant_id: str, now: float | None = None) -> str:
+def issue_session(
+    secret_key: str,
+    key_id: str,
+    tenant_id: str,
+    now: float | None = None,
+    *,
+    generation: int = 0,
+) -> str:
+    """A session of ``key_id`` under the key's current session ``generation`` (logout moves the
+    key's generation on, which ends the session on the server)."""
     issued = int(now if now is not None else time.time())
     return Signer(secret_key, "session").sign(
-        {"k": key_id, "t": tenant_id, "c": new_csrf_token(), "i": issued}
+        {"k": key_id, "t": tenant_id, "c": new_csrf_token(), "i": issued, "g": generation}
     )
 
 
@@ -93,12 +108,19 @@ def read_session(
     key_id, tenant_id, csrf, issued = (payload.get(f) for f in ("k", "t", "c", "i"))
     if not (isinstance(key_id, str) and isinstance(tenant_id, str) and isinstance(csrf, str)):
         return None
-    if not isinstance(issued, int):
+    generation = payload.get("g")
+    if not isinstance(issued, int) or not isinstance(generation, int):
         return None
     current = now if now is not None else time.time()
     if not issued <= current + 60 or current - issued > max_age_s:
         return None
-    return AdminSession(key_id=key_id, tenant_id=tenant_id, csrf_token=csrf, issued_at=issued)
+    return AdminSession(
+        key_id=key_id,
+        tenant_id=tenant_id,
+        csrf_token=csrf,
+        issued_at=issued,
+        generation=generation,
+    )
 
 
 def issue_flash(secret_key: str, message: str, level: str) -> str:

@@ -64,6 +64,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Dashboard sessions carry the generation they were issued under; logging out moves it on,
+    # so a cookie kept from before (a replay) is refused by the server, not only forgotten.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ProviderCredential(Base):

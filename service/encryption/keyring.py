@@ -8,15 +8,12 @@ well-known placeholder; production refuses to start without the setting."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 import threading
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from service.private_paths import private_dir
+from service.private_paths import read_or_create_secret
 from service.settings import Settings
 
 KEY_FILE = "encryption.key"
@@ -85,20 +82,5 @@ def configured_keys(settings: Settings) -> list[str]:
 
 
 def development_key(data_dir: Path) -> str:
-    """The data dir's own key, created on first use. Processes sharing the data dir (API,
-    workers) race to create it; the first link wins and every one reads the winner's key."""
-    path = data_dir / KEY_FILE
-    if not path.exists():
-        private_dir(data_dir)
-        candidate = data_dir / f".{KEY_FILE}.{secrets.token_hex(8)}"
-        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(Fernet.generate_key())
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):  # another process won the race
-                os.link(candidate, path)
-        finally:
-            candidate.unlink(missing_ok=True)
-    return path.read_text(encoding="ascii").strip()
+    """The data dir's own key, created on first use (see ``read_or_create_secret``)."""
+    return read_or_create_secret(data_dir / KEY_FILE, Fernet.generate_key)

@@ -49,6 +49,14 @@ class TenantRepository:
     def key_by_id(self, key_id: str) -> ApiKey | None:
         return self.session.get(ApiKey, key_id)
 
+    def next_session_generation(self, key_id: str) -> None:
+        self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .values(session_generation=ApiKey.session_generation + 1)
+            .execution_options(synchronize_session=False)
+        )
+
     def lock(self, tenant_id: str) -> None:
         """Hold the tenant row until commit (PostgreSQL; SQLite writers are serialised)."""
         query = select(Tenant.id).where(Tenant.id == tenant_id)

@@ -85,6 +85,11 @@ def revoke_api_key(session: Session, key_id: str) -> ApiKey:
     return key
 
 
+def end_dashboard_sessions(session: Session, key_id: str) -> None:
+    """Every dashboard session of this key ends: cookies issued before are refused."""
+    TenantRepository(session).next_session_generation(key_id)
+
+
 def set_monthly_budget(session: Session, tenant: Tenant, limit: Decimal) -> TenantBudget:
     if limit < 0:
         raise InvalidRequest("a budget cannot be negative", param="monthly_limit")

@@ -3,20 +3,31 @@ and revoked sessions are refused; redirects stay inside the dashboard."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
+import stat
+import time
+from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from service.auth.roles import KeyRole
 from service.dashboard.actions import safe_next
+from service.dashboard.auth import SESSION_KEY_FILE, _data_dir_secret, secret_of
 from service.dashboard.session import (
     Signer,
     issue_flash,
     issue_session,
     read_session,
 )
+from service.settings import DEV_SECRET_KEY, Settings
 from service.tenants.service import create_api_key, revoke_api_key
 from tests.factories import make_tenant
 
@@ -84,3 +95,86 @@ def test_over_https_the_session_cookie_is_secure(app: FastAPI, db_session: Sessi
         cookie = next(c for c in client.cookies.jar if c.name == "tuneforge_admin")
     assert cookie.secure and cookie.path == "/admin"
     assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+def test_logout_ends_the_session_on_the_server(client: TestClient, db_session: Session) -> None:
+    tenant = make_tenant(db_session)
+    key = create_api_key(db_session, tenant, role=KeyRole.OPERATOR).plaintext
+    db_session.commit()
+    assert _login(client, key) == 303
+    kept = client.cookies.get("tuneforge_admin")
+    assert kept is not None
+    page = client.get("/admin")
+    match = re.search(
+        r'action="/admin/logout">\s*<input type="hidden" name="csrf_token" value="([^"]+)"',
+        page.text,
+    )
+    assert match is not None
+    out = client.post("/admin/logout", data={"csrf_token": match.group(1)}, follow_redirects=False)
+    assert out.status_code == 303
+    # a copy of the cookie taken before logout (a replay) is refused by the server
+    client.cookies.set("tuneforge_admin", kept, path="/admin")
+    assert client.get("/admin/api/running").status_code == 401
+    # logging in again works, under the key's next generation
+    assert _login(client, key) == 303
+    assert client.get("/admin/api/running").status_code == 200
+
+
+def _forge(secret: str, payload: dict[str, str | int]) -> str:
+    """A session signed the way the dashboard signs, without its guard against the placeholder
+    (what an attacker who read our source would compute)."""
+    key = hashlib.sha256(f"tuneforge-admin:session:{secret}".encode()).digest()
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    mac = hmac.new(key, body, hashlib.sha256).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    return f"{b64(body)}.{b64(mac)}"
+
+
+def test_the_public_placeholder_secret_signs_no_session(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    # the suite's settings leave TUNEFORGE_SECRET_KEY unset, as the embedded default does
+    assert settings.secret_key.get_secret_value() == DEV_SECRET_KEY
+    tenant = make_tenant(db_session)
+    key = create_api_key(db_session, tenant, role=KeyRole.OPERATOR).key
+    db_session.commit()
+    payload: dict[str, str | int] = {
+        "k": key.id,
+        "t": tenant.id,
+        "c": "x" * 43,
+        "i": int(time.time()),
+        "g": 0,
+    }
+    client.cookies.set("tuneforge_admin", _forge(DEV_SECRET_KEY, payload), path="/admin")
+    assert client.get("/admin/api/running").status_code == 401
+    with pytest.raises(ValueError, match="placeholder"):
+        issue_session(DEV_SECRET_KEY, key.id, tenant.id)
+
+
+def test_without_a_configured_secret_one_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = Settings(environment="development", data_dir=tmp_path / "a", _env_file=None)
+    secret = secret_of(first)
+    assert secret != DEV_SECRET_KEY and len(secret) >= 43
+    path = tmp_path / "a" / SESSION_KEY_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    _data_dir_secret.cache_clear()  # as a restarted process would: read back from the file
+    again = Settings(environment="development", data_dir=tmp_path / "a", _env_file=None)
+    assert secret_of(again) == secret
+    other = Settings(environment="development", data_dir=tmp_path / "b", _env_file=None)
+    assert secret_of(other) != secret
+    configured = Settings(
+        environment="development",
+        data_dir=tmp_path / "c",
+        secret_key=SecretStr("configured-secret"),
+        _env_file=None,
+    )
+    assert secret_of(configured) == "configured-secret"
+    assert not (tmp_path / "c" / SESSION_KEY_FILE).exists()
+
+
+def test_production_refuses_to_start_with_the_placeholder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="TUNEFORGE_SECRET_KEY"):
+        Settings(environment="production", data_dir=tmp_path, _env_file=None)
