@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = ""
     max_active_jobs_per_tenant: int = Field(default=50, gt=0, le=100_000)
     max_active_eval_runs_per_tenant: int = Field(default=10, gt=0, le=100_000)
+    # Items of one eval run sampled and graded at once (threads of the run's worker).
+    eval_run_concurrency: int = Field(default=8, ge=1, le=256)
     # Set: ``/metrics`` answers only ``Authorization: Bearer <token>``. Unset: open, which
     # production refuses unless ``metrics_public`` says the port is not reachable from outside.
     metrics_token: SecretStr | None = None

@@ -4,10 +4,11 @@ here once, beside its tasks."""
 
 from __future__ import annotations
 
+from service.evals.runs.kind import EVAL_RUN
 from service.jobs.lifecycle.kind import JOB
 from service.lifecycle.kind import Kind
 
-KINDS: tuple[Kind, ...] = (JOB,)
+KINDS: tuple[Kind, ...] = (JOB, EVAL_RUN)
 
 GPU_TASKS = frozenset(task for kind in KINDS for task in kind.gpu_tasks)
 BULK_TASKS = frozenset(task for kind in KINDS for task in kind.bulk_tasks)

@@ -9,9 +9,12 @@ from datetime import timedelta
 from service.db.database import get_database
 from service.db.session import session_scope
 from service.db.types import utcnow
+from service.evals.runs.kind import EVAL_RUN, RUN_TASK
+from service.evals.runs.step import RunItemsStep
 from service.jobs.lifecycle import cancel, launch, poll
 from service.jobs.lifecycle.adapters import adapter_for
 from service.lifecycle.reconcile import enqueue_due
+from service.lifecycle.runner import run_step
 from service.outbox import PRUNE_BATCH, prune_sent, relay_due
 from service.settings import get_settings
 from service.webhooks.deliveries import (
@@ -83,6 +86,12 @@ def poll_job_now(job_id: str) -> None:
 @celery_app.task(name="tuneforge.cancel_job")
 def cancel_job(job_id: str) -> None:
     cancel.cancel_job(get_database().sessions, get_settings(), job_id, adapter_for)
+
+
+@celery_app.task(name=RUN_TASK)
+def eval_run(run_id: str) -> None:
+    """Sample and grade an eval run's items (resumable; see ``service.evals.runs.step``)."""
+    run_step(EVAL_RUN, RunItemsStep(adapter_for), get_database().sessions, get_settings(), run_id)
 
 
 @celery_app.task(name="tuneforge.deliver_webhook")

@@ -15,6 +15,7 @@ from service.credentials import routes as credential_routes
 from service.dashboard import install_dashboard
 from service.db.database import Database, database_for
 from service.evals import routes as eval_routes
+from service.evals.runs import routes as eval_run_routes
 from service.files import routes as file_routes
 from service.jobs.api import push_routes
 from service.jobs.api import routes as job_routes
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(billing_routes.router)
     app.include_router(model_routes.router)
     app.include_router(eval_routes.router)
+    app.include_router(eval_run_routes.router)
     app.include_router(credential_routes.router)
     install_dashboard(app)
     install_openapi(app)

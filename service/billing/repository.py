@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from service.db.models import CostLedgerEntry, Job, TenantBudget
+from service.db.models import CostLedgerEntry, EvalRun, Job, TenantBudget
 
 ACTIVE_STATUSES = ("validating_files", "queued", "running")
+ACTIVE_RUN_STATUSES = ("queued", "in_progress")
 
 GroupKey = ColumnElement[Any] | InstrumentedAttribute[str]
 
@@ -57,14 +58,22 @@ class LedgerRepository:
         return total if isinstance(total, Decimal) else Decimal(0)
 
     def active_estimates(self, tenant_id: str, exclude_job_id: str | None = None) -> Decimal:
-        """Estimates of the tenant's jobs that have not finished, hence not booked yet."""
+        """Estimates of the tenant's jobs and eval runs that have not finished, hence not
+        booked yet."""
         query = select(func.coalesce(func.sum(Job.estimated_cost), 0)).where(
             Job.tenant_id == tenant_id, Job.status.in_(ACTIVE_STATUSES)
         )
         if exclude_job_id is not None:
             query = query.where(Job.id != exclude_job_id)
         total = self.session.scalar(query)
-        return total if isinstance(total, Decimal) else Decimal(0)
+        runs = self.session.scalar(
+            select(func.coalesce(func.sum(EvalRun.estimated_cost), 0)).where(
+                EvalRun.tenant_id == tenant_id, EvalRun.status.in_(ACTIVE_RUN_STATUSES)
+            )
+        )
+        return (total if isinstance(total, Decimal) else Decimal(0)) + (
+            runs if isinstance(runs, Decimal) else Decimal(0)
+        )
 
     def usage_rows(
         self,

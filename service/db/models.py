@@ -310,12 +310,16 @@ class CostLedgerEntry(Base):
     __tablename__ = "cost_ledger"
     __table_args__ = (
         UniqueConstraint("job_id", "kind", name="uq_cost_ledger_job_kind"),
+        UniqueConstraint("eval_run_id", "kind", name="uq_cost_ledger_eval_run_kind"),
         Index("ix_cost_ledger_tenant_time", "tenant_id", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    eval_run_id: Mapped[str | None] = mapped_column(String(40))
+    """The eval run an ``evaluation`` entry books (no foreign key: the entry outlives a deleted
+    run, as money spent does)."""
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(32), default="training")
@@ -375,4 +379,73 @@ class FileSplit(Base):
     train_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
     test_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
     report: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EvalRun(Base):
+    """One run of an eval (OpenAI's ``eval.run``), a kind on the lifecycle engine
+    (``service.evals.runs.kind``): its status only changes through ``transition_run``."""
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (
+        Index("ix_eval_runs_eval_created", "eval_id", "created_at"),
+        Index("ix_eval_runs_status_next_step", "status", "next_step_at"),
+    )
+
+    id: Mapped[str] = mapped_column(
+        String(40), primary_key=True, default=lambda: new_id("evalrun_")
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    eval_id: Mapped[str] = mapped_column(ForeignKey("evals.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32), default="queued")
+    name: Mapped[str] = mapped_column(String(256), default="")
+    model: Mapped[str | None] = mapped_column(String(512))
+    """The sampled model as the caller named it (None for a ``jsonl`` run)."""
+    provider: Mapped[str | None] = mapped_column(String(32))
+    """Where the model is served: a provider, ``local``, or None when nothing is sampled."""
+    data_source: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    user_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    result_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    per_model_usage: Mapped[list[Any] | None] = mapped_column(JSONType)
+    per_testing_criteria_results: Mapped[list[Any] | None] = mapped_column(JSONType)
+    statistics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    estimated_cost: Mapped[Decimal | None] = mapped_column(Money())
+    cost: Mapped[Decimal | None] = mapped_column(Money())
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EvalRunOutputItem(Base):
+    """One graded row of a run, stored once: the unique (run, index) key is what makes a
+    resumed run skip the items it has already paid for."""
+
+    __tablename__ = "eval_run_output_items"
+    __table_args__ = (
+        UniqueConstraint("run_id", "datasource_item_id", name="uq_eval_run_output_items_item"),
+        Index("ix_eval_run_output_items_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(
+        String(40), primary_key=True, default=lambda: new_id("outputitem_")
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"))
+    eval_id: Mapped[str] = mapped_column(String(40))
+    datasource_item_id: Mapped[int] = mapped_column(Integer)
+    datasource_item: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    sample: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    results: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(String(8))
+    usage: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """Per model: invocation_count, prompt/completion/cached tokens (sampling and judges)."""
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -13,7 +13,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -99,6 +99,43 @@ def enqueue_job_event(
                 event_id=event_id,
                 event_type=event_type,
                 url=url,
+                payload=payload,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        _enqueue_send(session, delivery, f"deliver:{delivery.id}:0", now)
+        deliveries.append(delivery)
+    return deliveries
+
+
+def enqueue_tenant_event(
+    session: Session,
+    tenant_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> list[WebhookDelivery]:
+    """Deliveries of an event that belongs to no job (an eval run's end): one per enabled
+    endpoint of the tenant subscribed to ``event_type``, each with its outbox row. Call it in
+    the transaction that changes the state it announces."""
+    now = now or utcnow()
+    repository = WebhookRepository(session)
+    deliveries = []
+    for endpoint in repository.endpoints_of(tenant_id, enabled_only=True):
+        if event_type not in endpoint.events:
+            continue
+        delivery = repository.add(
+            WebhookDelivery(
+                tenant_id=tenant_id,
+                endpoint_id=endpoint.id,
+                job_id=None,
+                event_id=str(payload["id"]),
+                event_type=event_type,
+                url=endpoint.url,
                 payload=payload,
                 status="pending",
                 attempts=0,

@@ -17,8 +17,19 @@ JOB_CANCELLED = "fine_tuning.job.cancelled"
 JOB_RUNNING = "fine_tuning.job.running"
 CHECKPOINT_CREATED = "fine_tuning.job.checkpoint.created"
 
+EVAL_RUN_SUCCEEDED = "eval.run.succeeded"
+EVAL_RUN_FAILED = "eval.run.failed"
+EVAL_RUN_CANCELED = "eval.run.canceled"  # OpenAI's spelling for runs: one "l"
+
 TERMINAL_EVENTS: tuple[str, ...] = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED)
-EVENT_TYPES: tuple[str, ...] = (*TERMINAL_EVENTS, JOB_RUNNING, CHECKPOINT_CREATED)
+"""What an endpoint created without ``events`` hears (the jobs' ends)."""
+EVAL_RUN_EVENTS: tuple[str, ...] = (EVAL_RUN_SUCCEEDED, EVAL_RUN_FAILED, EVAL_RUN_CANCELED)
+EVENT_TYPES: tuple[str, ...] = (
+    *TERMINAL_EVENTS,
+    JOB_RUNNING,
+    CHECKPOINT_CREATED,
+    *EVAL_RUN_EVENTS,
+)
 
 _EVENT_FOR_STATUS = {
     "succeeded": JOB_SUCCEEDED,
@@ -68,6 +79,22 @@ def job_event_payload(
             "fine_tuned_model_checkpoint": checkpoint.fine_tuned_model_checkpoint,
             "metrics": checkpoint.metrics,
         }
+    return {
+        "id": event_id,
+        "object": "event",
+        "created_at": int(created_at.timestamp()),
+        "type": event_type,
+        "data": data,
+    }
+
+
+def eval_run_event_payload(
+    data: dict[str, Any], event_type: str, *, event_id: str, created_at: datetime
+) -> dict[str, Any]:
+    """OpenAI's eval-run event: ``data`` carries the run's ``id`` (and, ours, its status,
+    eval, result counts and cost)."""
+    if event_type not in EVAL_RUN_EVENTS:
+        raise ValueError(f"unknown eval run event type {event_type!r}")
     return {
         "id": event_id,
         "object": "event",

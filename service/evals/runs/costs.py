@@ -1,0 +1,124 @@
+"""What a run costs: its inference tokens (sampling and judges) × the catalog's inference
+prices of each model, booked once in the ledger as ``evaluation``; and the upper bound a run is
+checked against the tenant's budget with before it starts."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.billing.estimate import QUANTUM
+from service.billing.repository import LedgerRepository
+from service.db.models import CostLedgerEntry, Eval, EvalRun
+from service.errors import InvalidRequest
+from service.evals.runs.items import SamplingPlan, prompt_for
+from service.evals.runs.routing import ModelRoute, inference_cost, judge_models, route_model
+from service.settings import Settings
+
+EVALUATION = "evaluation"
+BASIS = "tokens_x_inference_price"
+DEFAULT_MAX_COMPLETION_TOKENS = 1024
+"""The completion length an estimate assumes when the run sets no max_completion_tokens."""
+CHARS_PER_TOKEN_BOUND = 3
+"""Prompt tokens are estimated as characters / 3 (rounded up): above what tokenizers count
+for English, so the estimate stays an upper bound."""
+
+
+def run_routes(
+    session: Session, settings: Settings, tenant_id: str, model: str | None, criteria: list[Any]
+) -> list[ModelRoute]:
+    """The sampled model's route and every judge's (400 naming the field for an unknown one)."""
+    routes = []
+    if model is not None:
+        routes.append(route_model(session, settings, tenant_id, model, "data_source.model"))
+    for judge, param in judge_models(criteria):
+        routes.append(route_model(session, settings, tenant_id, judge, param))
+    return routes
+
+
+def usage_cost(routes: list[ModelRoute], per_model_usage: list[dict[str, Any]]) -> Decimal | None:
+    """The tokens of every model used × its prices; None when any used model is unpriced."""
+    by_name: dict[str, ModelRoute] = {}
+    for route in routes:
+        by_name.setdefault(route.model, route)
+        by_name.setdefault(route.requested, route)
+    total = Decimal(0)
+    for used in per_model_usage:
+        tokens = int(used.get("prompt_tokens", 0)) + int(used.get("completion_tokens", 0))
+        if tokens == 0:
+            continue
+        found = by_name.get(str(used.get("model_name")))
+        cost = (
+            None
+            if found is None
+            else inference_cost(found, int(used["prompt_tokens"]), int(used["completion_tokens"]))
+        )
+        if cost is None:
+            return None
+        total += cost
+    return total.quantize(QUANTUM)
+
+
+def book_run_cost(
+    session: Session,
+    settings: Settings,
+    run: EvalRun,
+    per_model_usage: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Sets ``run.cost`` and books it once (unique on run and kind); unpriced: cost null and
+    nothing booked (nor is a zero cost)."""
+    evaluation = session.get(Eval, run.eval_id)
+    criteria = evaluation.testing_criteria if evaluation is not None else []
+    try:
+        routes = run_routes(session, settings, run.tenant_id, run.model, criteria)
+    except InvalidRequest:
+        routes = []  # a model no longer routable (its job deleted): nothing to price it by
+    cost = usage_cost(routes, per_model_usage)
+    run.cost = cost
+    if cost is None or cost == 0:
+        return
+    tokens = sum(int(u.get("total_tokens", 0)) for u in per_model_usage)
+    entry = CostLedgerEntry(
+        tenant_id=run.tenant_id,
+        eval_run_id=run.id,
+        provider=run.provider or "none",
+        model=(run.model or "")[:255],
+        kind=EVALUATION,
+        amount=cost,
+        currency="USD",
+        basis=BASIS,
+        billed_tokens=tokens,
+        occurred_at=now,
+    )
+    # booked already (a duplicate settle): the first entry stands
+    with contextlib.suppress(IntegrityError):
+        LedgerRepository(session).add(entry)
+
+
+def estimate_run_cost(
+    routes: list[ModelRoute], plan: SamplingPlan | None, rows: list[tuple[int, dict[str, Any]]]
+) -> Decimal | None:
+    """Upper bound of the sampling cost: items × (prompt estimate + max completion tokens) at
+    the sampled model's prices. None when unpriced; zero when nothing is sampled."""
+    if plan is None or not routes:
+        return Decimal(0)
+    route = routes[0]
+    completion = plan.max_completion_tokens or DEFAULT_MAX_COMPLETION_TOKENS
+    prompt_tokens = 0
+    for _, row in rows:
+        item = row.get("item")
+        try:
+            messages = prompt_for(plan, item if isinstance(item, dict) else {})
+        except ValueError:
+            messages = []
+        chars = sum(len(str(m.get("content", ""))) for m in messages)
+        prompt_tokens += math.ceil(chars / CHARS_PER_TOKEN_BOUND) + 4 * len(messages)
+    cost = inference_cost(route, prompt_tokens, completion * len(rows))
+    return None if cost is None else cost.quantize(QUANTUM)

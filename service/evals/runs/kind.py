@@ -1,0 +1,66 @@
+"""The eval run, declared as a kind on the lifecycle engine: its table, statuses, terminal set,
+tasks and how a failure is classified and recorded. The transition function is
+``service.evals.runs.transitions.transition_run``; the one step is ``step.RunItemsStep``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from providers.errors import ProviderError, ProviderPermanentError, ProviderRetryableError
+from service.db.models import EvalRun
+from service.errors import InvalidRequest
+from service.evals.runs.local import LocalInferenceUnavailable
+from service.evals.runs.routing import LOCAL
+from service.evals.runs.status import TERMINAL, RunStatus
+from service.evals.runs.transitions import transition_run
+from service.lifecycle.kind import ErrorBody, Kind, StepFailed, StepRetry
+from service.settings import Settings
+
+RUN_TASK = "tuneforge.eval_run"
+LOCAL_RUN_TASK = "tuneforge.eval_run_local"
+"""A run on a local model: the same step, on the gpu queue (where the model can be loaded)."""
+
+
+def next_task(run: EvalRun) -> str:
+    return LOCAL_RUN_TASK if run.provider == LOCAL else RUN_TASK
+
+
+def _provider_error(exc: ProviderError) -> ErrorBody:
+    return {
+        "code": exc.code or "provider_error",
+        "message": f"{exc.provider}: {exc.message}",
+        "param": exc.param,
+    }
+
+
+def classify(exc: Exception) -> StepRetry | StepFailed | None:
+    if isinstance(exc, ProviderRetryableError):
+        return StepRetry(exc.message, exc.retry_after)
+    if isinstance(exc, ProviderPermanentError):
+        return StepFailed(_provider_error(exc))
+    if isinstance(exc, InvalidRequest):
+        return StepFailed({"code": exc.code, "message": exc.message, "param": exc.param})
+    if isinstance(exc, LocalInferenceUnavailable):
+        return StepFailed(
+            {"code": "local_inference_unavailable", "message": str(exc), "param": "model"}
+        )
+    return None
+
+
+def fail(session: Session, settings: Settings, run: Any, failed: StepFailed) -> None:
+    transition_run(session, settings, run, RunStatus.FAILED, error=failed.error)
+
+
+EVAL_RUN = Kind(
+    name="eval_run",
+    model=EvalRun,
+    statuses=RunStatus,
+    terminal=frozenset(str(s) for s in TERMINAL),
+    next_task=next_task,
+    fail=fail,
+    classify=classify,
+    due_column="next_step_at",
+    gpu_tasks=frozenset({LOCAL_RUN_TASK}),
+)
