@@ -49,14 +49,28 @@ class ModelRoute:
 
 
 def _priced(
-    requested: str, provider: str, model: str, info: ModelInfo | None, adapter: str | None = None
+    requested: str,
+    provider: str,
+    model: str,
+    info: ModelInfo | None,
+    *,
+    tuned: bool,
+    adapter: str | None = None,
 ) -> ModelRoute:
+    """A tuned model at the catalog's serving price of models tuned on its base; a base model
+    at the base's own."""
+    if info is None:
+        prices: tuple[Decimal | None, Decimal | None] = (None, None)
+    elif tuned:
+        prices = (info.inference_input_price, info.inference_output_price)
+    else:
+        prices = (info.base_input_price, info.base_output_price)
     return ModelRoute(
         requested=requested,
         provider=provider,
         model=model,
-        input_price=info.inference_input_price if info else None,
-        output_price=info.inference_output_price if info else None,
+        input_price=prices[0],
+        output_price=prices[1],
         adapter=adapter,
     )
 
@@ -74,8 +88,8 @@ def _from_job(
     if job.provider == LOCAL:
         base = job.model.removeprefix("local/")
         adapter = adapter_path or (settings.artifacts_dir / job.id / "adapter")
-        return _priced(requested, LOCAL, base, info, str(adapter.resolve()))
-    return _priced(requested, job.provider, requested, info)
+        return _priced(requested, LOCAL, base, info, tuned=True, adapter=str(adapter.resolve()))
+    return _priced(requested, job.provider, requested, info, tuned=True)
 
 
 def route_model(
@@ -101,9 +115,8 @@ def route_model(
     if model.startswith("ft:"):
         # ft:<base>:<org>:<suffix>:<id>: a model tuned on OpenAI outside tuneforge
         base = model.split(":")[1] if model.count(":") >= 1 else ""
-        return _priced(
-            model, "openai", model, find_model("openai", base, service_catalog(settings))
-        )
+        info = find_model("openai", base, service_catalog(settings))
+        return _priced(model, "openai", model, info, tuned=True)
     provider, bare = resolve_provider(model)
     head = model.partition("/")[0]
     if provider == LOCAL or head == LOCAL:
@@ -115,7 +128,7 @@ def route_model(
                 param=param,
                 code="model_not_found",
             )
-        return _priced(model, LOCAL, bare, info)
+        return _priced(model, LOCAL, bare, info, tuned=False)
     info = find_model(provider, bare, service_catalog(settings))
     if info is None:
         prefixes = ", ".join(f"{p}/…" for p in PROVIDER_PREFIXES if p not in ("openai", LOCAL))
@@ -126,7 +139,7 @@ def route_model(
             param=param,
             code="model_not_found",
         )
-    return _priced(model, provider, bare, info)
+    return _priced(model, provider, bare, info, tuned=False)
 
 
 def inference_cost(route: ModelRoute, prompt_tokens: int, completion_tokens: int) -> Decimal | None:

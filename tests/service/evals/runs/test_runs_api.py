@@ -3,13 +3,17 @@ points at the emulator; the run step runs in this process as the worker's task w
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from sqlalchemy import select
 
+from service.db.models import CostLedgerEntry
+from service.db.session import session_scope
 from tests.service.evals.runs.conftest import (
     BASE_MODEL,
     CONFIG,
@@ -98,6 +102,26 @@ def test_base_and_tuned_models_sampled_compared_and_costed(world: RunWorld, tmp_
     assert (usage.prompt_tokens, usage.completion_tokens) == (10 * (3 + 3 + 7 + 3), 10 * 2)
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     assert base.per_model_usage[0].run_model_name == BASE_MODEL
+    assert base.per_model_usage[0].completion_tokens == 10 * 12  # I am not sure about "…"
+    # tokens × the catalog's serving prices (per 1M): the base model's, and tuned gpt-4o-mini's
+    base_extra: Any = base.model_extra
+    tuned_extra: Any = tuned_done.model_extra
+    assert (
+        Decimal(base_extra["cost"]["amount"])
+        == (160 * Decimal("0.15") + 120 * Decimal("0.60")) / 10**6
+    )
+    assert (
+        Decimal(tuned_extra["cost"]["amount"])
+        == (160 * Decimal("0.30") + 20 * Decimal("1.20")) / 10**6
+    )
+    with session_scope(world.database.sessions) as session:
+        booked = session.scalars(
+            select(CostLedgerEntry).where(CostLedgerEntry.eval_run_id == tuned_run.id)
+        ).one()
+        assert (booked.kind, booked.amount) == (
+            "evaluation",
+            Decimal(tuned_extra["cost"]["amount"]),
+        )
     item = world.sdk.evals.runs.output_items.list(tuned_run.id, eval_id=eval_id, limit=1).data[0]
     assert item.sample.output[0].content == '{"code": "C0"}'
     assert item.sample.model == tuned and item.sample.max_completion_tokens == 50
