@@ -97,18 +97,26 @@ def _check_credentials(
     routes: list[ModelRoute],
     model: str | None,
 ) -> None:
+    """A provider the run would call with no key (the tenant's own, or the operator's where
+    the tenant may use it) is refused now, not item by item later."""
     for position, route in enumerate(routes):
         if route.local:
             continue
+        sampled = position == 0 and model is not None
+        param = "data_source.model" if sampled else "testing_criteria"
         try:
-            credentials_for(session, settings, tenant_id, route.provider)
+            found = credentials_for(session, settings, tenant_id, route.provider)
         except CredentialsMissing as missing:
-            param = (
-                "data_source.model" if position == 0 and model is not None else "testing_criteria"
-            )
             raise InvalidRequest(
                 missing.message, param=param, code="provider_credentials_required"
             ) from None
+        if not found.api_key and route.provider != "vertex":  # Vertex: a service account
+            raise InvalidRequest(
+                f"No {route.provider} credentials are configured for this service, and this "
+                f"tenant stored none: PUT /v1/provider_credentials/{route.provider}.",
+                param=param,
+                code="provider_credentials_required",
+            )
 
 
 def get_run(session: Session, tenant_id: str, eval_id: str, run_id: str) -> EvalRun:
