@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     outbox_retention_s: float = Field(default=24 * 3600, gt=0)
     lease_ttl_s: float = Field(default=60.0, gt=0)
     job_poll_min_s: float = Field(default=5.0, gt=0)
+    # How often a study looks at its candidate jobs while they train.
+    study_check_s: float = Field(default=10.0, gt=0, le=3600)
     job_poll_max_s: float = Field(default=300.0, gt=0)
     session_max_age_s: int = Field(default=8 * 3600, gt=0)
     # WordNet 3.0 database files for the meteor metric (Debian's wordnet-base); without them

@@ -17,6 +17,7 @@ from service.lifecycle.reconcile import enqueue_due
 from service.lifecycle.runner import run_step
 from service.outbox import PRUNE_BATCH, prune_sent, relay_due
 from service.settings import get_settings
+from service.studies import steps
 from service.webhooks.deliveries import (
     ClaimedDelivery,
     claim_delivery,
@@ -92,6 +93,12 @@ def cancel_job(job_id: str) -> None:
 def eval_run(run_id: str) -> None:
     """Sample and grade an eval run's items (resumable; see ``service.evals.runs.step``)."""
     run_step(EVAL_RUN, RunItemsStep(adapter_for), get_database().sessions, get_settings(), run_id)
+
+
+@celery_app.task(name="tuneforge.study_step")
+def study_step(study_id: str) -> None:
+    """A study's next step: launch its candidates, or look at their jobs."""
+    steps.run_study_step(get_database().sessions, get_settings(), study_id)
 
 
 @celery_app.task(name="tuneforge.deliver_webhook")

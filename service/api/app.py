@@ -22,6 +22,7 @@ from service.jobs.api import routes as job_routes
 from service.models import routes as model_routes
 from service.observability.http import install_observability
 from service.settings import Settings, get_settings
+from service.studies import routes as study_routes
 from service.webhooks import routes as webhook_routes
 
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(eval_routes.router)
     app.include_router(eval_run_routes.router)
     app.include_router(credential_routes.router)
+    app.include_router(study_routes.router)
     install_dashboard(app)
     install_openapi(app)
     # Added last, so it runs first (outside the request timer, which would otherwise count

@@ -449,3 +449,41 @@ class EvalRunOutputItem(Base):
     """Per model: invocation_count, prompt/completion/cached tokens (sampling and judges)."""
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Study(Base):
+    """One dataset, many candidate fine-tunes, prompting baselines, one budget: a kind on the
+    lifecycle engine (``service.studies.kind``). ``spec`` is the create request as given;
+    ``candidates`` the state of each candidate's job; ``events`` a bounded log."""
+
+    __tablename__ = "studies"
+    __table_args__ = (
+        Index("ix_studies_tenant_created", "tenant_id", "created_at"),
+        Index("ix_studies_status_next_step", "status", "next_step_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("study_"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(32), default="queued")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    training_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
+    train_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
+    test_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
+    quote: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    candidates: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    events: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    leaderboard: Mapped[list[Any] | None] = mapped_column(JSONType)
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    user_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    step_failures: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

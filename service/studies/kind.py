@@ -1,0 +1,48 @@
+"""The study, declared as a kind on the lifecycle engine: its table, statuses, terminal set,
+its one step task and how a failure is recorded. The transition function is
+``service.studies.transitions.transition``; the step lives in ``steps``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.db.models import Study
+from service.lifecycle.kind import Kind, StepFailed, StepRetry
+from service.settings import Settings
+from service.studies.schemas import TERMINAL, StudyStatus
+from service.studies.transitions import transition
+
+STEP_TASK = "tuneforge.study_step"
+
+
+def next_task(study: Study) -> str:
+    return STEP_TASK
+
+
+def classify(exc: Exception) -> StepRetry | StepFailed | None:
+    """A study's step touches only our database: anything unexpected is retried."""
+    return None
+
+
+def fail(session: Session, settings: Settings, study: Any, failed: StepFailed) -> None:
+    transition(
+        study,
+        StudyStatus.FAILED,
+        reason=str(failed.error.get("message")),
+        error=failed.error,
+        level="error",
+    )
+
+
+STUDY = Kind(
+    name="study",
+    model=Study,
+    statuses=StudyStatus,
+    terminal=frozenset(s.value for s in TERMINAL),
+    next_task=next_task,
+    fail=fail,
+    classify=classify,
+    due_column="next_step_at",
+)

@@ -1,0 +1,134 @@
+"""What the studies API does: create (checked and quoted before anything is spent), read,
+list, cancel. Routes call one function here; the request boundary commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import Study
+from service.db.types import utcnow
+from service.errors import InvalidRequest, NotFound, UnknownCursor
+from service.jobs.api.service import cancel_job
+from service.lifecycle import schedule
+from service.settings import Settings
+from service.studies.kind import STUDY
+from service.studies.plan import plan_study
+from service.studies.schemas import CreateStudyRequest, StudyGates, StudyStatus
+from service.studies.steps import PENDING
+from service.studies.transitions import add_event, is_terminal, transition
+
+
+def create_study(
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    body: CreateStudyRequest,
+    *,
+    today: date | None = None,
+) -> Study:
+    now = utcnow()
+    plan = plan_study(session, settings, tenant_id, body, today=today or now.date(), now=now)
+    spec = body.model_dump(mode="json", exclude_none=True)
+    spec["baselines"] = [b.model_dump(mode="json") for b in plan.baselines]
+    spec["gates"] = (body.gates or StudyGates()).model_dump(mode="json")
+    spec["primary"] = plan.primary
+    study = Study(
+        tenant_id=tenant_id,
+        name=body.name,
+        status=StudyStatus.QUEUED.value,
+        spec=spec,
+        training_file_id=body.training_file,
+        train_file_id=plan.train_file_id,
+        test_file_id=plan.test_file_id,
+        quote=plan.quote_dict(body.budget),
+        candidates=[
+            {
+                "model": c["request"]["model"],
+                "provider": c["provider"],
+                "request": c["request"],
+                "status": PENDING,
+            }
+            for c in plan.candidates
+        ],
+        warnings=plan.warnings,
+        events=[],
+        user_metadata=dict(body.metadata or {}),
+        step_failures=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(study)
+    session.flush()
+    add_event(
+        study,
+        f"Created study {study.id}: {len(plan.candidates)} candidate(s), "
+        f"{len(plan.baselines)} baseline(s), {plan.test_items} test item(s), quoted at "
+        f"{plan.total} USD of a {body.budget} USD budget",
+        now=now,
+    )
+    schedule.schedule(session, STUDY, study, now, now=now)
+    return study
+
+
+def get_study(session: Session, tenant_id: str, study_id: str) -> Study:
+    study = session.get(Study, study_id)
+    if study is None or study.tenant_id != tenant_id:
+        raise NotFound(f"No study found with id '{study_id}'.", param="study_id")
+    return study
+
+
+@dataclass(frozen=True)
+class StudyPage:
+    items: list[Study]
+    has_more: bool
+
+
+def list_studies(session: Session, tenant_id: str, *, after: str | None, limit: int) -> StudyPage:
+    """Newest first."""
+    query = select(Study).where(Study.tenant_id == tenant_id)
+    if after is not None:
+        cursor = session.get(Study, after)
+        if cursor is None or cursor.tenant_id != tenant_id:
+            raise UnknownCursor(after)
+        query = query.where(
+            (Study.created_at < cursor.created_at)
+            | ((Study.created_at == cursor.created_at) & (Study.id < cursor.id))
+        )
+    rows = list(
+        session.scalars(query.order_by(Study.created_at.desc(), Study.id.desc()).limit(limit + 1))
+    )
+    return StudyPage(rows[:limit], len(rows) > limit)
+
+
+def cancel_study(session: Session, settings: Settings, tenant_id: str, study_id: str) -> Study:
+    """Cancel the study and every candidate job still running; a finished study stays as is
+    (cancelling a cancelled one is a no-op)."""
+    study = get_study(session, tenant_id, study_id)
+    if is_terminal(study):
+        if study.status == StudyStatus.CANCELLED:
+            return study
+        raise InvalidRequest(
+            f"Study {study.id} has already ended ({study.status}); it cannot be cancelled.",
+            code="study_not_cancellable",
+        )
+    now = utcnow()
+    study.cancel_requested_at = now
+    states = []
+    for state in study.candidates:
+        state = dict(state)
+        if state.get("job_id"):
+            try:
+                job = cancel_job(session, settings, tenant_id, state["job_id"])
+                state["status"] = job.status
+            except InvalidRequest:
+                pass  # already ended: reported as it ended
+        elif state.get("status") == PENDING:
+            state["status"] = "cancelled"
+        states.append(state)
+    study.candidates = states
+    transition(study, StudyStatus.CANCELLED, reason="Cancelled by the caller", now=now)
+    return study

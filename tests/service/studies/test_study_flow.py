@@ -1,0 +1,106 @@
+"""A study's steps on the lifecycle engine: its candidates launch through the normal job create
+on the train split (the test split never leaves tuneforge), a refused candidate is reported and
+not fatal, and once every candidate has ended the study stops at ``candidates_trained`` saying
+that evaluation needs eval runs. Cancel cancels the candidate jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from service.db.database import Database
+from service.db.models import Job, Study
+from service.db.session import session_scope
+from service.jobs.api.service import cancel_job
+from service.settings import Settings
+from service.studies.schemas import CreateStudyRequest
+from service.studies.service import cancel_study, create_study
+from service.studies.steps import run_study_step
+from tests.factories import make_tenant
+from tests.service.jobs.helpers import chat_lines, jsonl, make_file
+from tests.service.studies.test_studies_api import CRITERIA
+
+LLAMA = "together/meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+
+def _study(db: Database, settings: Settings, candidates: list[dict[str, Any]]) -> str:
+    with session_scope(db.sessions) as session:
+        tenant = make_tenant(session)
+        file = make_file(session, settings, tenant, jsonl(chat_lines(30)))
+        body = CreateStudyRequest.model_validate(
+            {
+                "training_file": file.id,
+                "holdout": 0.2,
+                "candidates": candidates,
+                "testing_criteria": CRITERIA,
+                "budget": "50",
+            }
+        )
+        return create_study(session, settings, tenant.id, body).id
+
+
+def _load(db: Database, study_id: str) -> tuple[Study, list[Job]]:
+    with session_scope(db.sessions) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        jobs = list(session.scalars(select(Job).where(Job.tenant_id == study.tenant_id)))
+        session.expunge_all()
+        return study, jobs
+
+
+def test_candidates_launch_on_the_train_split_then_the_study_stops_at_candidates_trained(
+    settings: Settings, committed_db: Database
+) -> None:
+    study_id = _study(
+        committed_db, settings, [{"model": "gpt-4o-mini-2024-07-18"}, {"model": LLAMA}]
+    )
+    run_study_step(committed_db.sessions, settings, study_id)
+    study, jobs = _load(committed_db, study_id)
+    assert study.status == "training"
+    assert len(jobs) == 2 and {j.training_file_id for j in jobs} == {study.train_file_id}
+    assert all(j.training_file_id != study.test_file_id for j in jobs)
+    assert {j.user_metadata["study"] for j in jobs} == {study_id}
+    assert sorted(c["job_id"] for c in study.candidates) == sorted(j.id for j in jobs)
+
+    run_study_step(committed_db.sessions, settings, study_id)  # jobs still running
+    assert _load(committed_db, study_id)[0].status == "training"
+    with session_scope(committed_db.sessions) as session:
+        for job in jobs:
+            cancel_job(session, settings, job.tenant_id, job.id)
+    run_study_step(committed_db.sessions, settings, study_id)
+    study, _ = _load(committed_db, study_id)
+    assert study.status == "candidates_trained" and study.next_step_at is None
+    assert [c["status"] for c in study.candidates] == ["cancelled", "cancelled"]
+    assert "needs eval runs" in study.events[-1]["message"]
+    run_study_step(committed_db.sessions, settings, study_id)  # terminal: nothing happens
+    assert _load(committed_db, study_id)[0].status == "candidates_trained"
+
+
+def test_a_candidate_refused_at_launch_is_reported_not_fatal(
+    settings: Settings, committed_db: Database
+) -> None:
+    study_id = _study(committed_db, settings, [{"model": LLAMA}, {"model": LLAMA}])
+    with session_scope(committed_db.sessions) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        states = [dict(c) for c in study.candidates]
+        states[1]["request"] = {**states[1]["request"], "model": "together/gone"}
+        study.candidates = states
+    run_study_step(committed_db.sessions, settings, study_id)
+    study, jobs = _load(committed_db, study_id)
+    assert study.status == "training" and len(jobs) == 1
+    assert [c["status"] for c in study.candidates][1] == "refused"
+    assert any("refused at launch" in e["message"] for e in study.events)
+
+
+def test_cancel_cancels_the_candidate_jobs(settings: Settings, committed_db: Database) -> None:
+    study_id = _study(committed_db, settings, [{"model": LLAMA}])
+    run_study_step(committed_db.sessions, settings, study_id)
+    study, _ = _load(committed_db, study_id)
+    with session_scope(committed_db.sessions) as session:
+        cancel_study(session, settings, study.tenant_id, study_id)
+        cancel_study(session, settings, study.tenant_id, study_id)  # twice: a no-op
+    study, jobs = _load(committed_db, study_id)
+    assert study.status == "cancelled" and [j.status for j in jobs] == ["cancelled"]
+    assert study.candidates[0]["status"] == "cancelled"
