@@ -1,6 +1,6 @@
 #!/bin/sh
 # Maps the image's roles to tuneforge commands; anything else runs as given.
-#   api | worker | beat | gpu-worker | migrate | healthcheck
+#   api | worker | webhook-worker | beat | gpu-worker | migrate | healthcheck
 # `exec` makes tuneforge the process tini signals: SIGTERM -> uvicorn drains requests, Celery
 # warm-shuts down (finishes the task in hand; late acks redeliver one that is killed).
 set -eu
@@ -14,6 +14,10 @@ case "$role" in
     ;;
   worker)
     exec tuneforge worker --queues default "$@"
+    ;;
+  webhook-worker)
+    # Webhook deliveries on workers of their own: a slow receiver never holds a launch or poll.
+    exec tuneforge worker --queues webhooks "$@"
     ;;
   gpu-worker)
     exec tuneforge worker --queues gpu --concurrency 1 "$@"

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -79,18 +80,31 @@ def serve(
     # signal it caught once it has stopped, which without a handler of ours kills this process
     # on the spot and leaves the worker running on its own.
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    # The worker leads its own process group (its pool and beat processes join it), so one
-    # signal to the group reaches every process it started, and a Ctrl-C in a terminal reaches
-    # only this process, which stops the worker in order.
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tuneforge_cli.main", "worker", "--beat", "--queues", "default,gpu"],
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
+    workers = [
+        _start_worker("--beat", "--queues", "default,gpu"),
+        # Deliveries have workers of their own: a slow receiver never holds a launch or a poll.
+        # Its counters reach /metrics through the shared multiprocess folder; the port is the
+        # first worker's.
+        _start_worker("--queues", "webhooks", "--concurrency", "2", metrics_port=False),
+    ]
     try:
         _run_api(settings, host, port)
     finally:
-        _stop_group(worker)
+        _stop_groups(workers)
+
+
+def _start_worker(*args: str, metrics_port: bool = True) -> subprocess.Popen[bytes]:
+    # Each worker leads its own process group (its pool and beat processes join it), so one
+    # signal to the group reaches every process it started, and a Ctrl-C in a terminal reaches
+    # only this process, which stops the workers in order.
+    env = os.environ.copy()
+    if not metrics_port:
+        env.pop("TUNEFORGE_METRICS_PORT", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuneforge_cli.main", "worker", *args],
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -100,17 +114,21 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 STOP_GRACE_S = 10.0
 
 
-def _stop_group(child: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
-    """Warm shutdown first (SIGTERM to the worker: it stops its pool and beat in order), then
-    SIGKILL to its whole process group once ``grace_s`` has passed or the worker has exited, so
-    that nothing it started outlives it. A task cut short is not lost: tasks are acknowledged
-    late and rejected when their process is lost, so the broker hands them out again."""
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
+def _stop_groups(children: list[subprocess.Popen[bytes]], grace_s: float = STOP_GRACE_S) -> None:
+    """Warm shutdown first (SIGTERM to each worker: it stops its pool and beat in order), then
+    SIGKILL to each one's whole process group once ``grace_s`` has passed or it has exited, so
+    that nothing they started outlives them. A task cut short is not lost: tasks are
+    acknowledged late and rejected when their process is lost, so the broker hands them out
+    again."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=grace_s)
-    _signal_group(child.pid, signal.SIGKILL)
-    child.wait()
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        _signal_group(child.pid, signal.SIGKILL)
+        child.wait()
 
 
 def _signal_group(group: int, signum: signal.Signals) -> None:
@@ -119,7 +137,9 @@ def _signal_group(group: int, signum: signal.Signals) -> None:
 
 
 def worker(
-    queues: str = typer.Option("default", help="Comma-separated queues: default, gpu."),
+    queues: str = typer.Option(
+        "default", help="Comma-separated queues: default, webhooks, gpu (see the README)."
+    ),
     concurrency: int = typer.Option(None, help="Worker processes (gpu: 1 per GPU)."),
     beat: bool = typer.Option(False, "--beat", help="Also run the scheduler (one per cluster)."),
     loglevel: str = typer.Option("INFO", help="Log level."),
@@ -129,17 +149,18 @@ def worker(
     configure_process(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from workers import dispatch, quiet_logs
-    from workers.celery_app import celery_app
+    from workers.celery_app import QUEUES, celery_app
 
     dispatch.install()
     quiet_logs.install()
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
-    unknown = sorted(set(wanted) - {"default", "gpu"})
+    unknown = sorted(set(wanted) - set(QUEUES))
     if unknown:
         typer.echo(f"error: unknown queue(s): {', '.join(unknown)}", err=True)
         raise typer.Exit(code=2)
     if concurrency is None:
-        concurrency = 1 if wanted == ["gpu"] else 2
+        # Deliveries wait on receivers, not on the CPU: their workers run more at a time.
+        concurrency = {("gpu",): 1, ("webhooks",): 4}.get(tuple(wanted), 2)
     argv = [
         "worker",
         f"--queues={','.join(wanted)}",

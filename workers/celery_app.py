@@ -1,5 +1,7 @@
-"""The Celery application: queues ``default`` (API work, polling, webhooks) and ``gpu``
-(local training, served only by workers on GPU hosts)."""
+"""The Celery application: queues ``default`` (launches, polls, cancels, file work),
+``webhooks`` (webhook deliveries, served by workers of their own so that slow receivers never
+hold the workers launches and polls need) and ``gpu`` (local training, served only by workers
+on GPU hosts)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from service.settings import Settings, get_settings
 
 DEFAULT_QUEUE = "default"
 GPU_QUEUE = "gpu"
+WEBHOOK_QUEUE = "webhooks"
+QUEUES = (DEFAULT_QUEUE, WEBHOOK_QUEUE, GPU_QUEUE)
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -27,7 +31,7 @@ def create_celery(settings: Settings) -> Celery:
             transport_options["global_keyprefix"] = settings.broker_key_prefix
     app.conf.update(
         task_default_queue=DEFAULT_QUEUE,
-        task_queues=(Queue(DEFAULT_QUEUE), Queue(GPU_QUEUE)),
+        task_queues=tuple(Queue(name) for name in QUEUES),
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,

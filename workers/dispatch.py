@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Celery
+
 from service import outbox
-from workers.celery_app import GPU_QUEUE, celery_app
+from service.webhooks.deliveries import DELIVER_TASK
+from workers.celery_app import DEFAULT_QUEUE, GPU_QUEUE, WEBHOOK_QUEUE, celery_app
 from workers.kinds import BULK_TASKS, GPU_TASKS
 
 BULK_PRIORITY = 6
@@ -13,13 +16,28 @@ BULK_PRIORITY = 6
 later, so a webhook delivery, a launch or a cancel never waits behind a backlog of polls."""
 
 
+def queue_for(task: str) -> str:
+    """Webhook deliveries go to workers of their own: a receiver that answers slowly holds only
+    a delivery worker (for at most the send deadline), never one that launches or polls."""
+    if task in GPU_TASKS:
+        return GPU_QUEUE
+    if task == DELIVER_TASK:
+        return WEBHOOK_QUEUE
+    return DEFAULT_QUEUE
+
+
 def send_task(task: str, target_id: str, payload: dict[str, Any], delay_s: float = 0.0) -> None:
-    queue = GPU_QUEUE if task in GPU_TASKS else None
-    celery_app.send_task(
+    publish(celery_app, task, target_id, payload, delay_s)
+
+
+def publish(
+    app: Celery, task: str, target_id: str, payload: dict[str, Any], delay_s: float = 0.0
+) -> None:
+    app.send_task(
         task,
         args=[target_id],
         kwargs=payload,
-        queue=queue,
+        queue=queue_for(task),
         retry=False,
         countdown=delay_s if delay_s > 0 else None,
         priority=BULK_PRIORITY if task in BULK_TASKS else None,

@@ -22,7 +22,7 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("default", "gpu")
+QUEUES = ("default", "webhooks", "gpu")
 ACTIVE_JOB_STATUSES = ("validating_files", "queued", "running")
 # kombu's Redis transport keeps one list per priority step; priority 0 is the bare queue name.
 _REDIS_PRIORITY_SEP = "\x06\x16"

@@ -14,7 +14,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 ENTRYPOINT = DEPLOY / "docker-entrypoint.sh"
 COMPOSE = DEPLOY / "compose.yaml"
 K8S = DEPLOY / "k8s"
-IMAGE_ROLES = ("api", "worker", "gpu-worker", "beat", "migrate")
+IMAGE_ROLES = ("api", "worker", "webhook-worker", "gpu-worker", "beat", "migrate")
 
 
 def load_compose() -> dict[str, Any]:

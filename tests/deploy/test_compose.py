@@ -15,7 +15,13 @@ import pytest
 from tests.deploy.manifests import IMAGE_ROLES, load_compose
 
 SCHEMA = Path(__file__).with_name("compose_spec.json")
-TUNEFORGE_SERVICES = {"migrate": "migrate", "api": "api", "worker": "worker", "beat": "beat"}
+TUNEFORGE_SERVICES = {
+    "migrate": "migrate",
+    "api": "api",
+    "worker": "worker",
+    "webhook-worker": "webhook-worker",
+    "beat": "beat",
+}
 SECRET_VARS = re.compile(r"SECRET|API_KEY|PASSWORD|DATABASE_URL")
 
 
@@ -36,7 +42,16 @@ def test_the_schema_check_rejects_a_misspelt_key() -> None:
 
 def test_services_run_the_image_roles() -> None:
     services = load_compose()["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "api", "worker", "beat", "gpu-worker"}
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "api",
+        "worker",
+        "webhook-worker",
+        "beat",
+        "gpu-worker",
+    }
     for name, role in {**TUNEFORGE_SERVICES, "gpu-worker": "gpu-worker"}.items():
         assert services[name]["command"][0] == role
         assert role in IMAGE_ROLES
@@ -50,7 +65,7 @@ def test_start_order_waits_for_healthy_backends_and_the_migration() -> None:
         assert services[backend]["healthcheck"]["test"]
     assert services["migrate"]["restart"] == "no"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("api", "worker", "beat", "gpu-worker"):
+    for name in ("api", "worker", "webhook-worker", "beat", "gpu-worker"):
         depends_on: dict[str, Any] = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully"
         assert depends_on["postgres"]["condition"] == "service_healthy"
@@ -65,7 +80,9 @@ def test_gpu_worker_is_optional_and_reserves_a_gpu() -> None:
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
 
 
-@pytest.mark.parametrize("service", ["migrate", "api", "worker", "beat", "gpu-worker"])
+@pytest.mark.parametrize(
+    "service", ["migrate", "api", "worker", "webhook-worker", "beat", "gpu-worker"]
+)
 def test_tuneforge_services_are_configured_for_production(service: str) -> None:
     environment: dict[str, str] = load_compose()["services"][service]["environment"]
     assert environment["TUNEFORGE_ENVIRONMENT"] == "production"

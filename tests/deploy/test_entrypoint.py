@@ -31,7 +31,7 @@ def _argv_for(role: str, tmp_path: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("role", IMAGE_ROLES)
 def test_each_role_runs_an_existing_command(role: str, tmp_path: Path) -> None:
     argv = _argv_for(role, tmp_path)
-    expected_command = "worker" if role == "gpu-worker" else role
+    expected_command = "worker" if role in ("gpu-worker", "webhook-worker") else role
     assert argv[0] == expected_command
     result = CliRunner().invoke(app, [*argv, "--help"])
     assert result.exit_code == 0, f"tuneforge {shlex.join(argv)}: {result.output}"
@@ -39,6 +39,7 @@ def test_each_role_runs_an_existing_command(role: str, tmp_path: Path) -> None:
 
 def test_worker_roles_pick_their_queues(tmp_path: Path) -> None:
     assert _argv_for("worker", tmp_path) == ["worker", "--queues", "default"]
+    assert _argv_for("webhook-worker", tmp_path) == ["worker", "--queues", "webhooks"]
     assert _argv_for("gpu-worker", tmp_path) == [
         "worker",
         "--queues",

@@ -89,7 +89,7 @@ def test_gpu_worker_lands_on_gpu_nodes_and_holds_one_gpu() -> None:
 
 def test_workers_get_time_for_a_warm_shutdown() -> None:
     deployments = k8s_by_kind("Deployment")
-    for name in ("tuneforge-worker", "tuneforge-gpu-worker"):
+    for name in ("tuneforge-worker", "tuneforge-webhook-worker", "tuneforge-gpu-worker"):
         assert deployments[name]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 60
 
 
@@ -118,6 +118,7 @@ def test_container_args_are_image_roles_the_cli_accepts() -> None:
         command = {
             "gpu-worker": ["worker", "--queues", "gpu"],
             "worker": ["worker", "--queues", "default"],
+            "webhook-worker": ["worker", "--queues", "webhooks"],
         }
         argv = [*command.get(role, [role]), *extra, "--help"]
         assert CliRunner().invoke(app, argv).exit_code == 0, argv

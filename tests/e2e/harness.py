@@ -91,7 +91,7 @@ class Processes:
         raise RuntimeError(f"API did not start; see {self.log_dir}")
 
     def start_worker(self, *, beat: bool = True, concurrency: int = 2) -> subprocess.Popen[bytes]:
-        args = ["worker", "--queues", "default", "--concurrency", str(concurrency)]
+        args = ["worker", "--queues", "default,webhooks", "--concurrency", str(concurrency)]
         self.worker = self._spawn("worker", *args, *(["--beat"] if beat else []))
         return self.worker
 

@@ -1,5 +1,6 @@
-"""``tuneforge serve`` (embedded default) stopped with SIGTERM, as docker and systemd stop it,
-stops its worker child and every process under it: none is left running with the old settings."""
+"""``tuneforge serve`` (embedded default) runs two workers (webhook deliveries apart from launches
+and polls); stopped with SIGTERM, as docker and systemd stop it, it stops both and every process
+under them: none is left running with the old settings."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ def _descendants(root: int) -> set[int]:
                 tree.add(pid)
                 grew = True
     return tree - {root}
+
+
+def _parent(pid: int) -> int | None:
+    found = _stat(pid)
+    return found[1] if found else None
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
 def _alive(pid: int) -> bool:
@@ -103,10 +113,17 @@ def test_sigterm_stops_serve_and_its_worker(
 ) -> None:
     process, base, seen = serve
     assert _wait_until(lambda: _healthy(base), 120), (tmp_path / "serve.log").read_text()
-    # the worker child and its pool processes (the worker forks them once it is up)
-    assert _wait_until(lambda: len(_descendants(process.pid)) >= 2, 120)
+    # the worker children and their pool processes (a worker forks them once it is up)
+    assert _wait_until(lambda: len(_descendants(process.pid)) >= 4, 120)
     workers = _descendants(process.pid)
     seen |= workers
+    # two workers: webhook deliveries on their own, so a slow receiver never holds a launch
+    queues = sorted(
+        _cmdline(pid).split("--queues ", 1)[1].split()[0]
+        for pid in workers
+        if _parent(pid) == process.pid
+    )
+    assert queues == ["default,gpu", "webhooks"]
 
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=120)

@@ -20,7 +20,7 @@ from tests.e2e.harness import ROOT, Processes, process_env, wait_for
 from tests.service.jobs.helpers import jsonl
 
 MODEL = "local/tiny"
-WORKER_ARGS = ("--queues", "default,gpu", "--concurrency", "2", "--beat")
+WORKER_ARGS = ("--queues", "default,gpu,webhooks", "--concurrency", "2", "--beat")
 
 
 @dataclass
