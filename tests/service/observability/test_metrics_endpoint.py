@@ -90,7 +90,11 @@ def test_metrics_expose_jobs_lag_queues_and_counters(
     assert 30 <= _value(found["tuneforge_reconciler_lag_seconds"], source="outbox") < 120
     assert _value(found["tuneforge_reconciler_lag_seconds"], source="webhook_delivery") == 0
     assert _value(found["tuneforge_broker_up"]) == 1
-    assert {lbl["queue"] for lbl, _ in found["tuneforge_queue_depth"]} == {"default", "gpu"}
+    assert {lbl["queue"] for lbl, _ in found["tuneforge_queue_depth"]} == {
+        "default",
+        "webhooks",
+        "gpu",
+    }
     assert (
         _value(
             found["tuneforge_provider_call_errors_total"],
