@@ -199,12 +199,28 @@ class RangeScanner:
             errors.add(number, "invalid_utf8", f"not UTF-8 at byte {exc.start + 1}")
             return _UNPARSED
         try:
-            return json.loads(text)
+            obj = json.loads(text)
         except ValueError as exc:
             errors.add(number, "invalid_json", f"invalid JSON: {exc}")
+            return _UNPARSED
         except RecursionError:
             errors.add(number, "invalid_json", "invalid JSON: nested too deeply")
-        return _UNPARSED
+            return _UNPARSED
+        # json.loads takes an escape of half a surrogate pair ("\ud800") as a character;
+        # no provider can be sent it (it has no UTF-8), so the line is refused here, not at
+        # launch. (The fast decoders refuse such lines, which is how only they get here.)
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            errors.add(
+                number,
+                "invalid_unicode",
+                f"a string holds an unpaired surrogate escape (\\u{ord(bad[0]):04x}), "
+                "which is not a character",
+            )
+            return _UNPARSED
+        return obj
 
 
 _UNPARSED = object()

@@ -46,18 +46,3 @@ def resolve_local_model(
         )
     parse_local_options(options)
     return info
-
-
-def check_local_file_format(method: str, param: str, report: dict[str, Any]) -> None:
-    """DPO trains on preference lines and nothing else; supervised training on anything but."""
-    fmt = report.get("format")
-    if fmt is None or (fmt == "preference") == (method == "dpo"):
-        return
-    wanted = "preference lines (input, preferred_output, non_preferred_output)"
-    raise InvalidRequest(
-        f"{param} holds {fmt} lines; a '{method}' job needs "
-        + (wanted if method == "dpo" else "chat, prompt_completion or text lines")
-        + ".",
-        param=param,
-        code="invalid_file",
-    )

@@ -18,8 +18,7 @@ from service.db.types import utcnow
 from service.encryption.keyring import keyring_for
 from service.errors import InvalidRequest, NotFound
 from service.jobs import costs
-from service.jobs.api.filecheck import checked_report, validation_summary
-from service.jobs.api.local_target import check_local_file_format
+from service.jobs.api.filecheck import check_file_format, checked_report, validation_summary
 from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.targets import resolve_target
 from service.jobs.lifecycle import steps
@@ -80,14 +79,13 @@ def create_job_with_warnings(
         if request.validation_file
         else None
     )
-    if target.provider == "local":
-        for param, report in (("training_file", training), ("validation_file", validation)):
-            if report is not None:
-                check_local_file_format(request.method_type(), param, report)
-        if "from_checkpoint" in target.options:
-            parent_adapter(
-                session, settings, tenant_id, target.options["from_checkpoint"], request.model
-            )
+    for param, report in (("training_file", training), ("validation_file", validation)):
+        if report is not None:
+            check_file_format(target, request.method_type(), param, report)
+    if target.provider == "local" and "from_checkpoint" in target.options:
+        parent_adapter(
+            session, settings, tenant_id, target.options["from_checkpoint"], request.model
+        )
     webhook_url = (
         validate_webhook_url(request.webhook_url, settings) if request.webhook_url else None
     )
