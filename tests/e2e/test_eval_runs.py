@@ -33,7 +33,7 @@ MESSAGE = {
     "properties": {"role": {"type": "string"}, "content": {"type": "string"}},
     "required": ["role", "content"],
 }
-ITEM_SCHEMA = {
+ITEM_SCHEMA: Any = {
     "type": "object",
     "properties": {"messages": {"type": "array", "items": MESSAGE, "minItems": 3}},
     "required": ["messages"],
@@ -132,11 +132,11 @@ def test_the_tuned_model_beats_its_base_on_held_out_items(
     base_run = client.evals.runs.retrieve(runs[BASE].id, eval_id=evaluation.id)
     tuned_run = client.evals.runs.retrieve(runs[tuned.fine_tuned_model].id, eval_id=evaluation.id)
     assert (base_run.status, tuned_run.status) == ("completed", "completed"), processes.logs()
-    for run in (base_run, tuned_run):
-        counts = run.result_counts
+    for finished in (base_run, tuned_run):
+        counts = finished.result_counts
         assert (counts.total, counts.errored) == (held_out, 0)
         assert counts.passed + counts.failed == held_out
-        usage = run.per_model_usage
+        usage = finished.per_model_usage
         assert len(usage) == 1 and usage[0].invocation_count == held_out
     assert tuned_run.per_model_usage[0].run_model_name == tuned.fine_tuned_model
     assert base_run.result_counts.passed == 0
