@@ -162,3 +162,60 @@ def test_the_tuned_model_beats_its_base_on_held_out_items(
     assert body["criteria"][0]["verdict"] == "better"
     assert body["criteria"][0]["mcnemar_p"] < 0.05
     assert body["overall"]["verdict"] == "better"
+
+
+def _stored(client: openai.OpenAI, eval_id: str, run_id: str) -> int:
+    return len(client.evals.runs.output_items.list(run_id, eval_id=eval_id, limit=100).data)
+
+
+@pytest.mark.integration
+def test_a_run_survives_its_worker_being_killed(
+    processes: Processes, emulators: dict[str, EmulatorHandle], api_key: str
+) -> None:
+    """SIGKILL the worker mid-run: its lease expires, the reconciler hands the run to a new
+    worker, which skips the stored items. At most the items in flight at the kill (the run's
+    concurrency) are sampled again; no stored item is."""
+    items = 24
+    processes.env["TUNEFORGE_EVAL_RUN_CONCURRENCY"] = "2"
+    emulators["openai"].inject(kind="slow", path="/chat/completions$", seconds=0.25, count=-1)
+    base_url = processes.start_api()
+    worker = processes.start_worker()
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0)
+    says_unsure: Any = {**CRITERIA[0], "reference": "I am"}
+    evaluation = client.evals.create(
+        data_source_config={"type": "custom", "item_schema": {"type": "object"}},
+        testing_criteria=[says_unsure],
+    )
+    run = client.evals.runs.create(
+        evaluation.id,
+        data_source={
+            "type": "completions",
+            "model": BASE,
+            "source": {
+                "type": "file_content",
+                "content": [{"item": {"n": n}} for n in range(items)],
+            },
+            "input_messages": {
+                "type": "template",
+                "template": [{"role": "user", "content": "Item {{item.n}}"}],
+            },
+        },
+    )
+    wait_for(lambda: _stored(client, evaluation.id, run.id) >= 4, 60, "a few items stored")
+    processes.kill(worker)
+    before_restart = _stored(client, evaluation.id, run.id)
+    assert before_restart < items
+    processes.start_worker()
+    try:
+        wait_for(lambda: _finished(client, evaluation.id, run.id), 90, "the resumed run")
+    except AssertionError:
+        print(processes.logs())
+        raise
+    done = client.evals.runs.retrieve(run.id, eval_id=evaluation.id)
+    assert done.status == "completed", processes.logs()
+    assert (done.result_counts.total, done.result_counts.passed) == (items, items)
+    listed = client.evals.runs.output_items.list(run.id, eval_id=evaluation.id, limit=100)
+    assert sorted(i.datasource_item_id for i in listed.data) == list(range(items))
+    chats = [r for r in emulators["openai"].requests() if r["path"].endswith("/chat/completions")]
+    assert items <= len(chats) <= items + 2  # only the two in flight at the kill, if any
+    print(f"{before_restart} items stored before the kill; {len(chats)} chat requests in all")
