@@ -15,6 +15,7 @@ from service.billing.catalog import service_catalog
 from service.billing.catalog_view import providers_listing
 from service.dashboard.auth import AdminDep, DashboardError
 from service.dashboard.charts import job_charts, spend_chart
+from service.dashboard.eval_queries import ITEM_STATUSES, DashboardEvalQueries
 from service.dashboard.job_queries import (
     SORT_KEYS,
     DashboardJobQueries,
@@ -27,6 +28,8 @@ from service.dashboard.spend_queries import SpendQueries, recent_months
 from service.dashboard.webhook_queries import WebhookQueries
 from service.db.models import Job
 from service.db.types import utcnow
+from service.errors import TuneforgeError
+from service.evals.runs.compare import Comparison, compare_runs
 from service.jobs.transitions import is_terminal
 from service.webhooks.queries import DELIVERY_STATUSES, list_deliveries
 
@@ -149,6 +152,7 @@ def job_detail(
         live=not is_terminal(job.status),
         is_terminal=is_terminal(job.status),
         booked=sum((entry.amount for entry in detail.ledger), Decimal(0)),
+        eval_runs=DashboardEvalQueries(session).runs_of_job(job),
     )
 
 
@@ -231,4 +235,70 @@ def webhooks(
         deliveries=queries.recent_deliveries(status or None),
         status=status,
         delivery_statuses=DELIVERY_STATUSES,
+    )
+
+
+@router.get("/evals", response_class=HTMLResponse)
+def evals(
+    request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    return render(
+        request,
+        settings,
+        admin,
+        "evals.html",
+        section="evals",
+        rows=DashboardEvalQueries(session).evals(),
+    )
+
+
+@router.get("/evals/{eval_id}/runs/{run_id}", response_class=HTMLResponse)
+def eval_run(
+    eval_id: str,
+    run_id: str,
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    against: str = "",
+    status: str = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    queries = DashboardEvalQueries(session)
+    found = queries.run(eval_id, run_id)
+    if found is None:
+        raise DashboardError(404, "Run not found", f"Eval {eval_id!r} has no run {run_id!r}.")
+    run, evaluation, tenant_name = found
+    if status and status not in ITEM_STATUSES:
+        raise DashboardError(
+            400, "Bad filter", f"status must be one of {', '.join(ITEM_STATUSES)}, not {status!r}."
+        )
+    siblings = queries.sibling_runs(run)
+    other = next((r for r in siblings if r.id == against), None) if against else None
+    if against and other is None:
+        raise DashboardError(
+            404, "Run not found", f"Eval {eval_id!r} has no other run {against!r} to compare with."
+        )
+    comparison: Comparison | None = None
+    if other is not None:
+        try:
+            comparison = compare_runs(session, run.tenant_id, eval_id, f"{run.id},{other.id}")
+        except TuneforgeError:  # a run deleted meanwhile: show the page without the comparison
+            comparison = None
+    return render(
+        request,
+        settings,
+        admin,
+        "eval_run.html",
+        section="evals",
+        run=run,
+        evaluation=evaluation,
+        tenant_name=tenant_name,
+        siblings=siblings,
+        other=other,
+        comparison=comparison,
+        items=queries.items(run, other, status or None, page),
+        status=status,
+        item_statuses=ITEM_STATUSES,
+        criteria=[str(c.get("id")) for c in evaluation.testing_criteria],
     )

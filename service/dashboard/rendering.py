@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from service.dashboard.auth import Admin, clear_cookie, secret_of
+from service.dashboard.eval_queries import input_text, output_text
 from service.dashboard.session import FLASH_COOKIE, read_flash
 from service.settings import Settings
 
@@ -22,6 +23,7 @@ HERE = Path(__file__).parent
 NAV = (
     ("overview", "Overview", "/admin"),
     ("jobs", "Jobs", "/admin/jobs"),
+    ("evals", "Evaluations", "/admin/evals"),
     ("spend", "Spend", "/admin/spend"),
     ("providers", "Providers", "/admin/providers"),
     ("webhooks", "Webhooks", "/admin/webhooks"),
@@ -63,7 +65,14 @@ def percent(value: float | None) -> str:
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters.update(
-    money=money, when=when, iso=iso, as_json=as_json, pretty_json=pretty_json, percent=percent
+    money=money,
+    when=when,
+    iso=iso,
+    as_json=as_json,
+    pretty_json=pretty_json,
+    percent=percent,
+    input_text=input_text,
+    output_text=output_text,
 )
 
 
