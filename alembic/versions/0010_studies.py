@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("candidates", JSON, nullable=False),
         sa.Column("warnings", JSON, nullable=False),
         sa.Column("events", JSON, nullable=False),
+        sa.Column("evaluation", JSON, nullable=True),
         sa.Column("leaderboard", JSON, nullable=True),
         sa.Column("verdict", JSON, nullable=True),
         sa.Column("error", JSON, nullable=True),

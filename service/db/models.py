@@ -474,6 +474,8 @@ class Study(Base):
     candidates: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     events: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The study's eval and its runs: one per baseline, one per trained candidate."""
     leaderboard: Mapped[list[Any] | None] = mapped_column(JSONType)
     verdict: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -19,6 +19,13 @@ def _ts(value: Any) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
+def _evaluation(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    if stored is None:
+        return None
+    runs = [{k: v for k, v in r.items() if k != "prefix_text"} for r in stored.get("runs", [])]
+    return {"eval_id": stored.get("eval_id"), "runs": runs}
+
+
 def study_object(study: Study) -> StudyObject:
     spec = study.spec
     return StudyObject(
@@ -51,6 +58,7 @@ def study_object(study: Study) -> StudyObject:
         quote=StudyQuote.model_validate(study.quote),
         warnings=list(study.warnings or []),
         events=list(study.events or []),
+        evaluation=_evaluation(study.evaluation),
         leaderboard=study.leaderboard,
         verdict=study.verdict,
         error=study.error,

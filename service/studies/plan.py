@@ -153,7 +153,7 @@ def _base_name(provider: str, model: str) -> str:
     return model if provider == "openai" else f"{provider}/{model}"
 
 
-def _mean_tokens(info: ModelInfo, texts: list[str], settings: Settings) -> list[int]:
+def count_tokens(info: ModelInfo, texts: list[str], settings: Settings) -> list[int]:
     counter = counter_for(
         info.provider, info.model, model_tokenizer_dir(settings.tokenizers_dir, info.model)
     )
@@ -173,9 +173,9 @@ def _eval_cost(
     tuned: bool,
 ) -> tuple[Decimal | None, str]:
     """Items × (prompt tokens × input price + the longest ideal answer × output price)."""
-    prompts = _mean_tokens(info, [message_text(i.messages) for i in items], settings)
-    answers = _mean_tokens(info, [i.ideal for i in items], settings)
-    prefix = _mean_tokens(info, [prefix_text], settings)[0] if prefix_text else 0
+    prompts = count_tokens(info, [message_text(i.messages) for i in items], settings)
+    answers = count_tokens(info, [i.ideal for i in items], settings)
+    prefix = count_tokens(info, [prefix_text], settings)[0] if prefix_text else 0
     completion = max(answers) if answers else 0
     prompt_total = sum(prompts) + prefix * len(items)
     price_in = info.inference_input_price if tuned else info.base_input_price

@@ -26,9 +26,6 @@ FileId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 class StudyStatus(StrEnum):
     QUEUED = "queued"
     TRAINING = "training"
-    CANDIDATES_TRAINED = "candidates_trained"
-    """Every candidate job ended; evaluation needs eval runs, which this build lacks: the
-    study stops here and its events say so."""
     EVALUATING = "evaluating"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -37,7 +34,6 @@ class StudyStatus(StrEnum):
 
 TERMINAL = frozenset(
     {
-        StudyStatus.CANDIDATES_TRAINED,
         StudyStatus.COMPLETED,
         StudyStatus.FAILED,
         StudyStatus.CANCELLED,
@@ -156,6 +152,11 @@ class StudyObject(BaseModel):
     warnings: list[dict[str, Any]] = Field(default_factory=list)
     events: list[dict[str, Any]] = Field(
         default_factory=list, description="what happened, oldest first (the last 200)"
+    )
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description="the study's eval (eval_id) and its runs: one per baseline and trained "
+        "candidate, each with its run_id or the error that kept it from starting",
     )
     leaderboard: list[dict[str, Any]] | None = None
     verdict: dict[str, Any] | None = None

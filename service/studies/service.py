@@ -32,7 +32,7 @@ def create_study(
 ) -> Study:
     now = utcnow()
     plan = plan_study(session, settings, tenant_id, body, today=today or now.date(), now=now)
-    spec = body.model_dump(mode="json", exclude_none=True)
+    spec = body.model_dump(mode="json", exclude_none=True, by_alias=True)
     spec["baselines"] = [b.model_dump(mode="json") for b in plan.baselines]
     spec["gates"] = (body.gates or StudyGates()).model_dump(mode="json")
     spec["primary"] = plan.primary

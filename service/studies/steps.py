@@ -3,9 +3,9 @@ candidate through the normal job create (train split only: the test split never 
 tuneforge), then watch the candidate jobs until each has ended. A refused or failed candidate
 is reported on the study, never fatal.
 
-Evaluating baselines and candidates needs eval runs (``/v1/evals/{id}/runs``), which this build
-does not have yet: once every candidate has ended the study stops at ``candidates_trained``
-and its events say what is missing."""
+Once every candidate has ended, ``evaluate`` starts one eval run per baseline and per trained
+candidate on the frozen test items, and when they have all ended writes the leaderboard and the
+verdict."""
 
 from __future__ import annotations
 
@@ -25,17 +25,13 @@ from service.lifecycle import schedule
 from service.lifecycle.kind import StepContext, StepRetry
 from service.lifecycle.runner import run_step
 from service.settings import Settings
+from service.studies.evaluate import start_evaluation, watch_evaluation
 from service.studies.kind import STEP_TASK, STUDY
 from service.studies.schemas import StudyStatus
 from service.studies.transitions import add_event, is_terminal, transition
 
 PENDING = "pending"
 REFUSED = "refused"
-EVALUATION_MISSING = (
-    "Every candidate has ended. Evaluating the baselines and candidates on the held-out items "
-    "needs eval runs (/v1/evals/{id}/runs, the eval_run kind), which this build does not have "
-    "yet: the study stops here, without a leaderboard or verdict."
-)
 
 
 def run_study_step(sessions: sessionmaker[Session], settings: Settings, study_id: str) -> None:
@@ -69,7 +65,9 @@ def advance(session: Session, settings: Settings, study: Study, now: datetime) -
     if study.status == StudyStatus.QUEUED:
         launch_candidates(session, settings, study, now)
     elif study.status == StudyStatus.TRAINING:
-        watch_candidates(session, study, now)
+        watch_candidates(session, settings, study, now)
+    elif study.status == StudyStatus.EVALUATING:
+        watch_evaluation(session, settings, study, now)
     if not is_terminal(study):
         due = now + timedelta(seconds=settings.study_check_s)
         schedule.schedule(session, STUDY, study, due, now=now)
@@ -118,7 +116,7 @@ def _launch(
     return {"status": job.status, "job_id": job.id}
 
 
-def watch_candidates(session: Session, study: Study, now: datetime) -> None:
+def watch_candidates(session: Session, settings: Settings, study: Study, now: datetime) -> None:
     states: list[dict[str, Any]] = []
     for state in study.candidates:
         state = dict(state)
@@ -133,5 +131,8 @@ def watch_candidates(session: Session, study: Study, now: datetime) -> None:
                 add_event(study, f"Candidate {job.model} ({job.id}) {job.status}", now=now)
         states.append(state)
     study.candidates = states
-    if all(s.get("status") == REFUSED or job_is_terminal(str(s.get("status"))) for s in states):
-        transition(study, StudyStatus.CANDIDATES_TRAINED, reason=EVALUATION_MISSING, now=now)
+    if all(
+        s.get("status") in (REFUSED, "cancelled") or job_is_terminal(str(s.get("status")))
+        for s in states
+    ):
+        start_evaluation(session, settings, study, now)

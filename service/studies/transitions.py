@@ -14,7 +14,6 @@ MAX_EVENTS = 200
 _RANK = {
     StudyStatus.QUEUED: 0,
     StudyStatus.TRAINING: 1,
-    StudyStatus.CANDIDATES_TRAINED: 2,
     StudyStatus.EVALUATING: 2,
     StudyStatus.COMPLETED: 3,
     StudyStatus.FAILED: 3,

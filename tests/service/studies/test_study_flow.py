@@ -1,7 +1,8 @@
 """A study's steps on the lifecycle engine: its candidates launch through the normal job create
 on the train split (the test split never leaves tuneforge), a refused candidate is reported and
 not fatal, and once every candidate has ended the study stops at ``candidates_trained`` saying
-that evaluation needs eval runs. Cancel cancels the candidate jobs."""
+then evaluation starts (here it cannot: no provider key, so the study fails saying why).
+Cancel cancels the candidate jobs."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _load(db: Database, study_id: str) -> tuple[Study, list[Job]]:
         return study, jobs
 
 
-def test_candidates_launch_on_the_train_split_then_the_study_stops_at_candidates_trained(
+def test_candidates_launch_on_the_train_split_then_evaluation_starts(
     settings: Settings, committed_db: Database
 ) -> None:
     study_id = _study(
@@ -70,11 +71,13 @@ def test_candidates_launch_on_the_train_split_then_the_study_stops_at_candidates
             cancel_job(session, settings, job.tenant_id, job.id)
     run_study_step(committed_db.sessions, settings, study_id)
     study, _ = _load(committed_db, study_id)
-    assert study.status == "candidates_trained" and study.next_step_at is None
     assert [c["status"] for c in study.candidates] == ["cancelled", "cancelled"]
-    assert "needs eval runs" in study.events[-1]["message"]
+    assert study.status == "failed" and study.next_step_at is None
+    assert study.evaluation is not None and study.error is not None
+    assert all(r["role"] == "baseline" and r["error"] for r in study.evaluation["runs"])
+    assert "No evaluation could start" in study.events[-1]["message"]
     run_study_step(committed_db.sessions, settings, study_id)  # terminal: nothing happens
-    assert _load(committed_db, study_id)[0].status == "candidates_trained"
+    assert _load(committed_db, study_id)[0].status == "failed"
 
 
 def test_a_candidate_refused_at_launch_is_reported_not_fatal(
