@@ -169,5 +169,12 @@ async def stream_multipart_upload(
     state.close()
     if not state.saw_file:
         raise InvalidRequest("Missing required parameter: 'file'.", param="file")
+    if state.result.bytes == 0:  # nothing to validate, store or train on
+        await anyio.Path(destination).unlink(missing_ok=True)
+        raise InvalidRequest(
+            "The 'file' part is empty; upload a JSONL file with at least one line.",
+            param="file",
+            code="empty_file",
+        )
     state.result.sha256 = state.hasher.hexdigest()
     return state.result

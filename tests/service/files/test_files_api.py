@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from fastapi.testclient import TestClient
@@ -220,3 +221,25 @@ def test_uploads_for_open_models_use_the_tokenizers_dir_per_model(
     assert isinstance(exact["validation"], dict) and isinstance(estimated["validation"], dict)
     assert exact["validation"]["tokens"]["estimated"] is False
     assert estimated["validation"]["tokens"]["estimated"] is True
+
+
+def test_an_empty_file_part_is_a_400_naming_file_on_a_live_server(
+    live: tuple[str, str], settings: Settings
+) -> None:
+    """The fuzzer's empty file part (seed 301260107842495687899743387227140676890), over a real
+    socket and server: answered at once with a 400 naming ``file``, nothing stored."""
+    url, plaintext = live
+    before = set(settings.files_dir.rglob("*.jsonl"))
+    with httpx.Client(base_url=url, headers=auth(plaintext), timeout=30) as http:
+        for name in ("empty.jsonl", ""):
+            response = http.post(
+                "/v1/files",
+                files={"file": (name, b"", "application/octet-stream")},
+                data={"purpose": "fine-tune"},
+            )
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["param"] == "file"
+            assert error["code"] == "empty_file" or not name, error
+        assert http.get("/v1/files").json()["data"] == []
+    assert set(settings.files_dir.rglob("*.jsonl")) == before
