@@ -31,8 +31,11 @@ _UPLOAD_BODY = {
                 "type": "object",
                 "required": ["file", "purpose"],
                 "properties": {
-                    "file": {**BINARY, "description": "JSONL training or validation data"},
-                    "purpose": {"type": "string", "enum": ["fine-tune"]},
+                    "file": {
+                        **BINARY,
+                        "description": "JSONL training or validation data, or eval rows",
+                    },
+                    "purpose": {"type": "string", "enum": ["fine-tune", "evals"]},
                     "provider": {
                         "type": "string",
                         "description": "validate for this provider (default openai)",

@@ -20,7 +20,10 @@ from service.files.upload import StreamedUpload
 from service.outbox import enqueue
 from service.settings import Settings
 
-PURPOSES = frozenset({"fine-tune"})
+PURPOSES = frozenset({"fine-tune", "evals"})
+EVALS_PURPOSE = "evals"
+"""Rows for eval runs: any JSON lines, checked against an eval's item_schema when a run names
+the file (not as training data); no job ever takes such a file."""
 VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "vertex", "local"})
 VALIDATE_TASK = "tuneforge.validate_file"
 MAX_FILES_PAGE = 10_000  # OpenAI's documented maximum for GET /v1/files?limit=
@@ -45,7 +48,8 @@ def parse_upload_fields(fields: dict[str, str]) -> UploadRequest:
         raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose")
     if purpose not in PURPOSES:
         raise InvalidRequest(
-            f"Invalid purpose '{purpose}': tuneforge accepts 'fine-tune' files.", param="purpose"
+            f"Invalid purpose '{purpose}': tuneforge accepts 'fine-tune' and 'evals' files.",
+            param="purpose",
         )
     provider = fields.get("provider", "openai").strip() or "openai"
     if provider not in VALIDATION_TARGETS:
@@ -63,7 +67,7 @@ def inline_report(
 ) -> ValidationReport | None:
     """The validation report of a small upload, computed before its row is written (no
     transaction open meanwhile); None for a large one, which a worker validates."""
-    if upload.bytes > settings.inline_validation_max_bytes:
+    if upload.bytes > settings.inline_validation_max_bytes or request.purpose == EVALS_PURPOSE:
         return None
     return validation_report(path, request.provider, request.model, settings)
 
@@ -91,6 +95,11 @@ def register_upload(
             validation={"pending": True, "provider": request.provider, "model": request.model},
         )
     )
+    if request.purpose == EVALS_PURPOSE:
+        # an eval run checks each row against its eval's item_schema, naming the line
+        file.status = "processed"
+        file.validation = None
+        return file
     if report is not None:
         apply_report(file, report)
     else:

@@ -38,8 +38,8 @@ def checked_report(
         )
     if file.purpose == HELD_OUT_PURPOSE:
         raise InvalidRequest(
-            f"{param} {file_id} is the held-out test part of a split: it is for evals only and "
-            "is never sent to a provider.",
+            f"{param} {file_id} is an evals file (rows for eval runs, or the held-out test "
+            "part of a split): it is for evals only and is never sent to a provider.",
             param=param,
             code="held_out_file",
         )

@@ -3,6 +3,7 @@ points at the emulator; the run step runs in this process as the worker's task w
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tests.service.evals.runs.conftest import (
     BASE_MODEL,
     CONFIG,
     CRITERIA,
+    TEMPLATE,
     RunWorld,
     completions,
     rows,
@@ -166,3 +168,32 @@ def test_list_filters_by_status_and_pages(world: RunWorld) -> None:
     assert (deleted.deleted, deleted.run_id) == (True, created[0].id)
     with pytest.raises(openai.NotFoundError):
         world.sdk.evals.runs.retrieve(created[0].id, eval_id=eval_id)
+
+
+def test_a_file_uploaded_for_evals_is_a_runs_source_and_never_a_jobs(
+    world: RunWorld, tmp_path: Path
+) -> None:
+    path = tmp_path / "rows.jsonl"
+    # a line may be the item itself or {"item": …, "sample": …}
+    lines = [rows(3)[0]["item"], {**rows(3)[1], "sample": {"output_text": "x"}}, rows(3)[2]]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with path.open("rb") as handle:
+        uploaded = world.sdk.files.create(file=handle, purpose="evals")
+    assert (uploaded.purpose, uploaded.status) == ("evals", "processed")
+    eval_id = _eval(world)
+    run = world.sdk.evals.runs.create(
+        eval_id,
+        data_source={
+            "type": "completions",
+            "model": BASE_MODEL,
+            "source": {"type": "file_id", "id": uploaded.id},
+            "input_messages": TEMPLATE,
+        },
+    )
+    world.work(run.id)
+    done = world.sdk.evals.runs.retrieve(run.id, eval_id=eval_id)
+    assert (done.status, done.result_counts.total) == ("completed", 3)
+    assert world.chat_requests() == 3
+    with pytest.raises(openai.BadRequestError) as refused:
+        world.sdk.fine_tuning.jobs.create(model=BASE_MODEL, training_file=uploaded.id)
+    assert refused.value.code == "held_out_file"
