@@ -97,3 +97,33 @@ def test_the_docs_page_offers_authorize(client: TestClient, document: dict[str, 
     assert page.status_code == 200 and "/openapi.json" in page.text
     job = document["components"]["schemas"]["FineTuningJob"]["properties"]
     assert "$ref" in job["status"] or "enum" in job["status"]
+
+
+def test_every_authenticated_operation_documents_429_with_retry_after(
+    document: dict[str, Any],
+) -> None:
+    rate_headers = {
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    }
+    undocumented = []
+    authenticated = [op for op in _operations(document) if op[2].get("security")]
+    assert len(authenticated) >= 30
+    for method, path, operation in authenticated:
+        responses = operation["responses"]
+        limited = responses.get("429", {})
+        headers = set(limited.get("headers", {}))
+        if not {"Retry-After", *rate_headers} <= headers:
+            undocumented.append(f"{method} {path} 429 {sorted(headers)}")
+        retry = limited.get("headers", {}).get("Retry-After", {})
+        assert retry.get("schema", {}).get("type") == "integer", f"{method} {path}"
+        for status, response in responses.items():
+            if status.startswith("2") and not rate_headers <= set(response.get("headers", {})):
+                undocumented.append(f"{method} {path} {status}")
+        assert "Retry-After" in responses["503"].get("headers", {}), f"{method} {path}"
+    assert undocumented == []
+    # an operation nobody authenticates to is never rate limited
+    for method, path, operation in _operations(document):
+        if not operation.get("security"):
+            assert "429" not in operation["responses"], f"{method} {path}"
