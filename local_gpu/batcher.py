@@ -1,0 +1,128 @@
+"""Micro-batching for callers that ask one conversation at a time from many threads (an eval
+run's item executor): requests that arrive together are generated in one batch.
+
+One thread owns the model while requests come: started by the first request, it ends after
+``idle_s`` without any, so nothing needs closing (the model goes when its last holder drops
+the batcher). It takes the first waiting request, waits at most ``max_wait_s``
+for more (or until ``max_batch`` are waiting; requests that queued up while the previous batch
+ran are taken at once), and generates them together: one ``generate`` call per distinct
+``max_new_tokens`` among them. Greedy decoding makes the answer independent of the batch a
+request lands in. Imports no torch: ``generate`` is whatever the caller passes (normally
+``LocalGenerator.generate``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_gpu.errors import LocalTrainingError
+
+Conversation = Sequence[dict[str, Any]]
+GenerateFn = Callable[[Sequence[Conversation], int], Sequence[Any]]
+
+MAX_WAIT_S = 1.0
+IDLE_S = 5.0
+
+
+@dataclass
+class _Slot:
+    messages: Conversation
+    max_new_tokens: int
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class BatcherStats:
+    batches: int
+    requests: int
+
+    @property
+    def mean_batch(self) -> float:
+        return self.requests / self.batches if self.batches else 0.0
+
+
+class MicroBatcher:
+    """``submit`` blocks until its own answer is ready; safe from any number of threads."""
+
+    def __init__(
+        self,
+        generate: GenerateFn,
+        *,
+        max_batch: int = 32,
+        max_wait_s: float = 0.05,
+        idle_s: float = IDLE_S,
+    ) -> None:
+        if max_batch < 1:
+            raise LocalTrainingError("max_batch must be at least 1")
+        if not 0 <= max_wait_s <= MAX_WAIT_S:
+            raise LocalTrainingError(f"max_wait_s must be 0..{MAX_WAIT_S}")
+        self._generate = generate
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.idle_s = idle_s
+        self._pending: list[_Slot] = []
+        self._ready = threading.Condition()
+        self._serving = False
+        self._batches = 0
+        self._requests = 0
+
+    @property
+    def stats(self) -> BatcherStats:
+        with self._ready:
+            return BatcherStats(self._batches, self._requests)
+
+    def submit(self, messages: Conversation, max_new_tokens: int) -> Any:
+        slot = _Slot(messages, max_new_tokens)
+        with self._ready:
+            self._pending.append(slot)
+            self._ready.notify_all()
+            if not self._serving:
+                self._serving = True
+                threading.Thread(target=self._serve, name="local-generate", daemon=True).start()
+        slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    @property
+    def serving(self) -> bool:
+        with self._ready:
+            return self._serving
+
+    def _next_batch(self) -> list[_Slot] | None:
+        with self._ready:
+            if not self._pending:
+                self._ready.wait(self.idle_s)
+            if not self._pending:
+                self._serving = False  # the next submit starts a new thread
+                return None
+            deadline = time.monotonic() + self.max_wait_s
+            while len(self._pending) < self.max_batch:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._ready.wait(left)
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            self._batches += 1
+            self._requests += len(batch)
+            return batch
+
+    def _serve(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            for limit in sorted({slot.max_new_tokens for slot in batch}):
+                group = [slot for slot in batch if slot.max_new_tokens == limit]
+                try:
+                    results = self._generate([slot.messages for slot in group], limit)
+                    for slot, result in zip(group, results, strict=True):
+                        slot.result = result
+                except Exception as error:  # handed to every caller of the batch
+                    for slot in group:
+                        slot.error = error
+                for slot in group:
+                    slot.done.set()
