@@ -86,6 +86,43 @@ def synthetic_preferences(count: int, seed: int = 0) -> list[dict[str, Any]]:
     return records
 
 
+RECORD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "city": {"type": "string"},
+        "color": {"type": "string"},
+        "windows": {"type": "integer"},
+    },
+    "required": ["name", "city", "color", "windows"],
+    "additionalProperties": False,
+}
+"""What every answer of ``synthetic_extractions`` is: the format-compliance schema."""
+
+
+def synthetic_extractions(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Structured extraction chats: a sentence about a person in, the record as one line of
+    JSON out (``RECORD_SCHEMA``). A random-init tiny model never answers JSON; a LoRA trained
+    on ~150 of these for a few epochs (under a minute on a CPU) answers valid records for
+    unseen sentences, copying some fields right: a real, measurable format fine-tune."""
+    rng = random.Random(seed)
+    records: list[dict[str, Any]] = []
+    for _ in range(count):
+        name, city, color = rng.choice(_NAMES), rng.choice(_CITIES), rng.choice(_COLORS)
+        windows = rng.randint(2, 9)
+        sentence = f"{name} lives in {city}, in a {color} house with {windows} windows."
+        record = {"name": name, "city": city, "color": color, "windows": windows}
+        records.append(
+            {
+                "messages": [
+                    {"role": "user", "content": f"{sentence} Reply with the record as JSON."},
+                    {"role": "assistant", "content": json.dumps(record)},
+                ]
+            }
+        )
+    return records
+
+
 def varied_conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
     """Chat records with lengths spread like real chat data: mostly one short turn, a long tail
     of prompts carrying a paragraph of context and of multi-turn chats (25-430 tokens with the
