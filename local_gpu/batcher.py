@@ -3,12 +3,14 @@ run's item executor): requests that arrive together are generated in one batch.
 
 One thread owns the model while requests come: started by the first request, it ends after
 ``idle_s`` without any, so nothing needs closing (the model goes when its last holder drops
-the batcher). It takes the first waiting request, waits at most ``max_wait_s``
-for more (or until ``max_batch`` are waiting; requests that queued up while the previous batch
-ran are taken at once), and generates them together: one ``generate`` call per distinct
-``max_new_tokens`` among them. Greedy decoding makes the answer independent of the batch a
-request lands in. Imports no torch: ``generate`` is whatever the caller passes (normally
-``LocalGenerator.generate``)."""
+the batcher). It takes the first waiting request, waits at most ``max_wait_s`` for more (or
+until ``max_batch`` are waiting; requests that queued up while the previous batch ran are taken
+at once), and generates them together: one ``generate`` call per distinct ``max_new_tokens``
+among them. When more than ``max_batch`` wait, the batch is the oldest request and those
+nearest it in size (``size``, e.g. prompt characters): a batch pads to its longest prompt, so
+similar lengths waste less, and the oldest first means none starves. Greedy decoding makes the
+answer independent of the batch a request lands in. Imports no torch: ``generate`` is whatever
+the caller passes (normally ``LocalGenerator.generate``)."""
 
 from __future__ import annotations
 
@@ -22,15 +24,22 @@ from local_gpu.errors import LocalTrainingError
 
 Conversation = Sequence[dict[str, Any]]
 GenerateFn = Callable[[Sequence[Conversation], int], Sequence[Any]]
+SizeFn = Callable[[Conversation], int]
 
 MAX_WAIT_S = 1.0
 IDLE_S = 5.0
+
+
+def content_size(messages: Conversation) -> int:
+    """Characters of the messages' text: a cheap stand-in for prompt tokens."""
+    return sum(len(str(message.get("content", ""))) for message in messages)
 
 
 @dataclass
 class _Slot:
     messages: Conversation
     max_new_tokens: int
+    size: int
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -56,6 +65,7 @@ class MicroBatcher:
         max_batch: int = 32,
         max_wait_s: float = 0.05,
         idle_s: float = IDLE_S,
+        size: SizeFn = content_size,
     ) -> None:
         if max_batch < 1:
             raise LocalTrainingError("max_batch must be at least 1")
@@ -65,6 +75,7 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.idle_s = idle_s
+        self._size = size
         self._pending: list[_Slot] = []
         self._ready = threading.Condition()
         self._serving = False
@@ -77,7 +88,7 @@ class MicroBatcher:
             return BatcherStats(self._batches, self._requests)
 
     def submit(self, messages: Conversation, max_new_tokens: int) -> Any:
-        slot = _Slot(messages, max_new_tokens)
+        slot = _Slot(messages, max_new_tokens, self._size(messages))
         with self._ready:
             self._pending.append(slot)
             self._ready.notify_all()
@@ -107,11 +118,24 @@ class MicroBatcher:
                 if left <= 0:
                     break
                 self._ready.wait(left)
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
+            batch = self._take()
             self._batches += 1
             self._requests += len(batch)
             return batch
+
+    def _take(self) -> list[_Slot]:
+        if len(self._pending) <= self.max_batch:
+            batch, self._pending = self._pending, []
+            return batch
+        oldest = self._pending[0]
+        nearest = sorted(
+            range(1, len(self._pending)),
+            key=lambda i: (abs(self._pending[i].size - oldest.size), i),
+        )[: self.max_batch - 1]
+        chosen = {0, *nearest}
+        batch = [slot for i, slot in enumerate(self._pending) if i in chosen]
+        self._pending = [slot for i, slot in enumerate(self._pending) if i not in chosen]
+        return batch
 
     def _serve(self) -> None:
         while (batch := self._next_batch()) is not None:
