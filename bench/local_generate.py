@@ -124,7 +124,8 @@ def run_eval(spec: dict[str, Any]) -> dict[str, Any]:
     from service.evals.graders.grade import GradingContext
     from service.evals.runs.execute import execute_items
     from service.evals.runs.items import ItemOutcome, SamplingPlan, criteria_of
-    from workers.local_inference import LocalModel, LocalModels
+    from service.evals.runs.local import LocalModel
+    from workers.local_inference import LocalModels
 
     criteria = criteria_of(
         [
@@ -139,7 +140,7 @@ def run_eval(spec: dict[str, Any]) -> dict[str, Any]:
         ]
     )
     models = LocalModels(device=spec["device"], max_batch=spec["max_batch"], max_wait_s=0.05)
-    completer = models.completer(LocalModel(Path(spec["model_dir"])))
+    completer = models.completer(LocalModel("local/bench", Path(spec["model_dir"]), None))
     plan = SamplingPlan(
         model="local/bench",
         item_reference="item.messages",

@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     max_active_eval_runs_per_tenant: int = Field(default=10, gt=0, le=100_000)
     # Items of one eval run sampled and graded at once (threads of the run's worker).
     eval_run_concurrency: int = Field(default=8, ge=1, le=256)
+    # Runs on a local model: items in flight (threads that only wait on the generator), the
+    # most generated in one batch, and how long a batch waits to fill. Two batches in flight
+    # let the generator group similar prompt lengths (bench/local_generate.py).
+    local_eval_run_concurrency: int = Field(default=64, ge=1, le=1024)
+    local_inference_max_batch: int = Field(default=32, ge=1, le=256)
+    local_inference_max_wait_s: float = Field(default=0.05, ge=0, le=1)
+    # "auto": the GPU when there is one, else the CPU.
+    local_inference_device: Literal["auto", "cpu", "cuda"] = "auto"
     # Set: ``/metrics`` answers only ``Authorization: Bearer <token>``. Unset: open, which
     # production refuses unless ``metrics_public`` says the port is not reachable from outside.
     metrics_token: SecretStr | None = None

@@ -1,5 +1,6 @@
 """Local models as eval-run completers: ``local/<base>`` (a folder under the local models
-directory) or a local job's fine-tuned model (that base plus the job's LoRA adapter).
+directory) or a local job's fine-tuned model (that base plus the job's LoRA adapter). This is
+the factory the gpu worker registers with ``service.evals.runs.local`` (``install``).
 
 Each (base, adapter) pair is loaded once per worker process and kept for the next run (the
 ``MAX_LOADED`` most recently asked stay loaded); its ``MicroBatcher`` turns the item executor's
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from local_gpu import LocalTrainingError, go_offline
 from local_gpu.batcher import MicroBatcher
 from providers.base import ChatCompletion, ChatRequest, ChatUsage
 from providers.errors import ProviderPermanentError
+from service.evals.runs.local import LocalModel, register_local_completer_factory
+from service.settings import Settings
 
 PROVIDER = "local"
 MAX_LOADED = 2
@@ -28,13 +31,8 @@ DEFAULT_MAX_NEW_TOKENS = 256
 MAX_NEW_TOKENS = 4096  # local_gpu.generate's bound, checked here before anything is queued
 
 
-@dataclass(frozen=True)
-class LocalModel:
-    """What a local route resolves to: the base model folder and, for a tuned model, the
-    adapter folder its job saved."""
-
-    model_dir: Path
-    adapter_dir: Path | None = None
+Loaded = tuple[Path, Path | None]
+"""A loaded model's key: its base folder and adapter folder (None: the base alone)."""
 
 
 def _text(content: Any) -> str:
@@ -118,22 +116,24 @@ class LocalModels:
         self.max_wait_s = max_wait_s
         self.device = device
         self.max_loaded = max_loaded
-        self._loaded: OrderedDict[LocalModel, MicroBatcher] = OrderedDict()
+        self._loaded: OrderedDict[Loaded, MicroBatcher] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0
 
     def completer(self, model: LocalModel) -> LocalCompleter:
         """Load ``model`` unless it is loaded; a ``ProviderPermanentError`` when it can't be."""
         check_local_model(model)
+        adapter = model.adapter_dir.resolve() if model.adapter_dir else None
+        key = (model.model_dir.resolve(), adapter)
         with self._lock:  # one load at a time: two runs of one model share one copy
-            batcher = self._loaded.get(model)
+            batcher = self._loaded.get(key)
             if batcher is None:
                 batcher = self._load(model)
-                self._loaded[model] = batcher
+                self._loaded[key] = batcher
                 while len(self._loaded) > self.max_loaded:
                     # A run still holding the evicted one keeps it until the run ends.
                     self._loaded.popitem(last=False)
-            self._loaded.move_to_end(model)
+            self._loaded.move_to_end(key)
         return LocalCompleter(batcher)
 
     def _load(self, model: LocalModel) -> MicroBatcher:
@@ -162,3 +162,30 @@ class LocalModels:
         return MicroBatcher(
             generator.generate, max_batch=self.max_batch, max_wait_s=self.max_wait_s
         )
+
+
+_models: LocalModels | None = None
+_models_lock = threading.Lock()
+
+
+def worker_models(settings: Settings) -> LocalModels:
+    """This process's loaded models, configured from the settings of the first run."""
+    global _models
+    with _models_lock:
+        if _models is None:
+            _models = LocalModels(
+                max_batch=settings.local_inference_max_batch,
+                max_wait_s=settings.local_inference_max_wait_s,
+                device=settings.local_inference_device,
+            )
+        return _models
+
+
+@contextmanager
+def local_completer_factory(settings: Settings, model: LocalModel) -> Iterator[LocalCompleter]:
+    """The hook's factory: the model stays loaded after the run, for the next one."""
+    yield worker_models(settings).completer(model)
+
+
+def install() -> None:
+    register_local_completer_factory(local_completer_factory)

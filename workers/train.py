@@ -14,7 +14,10 @@ from service.jobs.lifecycle.kind import TRAIN_TASK
 from service.jobs.lifecycle.local_runner import run_local_job
 from service.lifecycle.runner import run_step
 from service.settings import get_settings
+from workers import local_inference
 from workers.celery_app import celery_app
+
+local_inference.install()
 
 
 @celery_app.task(name=TRAIN_TASK)

@@ -18,9 +18,10 @@ from service.datasets.split import parse_lines, split_examples
 from service.evals.graders.grade import GradingContext
 from service.evals.runs.execute import execute_items
 from service.evals.runs.items import ItemOutcome, ItemStatus, SamplingPlan, criteria_of
+from service.evals.runs.local import LocalModel
 from service.evals.runs.summary import summarize
 from service.evals.statistics import Verdict, compare_paired
-from workers.local_inference import LocalModel, LocalModels
+from workers.local_inference import LocalModels
 
 go_offline()
 
@@ -111,8 +112,8 @@ def test_the_tuned_model_is_significantly_better_at_the_format_on_held_out_items
     model_dir, adapter_dir, rows = trained
     assert len(rows) >= 25
     models = LocalModels(device="cpu", max_batch=8)
-    base = _run(models, LocalModel(model_dir), rows)
-    tuned = _run(models, LocalModel(model_dir, adapter_dir), rows)
+    base = _run(models, LocalModel("local/tiny", model_dir, None), rows)
+    tuned = _run(models, LocalModel("local/tiny:ft", model_dir, adapter_dir), rows)
     assert models.loads == 2
     assert [o.sample for o in base] != [o.sample for o in tuned]
     assert all(o.status is not ItemStatus.ERROR for o in base + tuned)

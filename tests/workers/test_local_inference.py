@@ -13,7 +13,8 @@ from local_gpu import go_offline
 from local_gpu.tiny import build_tiny_model
 from providers.base import ChatRequest
 from providers.errors import ProviderPermanentError
-from workers.local_inference import LocalModel, LocalModels
+from service.evals.runs.local import LocalModel
+from workers.local_inference import LocalModels
 
 go_offline()
 
@@ -43,7 +44,7 @@ def test_a_completion_carries_its_text_and_usage(model_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     models = LocalModels(device="cpu", max_wait_s=0.0)
-    complete = models.completer(LocalModel(model_dir))
+    complete = models.completer(LocalModel("local/tiny", model_dir, None))
     done = complete(_request("Where does Ada live?"))
     assert done.model == "local/tiny"
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -68,8 +69,8 @@ def test_a_completion_carries_its_text_and_usage(model_dir: Path) -> None:
 
 def test_each_model_is_loaded_once_per_worker(model_dir: Path) -> None:
     models = LocalModels(device="cpu", max_wait_s=0.0, max_loaded=1)
-    first = models.completer(LocalModel(model_dir))
-    second = models.completer(LocalModel(model_dir))
+    first = models.completer(LocalModel("local/tiny", model_dir, None))
+    second = models.completer(LocalModel("local/tiny", model_dir, None))
     assert models.loads == 1
     assert first.batcher is second.batcher
     assert first(_request("Hi", 4)) == second(_request("Hi", 4))
@@ -78,12 +79,12 @@ def test_each_model_is_loaded_once_per_worker(model_dir: Path) -> None:
 def test_bad_routes_and_limits_are_clear_permanent_errors(model_dir: Path, tmp_path: Path) -> None:
     models = LocalModels(device="cpu", max_wait_s=0.0)
     with pytest.raises(ProviderPermanentError, match="no local model 'missing'") as missing:
-        models.completer(LocalModel(tmp_path / "missing"))
+        models.completer(LocalModel("local/missing", tmp_path / "missing", None))
     assert missing.value.code == "model_not_found"
     assert missing.value.param == "model"
     with pytest.raises(ProviderPermanentError, match="adapter is gone"):
-        models.completer(LocalModel(model_dir, adapter_dir=tmp_path))
+        models.completer(LocalModel("local/tiny:ft-x", model_dir, tmp_path))
     assert models.loads == 0
-    complete = models.completer(LocalModel(model_dir))
+    complete = models.completer(LocalModel("local/tiny", model_dir, None))
     with pytest.raises(ProviderPermanentError, match="max_completion_tokens"):
         complete(_request("Hi", 100_000))

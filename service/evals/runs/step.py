@@ -204,9 +204,16 @@ def _execute(ctx: StepContext, plan: RunPlan, factory: AdapterFactory) -> bool:
             completer=completer if sampling is not None else None,
             store=_storer(ctx.sessions, plan),
             done=plan.done,
-            concurrency=settings.eval_run_concurrency,
+            concurrency=_concurrency(settings, plan.routes),
             cancelled=_cancel_watch(ctx, plan.run_id),
         )
+
+
+def _concurrency(settings: Settings, routes: tuple[ModelRoute, ...]) -> int:
+    """A local model generates the items in flight as batches: keep enough of them waiting."""
+    if any(route.local for route in routes):
+        return max(settings.eval_run_concurrency, settings.local_eval_run_concurrency)
+    return settings.eval_run_concurrency
 
 
 def _completer(
