@@ -14,8 +14,10 @@ the caller passes (normally ``LocalGenerator.generate``)."""
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,16 @@ SizeFn = Callable[[Conversation], int]
 
 MAX_WAIT_S = 1.0
 IDLE_S = 5.0
+
+_live: weakref.WeakSet[MicroBatcher] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Let every serving thread end before the interpreter finalizes: a daemon thread that
+    ran torch and is still alive at exit makes the process abort (C++ terminate)."""
+    for batcher in list(_live):
+        batcher.stop()
 
 
 def content_size(messages: Conversation) -> int:
@@ -79,6 +91,8 @@ class MicroBatcher:
         self._pending: list[_Slot] = []
         self._ready = threading.Condition()
         self._serving = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
         self._batches = 0
         self._requests = 0
 
@@ -92,13 +106,28 @@ class MicroBatcher:
         with self._ready:
             self._pending.append(slot)
             self._ready.notify_all()
+            if self._stopping:
+                raise LocalTrainingError("the local generator is shutting down")
             if not self._serving:
                 self._serving = True
-                threading.Thread(target=self._serve, name="local-generate", daemon=True).start()
+                self._thread = threading.Thread(
+                    target=self._serve, name="local-generate", daemon=True
+                )
+                self._thread.start()
+                _live.add(self)
         slot.done.wait()
         if slot.error is not None:
             raise slot.error
         return slot.result
+
+    def stop(self) -> None:
+        """Answer what waits, then end the serving thread (no new requests after this)."""
+        with self._ready:
+            self._stopping = True
+            thread = self._thread
+            self._ready.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     @property
     def serving(self) -> bool:
@@ -107,13 +136,13 @@ class MicroBatcher:
 
     def _next_batch(self) -> list[_Slot] | None:
         with self._ready:
-            if not self._pending:
+            if not self._pending and not self._stopping:
                 self._ready.wait(self.idle_s)
             if not self._pending:
                 self._serving = False  # the next submit starts a new thread
                 return None
             deadline = time.monotonic() + self.max_wait_s
-            while len(self._pending) < self.max_batch:
+            while len(self._pending) < self.max_batch and not self._stopping:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

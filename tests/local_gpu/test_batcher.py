@@ -102,3 +102,17 @@ def test_bounds_are_checked(generator: LocalGenerator) -> None:
         MicroBatcher(generator.generate, max_batch=0)
     with pytest.raises(LocalTrainingError, match="max_wait_s"):
         MicroBatcher(generator.generate, max_wait_s=5.0)
+
+
+def test_at_exit_every_serving_thread_ends_first(generator: LocalGenerator) -> None:
+    """A daemon thread that ran torch and was still waiting at interpreter exit sometimes made
+    the process abort (C++ terminate, rc 134): the exit hook ends them before finalization."""
+    from local_gpu import batcher as module
+
+    micro = MicroBatcher(generator.generate, idle_s=600)
+    micro.submit(CONVERSATIONS[0], 3)
+    assert micro.serving
+    module._stop_all()  # what atexit runs
+    assert not micro.serving
+    with pytest.raises(LocalTrainingError, match="shutting down"):
+        micro.submit(CONVERSATIONS[0], 3)
