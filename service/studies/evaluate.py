@@ -26,6 +26,8 @@ from service.studies.leaderboard import Entry, build_leaderboard
 from service.studies.plan import count_tokens
 from service.studies.schemas import StudyBaseline, StudyStatus
 from service.studies.transitions import add_event, transition
+from service.webhooks.deliveries import enqueue_tenant_event
+from service.webhooks.events import STUDY_COMPLETED, new_event_id, study_event_payload
 
 RUN_TERMINAL = frozenset({"completed", "failed", "canceled"})
 
@@ -125,7 +127,7 @@ def start_evaluation(session: Session, settings: Settings, study: Study, now: da
             {
                 "role": "candidate",
                 "index": index,
-                "label": state["model"],
+                "label": f"{state['model']} (candidates[{index}])",
                 "model": job.fine_tuned_model,
                 "run_id": run_id,
                 "error": error,
@@ -181,6 +183,18 @@ def watch_evaluation(session: Session, settings: Settings, study: Study, now: da
     study.leaderboard = board.rows
     study.verdict = board.verdict
     transition(study, StudyStatus.COMPLETED, reason=board.verdict["message"], now=now)
+    payload = study_event_payload(
+        {
+            "id": study.id,
+            "object": "fine_tuning.study",
+            "status": study.status,
+            "verdict": study.verdict,
+            "leaderboard": study.leaderboard,
+        },
+        event_id=new_event_id(),
+        created_at=now,
+    )
+    enqueue_tenant_event(session, study.tenant_id, STUDY_COMPLETED, payload, now=now)
 
 
 def _entry(

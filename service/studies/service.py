@@ -3,6 +3,7 @@ list, cancel. Routes call one function here; the request boundary commits."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from service.db.models import Study
 from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound, UnknownCursor
+from service.evals.runs.service import cancel_run
 from service.jobs.api.service import cancel_job
 from service.lifecycle import schedule
 from service.settings import Settings
@@ -105,8 +107,8 @@ def list_studies(session: Session, tenant_id: str, *, after: str | None, limit: 
 
 
 def cancel_study(session: Session, settings: Settings, tenant_id: str, study_id: str) -> Study:
-    """Cancel the study and every candidate job still running; a finished study stays as is
-    (cancelling a cancelled one is a no-op)."""
+    """Cancel the study, every candidate job and eval run still going; a finished study stays
+    as is (cancelling a cancelled one is a no-op)."""
     study = get_study(session, tenant_id, study_id)
     if is_terminal(study):
         if study.status == StudyStatus.CANCELLED:
@@ -130,5 +132,10 @@ def cancel_study(session: Session, settings: Settings, tenant_id: str, study_id:
             state["status"] = "cancelled"
         states.append(state)
     study.candidates = states
+    evaluation = study.evaluation or {}
+    for run in evaluation.get("runs", []):
+        if run.get("run_id"):
+            with suppress(InvalidRequest):  # already ended
+                cancel_run(session, settings, tenant_id, evaluation["eval_id"], run["run_id"])
     transition(study, StudyStatus.CANCELLED, reason="Cancelled by the caller", now=now)
     return study

@@ -21,6 +21,10 @@ EVAL_RUN_SUCCEEDED = "eval.run.succeeded"
 EVAL_RUN_FAILED = "eval.run.failed"
 EVAL_RUN_CANCELED = "eval.run.canceled"  # OpenAI's spelling for runs: one "l"
 
+STUDY_COMPLETED = "fine_tuning.study.completed"
+"""Ours: a study ended with its leaderboard and verdict (``data``: the study's id, status,
+verdict and leaderboard)."""
+
 TERMINAL_EVENTS: tuple[str, ...] = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED)
 """What an endpoint created without ``events`` hears (the jobs' ends)."""
 EVAL_RUN_EVENTS: tuple[str, ...] = (EVAL_RUN_SUCCEEDED, EVAL_RUN_FAILED, EVAL_RUN_CANCELED)
@@ -29,6 +33,7 @@ EVENT_TYPES: tuple[str, ...] = (
     JOB_RUNNING,
     CHECKPOINT_CREATED,
     *EVAL_RUN_EVENTS,
+    STUDY_COMPLETED,
 )
 
 _EVENT_FOR_STATUS = {
@@ -100,6 +105,18 @@ def eval_run_event_payload(
         "object": "event",
         "created_at": int(created_at.timestamp()),
         "type": event_type,
+        "data": data,
+    }
+
+
+def study_event_payload(
+    data: dict[str, Any], *, event_id: str, created_at: datetime
+) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "object": "event",
+        "created_at": int(created_at.timestamp()),
+        "type": STUDY_COMPLETED,
         "data": data,
     }
 

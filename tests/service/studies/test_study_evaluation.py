@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from emulators.testing import EmulatorHandle, running_emulator
 from service.db.database import Database
-from service.db.models import EvalRun, Job, Study
+from service.db.models import EvalRun, Job, Study, WebhookDelivery
 from service.db.session import session_scope
 from service.evals.runs.kind import EVAL_RUN
 from service.evals.runs.step import RunItemsStep
@@ -26,8 +26,9 @@ from service.jobs.lifecycle.poll import poll_job
 from service.lifecycle.runner import run_step
 from service.settings import Settings
 from service.studies.schemas import CreateStudyRequest
-from service.studies.service import create_study
+from service.studies.service import cancel_study, create_study
 from service.studies.steps import run_study_step
+from service.webhooks.endpoints import create_endpoint
 from tests.factories import make_tenant
 from tests.service.jobs.helpers import jsonl, make_file
 
@@ -88,6 +89,13 @@ class World:
     def study(self, rows: list[dict[str, Any]], **changes: Any) -> str:
         with session_scope(self.database.sessions) as session:
             tenant = make_tenant(session)
+            create_endpoint(
+                session,
+                tenant.id,
+                url="http://127.0.0.1:9/hook",
+                settings=self.settings,
+                events=["fine_tuning.study.completed"],
+            )
             file = make_file(session, self.settings, tenant, jsonl(rows))
             body = {
                 "training_file": file.id,
@@ -187,6 +195,14 @@ def test_a_study_evaluates_baselines_and_candidates_and_names_a_winner(world: Wo
     assert tuned["break_even"]["verdict"] in ("pays_back", "never_pays_back")
     assert study.verdict is not None and study.verdict["outcome"] == "winner"
     assert study.verdict["winner"]["job_id"] in {tuned["job_id"], board[3]["job_id"]}
+    with session_scope(world.database.sessions) as session:
+        sent = session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.tenant_id == study.tenant_id)
+        ).all()
+        assert [d.event_type for d in sent] == ["fine_tuning.study.completed"]
+        data = sent[0].payload["data"]
+        assert data["id"] == study.id and data["verdict"]["outcome"] == "winner"
+        assert len(data["leaderboard"]) == 4
 
 
 def test_candidates_that_do_not_beat_the_baseline_end_no_improvement(world: World) -> None:
@@ -199,3 +215,20 @@ def test_candidates_that_do_not_beat_the_baseline_end_no_improvement(world: Worl
     assert all(
         c["delta_vs_best_baseline"] is not None for c in study.verdict["evidence"]["candidates"]
     )
+
+
+def test_cancel_while_evaluating_cancels_the_eval_runs(world: World) -> None:
+    study_id = world.study(labelled(24))
+    run_study_step(world.database.sessions, world.settings, study_id)
+    world.train(study_id)
+    run_study_step(world.database.sessions, world.settings, study_id)
+    with session_scope(world.database.sessions) as session:
+        study = session.get(Study, study_id)
+        assert study is not None and study.status == "evaluating"
+        cancel_study(session, world.settings, study.tenant_id, study_id)
+    with session_scope(world.database.sessions) as session:
+        runs = session.scalars(
+            select(EvalRun).where(EvalRun.user_metadata["study"].as_string() == study_id)
+        ).all()
+        assert runs and {r.status for r in runs} == {"canceled"}
+    assert world.load(study_id).status == "cancelled"
