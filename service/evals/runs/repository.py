@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.db.ids import new_id
 from service.db.models import EvalRun, EvalRunOutputItem
+from service.db.types import utcnow
 from service.evals.runs.status import ACTIVE
 
 Order = Literal["asc", "desc"]
@@ -91,14 +93,25 @@ class RunRepository:
         )
 
     def add_item(self, item: EvalRunOutputItem) -> bool:
-        """Store the item once; False when the (run, index) is already stored."""
-        try:
-            with self.session.begin_nested():
-                self.session.add(item)
-                self.session.flush()
-        except IntegrityError:
-            return False
-        return True
+        """Store the item once (one INSERT .. ON CONFLICT DO NOTHING, no ORM round trip: a
+        run stores every item as it completes); False when the (run, index) is stored."""
+        values = {
+            column.name: getattr(item, column.key)
+            for column in EvalRunOutputItem.__mapper__.columns
+        }
+        values["id"] = values["id"] or new_id("outputitem_")
+        values["created_at"] = values["created_at"] or utcnow()
+        insert = (
+            postgresql.insert(EvalRunOutputItem)
+            if self.session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert(EvalRunOutputItem)
+        )
+        result = self.session.execute(
+            insert.values(**values).on_conflict_do_nothing(
+                index_elements=["run_id", "datasource_item_id"]
+            )
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     def items_of(self, run_id: str) -> list[EvalRunOutputItem]:
         return list(
