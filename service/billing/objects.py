@@ -16,6 +16,7 @@ class UsageRow(BaseModel):
     model: str | None = None
     tenant: str | None = None
     month: str | None = None
+    kind: str | None = None
     amount: str = Field(description="decimal string")
     currency: str
     entries: int
@@ -24,7 +25,7 @@ class UsageRow(BaseModel):
 
 class Usage(BaseModel):
     object: Literal["usage"] = "usage"
-    group_by: Literal["provider", "model", "tenant", "month"]
+    group_by: Literal["provider", "model", "tenant", "month", "kind"]
     from_: int | None = Field(default=None, alias="from", serialization_alias="from")
     to: int | None = None
     data: list[UsageRow]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from service.billing.repository import GroupKey, LedgerRepository
 from service.db.models import CostLedgerEntry
 
-GroupBy = Literal["provider", "model", "tenant", "month"]
+GroupBy = Literal["provider", "model", "tenant", "month", "kind"]
 GROUP_BY: tuple[str, ...] = get_args(GroupBy)
 
 
@@ -50,6 +50,8 @@ def _group_key(group_by: GroupBy, dialect: str) -> GroupKey:
         return CostLedgerEntry.provider + "/" + CostLedgerEntry.model
     if group_by == "tenant":
         return CostLedgerEntry.tenant_id
+    if group_by == "kind":  # what the money bought: training, evaluation, ...
+        return CostLedgerEntry.kind
     return _month_key(dialect)
 
 

@@ -14,7 +14,7 @@ from service.billing.budget import month_bounds
 from service.billing.usage import GroupBy, usage_report
 from service.db.models import Job, Tenant
 
-DIMENSIONS: tuple[GroupBy, ...] = ("provider", "model", "tenant")
+DIMENSIONS: tuple[GroupBy, ...] = ("kind", "provider", "model", "tenant")
 ACCURACY_LIMIT = 5000
 
 

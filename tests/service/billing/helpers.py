@@ -93,13 +93,14 @@ def ledger_entry(
     provider: str = "openai",
     model: str = "gpt-4o-mini-2024-07-18",
     billed_tokens: int | None = None,
+    kind: str | None = None,
 ) -> CostLedgerEntry:
     entry = CostLedgerEntry(
         tenant_id=tenant.id,
         job_id=None,
         provider=provider,
         model=model,
-        kind=f"training-{secrets.token_hex(4)}",
+        kind=kind or f"training-{secrets.token_hex(4)}",
         amount=Decimal(amount),
         basis="test",
         billed_tokens=billed_tokens,

@@ -66,6 +66,18 @@ def test_group_by_provider_model_and_month(client: TestClient, db_session: Sessi
     }
 
 
+def test_group_by_kind_tells_training_from_evaluation(
+    client: TestClient, db_session: Session
+) -> None:
+    tenant = make_tenant(db_session)
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    ledger_entry(db_session, tenant, "4", day, kind="training")
+    ledger_entry(db_session, tenant, "0.75", day, kind="evaluation")
+    ledger_entry(db_session, tenant, "0.25", day, kind="evaluation")
+    body = client.get("/v1/usage?group_by=kind", headers=auth(make_key(db_session, tenant))).json()
+    assert _by(body, "kind") == {"training": "4.000000", "evaluation": "1.000000"}
+
+
 def test_from_is_inclusive_and_to_exclusive(client: TestClient, db_session: Session) -> None:
     alpha, _ = _spend(db_session)
     headers = auth(make_key(db_session, alpha))
