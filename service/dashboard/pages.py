@@ -25,6 +25,11 @@ from service.dashboard.job_queries import (
 from service.dashboard.overview_queries import OverviewQueries, day_ago
 from service.dashboard.rendering import render
 from service.dashboard.spend_queries import SpendQueries, recent_months
+from service.dashboard.study_queries import (
+    DashboardStudyQueries,
+    cost_quality_chart,
+    winner_and_best_baseline,
+)
 from service.dashboard.webhook_queries import WebhookQueries
 from service.db.models import Job
 from service.db.types import utcnow
@@ -301,4 +306,43 @@ def eval_run(
         status=status,
         item_statuses=ITEM_STATUSES,
         criteria=[str(c.get("id")) for c in evaluation.testing_criteria],
+    )
+
+
+@router.get("/studies", response_class=HTMLResponse)
+def studies(
+    request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    return render(
+        request,
+        settings,
+        admin,
+        "studies.html",
+        section="studies",
+        rows=DashboardStudyQueries(session).studies(),
+    )
+
+
+@router.get("/studies/{study_id}", response_class=HTMLResponse)
+def study_detail(
+    study_id: str, request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    found = DashboardStudyQueries(session).study(study_id)
+    if found is None:
+        raise DashboardError(404, "Study not found", f"There is no study with id {study_id!r}.")
+    study = found.study
+    winner, best = winner_and_best_baseline(study)
+    return render(
+        request,
+        settings,
+        admin,
+        "study.html",
+        section="studies",
+        study=study,
+        tenant_name=found.tenant_name,
+        chart_spec=cost_quality_chart(study),
+        winner=winner,
+        best=best,
+        eval_id=(study.evaluation or {}).get("eval_id"),
+        criteria=[str(c.get("name")) for c in study.spec.get("testing_criteria", [])],
     )

@@ -24,6 +24,7 @@ NAV = (
     ("overview", "Overview", "/admin"),
     ("jobs", "Jobs", "/admin/jobs"),
     ("evals", "Evaluations", "/admin/evals"),
+    ("studies", "Studies", "/admin/studies"),
     ("spend", "Spend", "/admin/spend"),
     ("providers", "Providers", "/admin/providers"),
     ("webhooks", "Webhooks", "/admin/webhooks"),

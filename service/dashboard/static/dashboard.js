@@ -18,6 +18,11 @@
       const colour = colourFor(name, i);
       const common = { label: name, borderColor: colour, backgroundColor: colour };
       if (spec.kind === "bar") return Object.assign(common, { data: points });
+      if (spec.kind === "scatter") {
+        return Object.assign(common, {
+          data: points.map(function (p) { return { x: p[0], y: p[1] }; }), pointRadius: 6, pointHoverRadius: 8,
+        });
+      }
       return Object.assign(common, {
         data: points.map(function (p) { return { x: p[0], y: p[1] }; }),
         borderWidth: 2, pointRadius: points.length > 60 ? 0 : 2, tension: 0.15,
@@ -34,6 +39,20 @@
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
           scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, title: { display: true, text: "USD" } } },
+          plugins: { legend: { position: "bottom" } },
+        },
+      };
+    }
+    if (spec.kind === "scatter") {
+      return {
+        type: "scatter",
+        data: { datasets: datasets(spec) },
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false, parsing: false,
+          scales: {
+            x: { type: "linear", beginAtZero: true, title: { display: true, text: spec.x_title } },
+            y: { title: { display: true, text: spec.y_title } },
+          },
           plugins: { legend: { position: "bottom" } },
         },
       };
