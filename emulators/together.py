@@ -31,7 +31,7 @@ from emulators.core import (
     train_loss,
     valid_loss,
 )
-from emulators.faults import ASGIApp, with_faults
+from emulators.faults import ASGIApp, current_authorization, with_faults
 from emulators.timeline import Entry, timeline
 
 SUCCESS_PATH = ["pending", "queued", "running", "running", "running", "uploading", "completed"]
@@ -134,6 +134,15 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
     def price(tokens: int, epochs: int) -> float:
         return tokens * epochs * PRICE_PER_MILLION_TOKENS / 1_000_000
 
+    def parent_job(body: dict[str, Any]) -> EmulatedJob | None:
+        """The job a from_checkpoint body continues ("<job id>[:<step>]"), if known."""
+        return state.jobs.get(str(body.get("from_checkpoint") or "").split(":")[0])
+
+    def base_model(body: dict[str, Any]) -> str | None:
+        """The model a job trains: its own, or (from_checkpoint) its parent's."""
+        parent = None if body.get("model") else parent_job(body)
+        return base_model(parent.body) if parent is not None else body.get("model")
+
     def describe(job: EmulatedJob) -> dict[str, Any]:
         progress = state.progress(job)
         status = {
@@ -145,7 +154,8 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         body = job.body
         epochs = int(body.get("n_epochs") or 1)
         tokens = job.token_count * epochs * progress.step // progress.total_steps
-        base_name = str(body.get("model", "model")).split("/")[-1]
+        model = base_model(body)
+        base_name = str(model or "model").split("/")[-1]
         output = f"emulator-user/{base_name}-{body.get('suffix') or 'ft'}-{job.id[-6:]}"
         f = state.files.get(body.get("training_file", ""), {})
         lines = (f.get("content") or b"").count(b"\n")
@@ -161,7 +171,7 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "started_at": _iso(state.entered_at(job, RUNNING_PHASE))
             if progress.phase >= RUNNING_PHASE
             else None,
-            "model": body.get("model"),
+            "model": model,
             "model_output_name": output,
             "adapter_output_name": f"{output}-adapter",
             "suffix": body.get("suffix"),
@@ -305,6 +315,12 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         body = await request.json()
         if not body.get("model") and not body.get("from_checkpoint"):
             return _error(400, "Either model or from_checkpoint is required", "model")
+        parent = body.get("from_checkpoint")
+        if parent:
+            # "<job id>[:<step>]" of a job of the same account (API key).
+            found = parent_job(body)
+            if found is None or found.authorization != current_authorization.get():
+                return _error(400, f"Checkpoint {parent} not found", "from_checkpoint")
         stored = state.files.get(body.get("training_file", ""))
         if stored is None or stored.get("content") is None:
             return _error(

@@ -110,6 +110,10 @@ class JobSpec:
     lora_alpha: int | None = None
     dpo_beta: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Train on from this earlier job of the same account, in the provider's own terms (Together:
+    # "<job id>[:<step>]"); set by the service from the caller's own job, never by the caller.
+    # Only adapters whose provider continues jobs read it (Together).
+    from_checkpoint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,10 @@ class TogetherAdapter(ProviderAdapter):
             kwargs["dpo_beta"] = spec.dpo_beta
         if spec.seed is not None:
             kwargs["random_seed"] = spec.seed
+        if spec.from_checkpoint is not None:
+            # Model XOR checkpoint (the SDK refuses both): the base is the parent job's.
+            del kwargs["model"]
+            kwargs["from_checkpoint"] = spec.from_checkpoint
         return apply_options(self.name, kwargs, spec.options)
 
     def create_job(self, spec: JobSpec) -> ProviderJob:

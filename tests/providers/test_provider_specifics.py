@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from together import Together
 
 from emulators.testing import running_emulator
 from providers.base import Hyperparameters, JobSpec, ProviderConfig
-from providers.errors import ProviderRetiredError
+from providers.errors import ProviderPermanentError, ProviderRetiredError
 from providers.registry import get_adapter
 from tests.providers.conftest import MODEL, config
 
@@ -35,6 +36,36 @@ def test_together_duplicate_upload_answers_409_and_reuses_the_file(dataset: Path
         with pytest.raises(Exception, match=r"already exists|file_id"):
             client.files.upload(file=dataset, purpose="fine-tune", raise_if_already_exists=True)
     assert first == second
+
+
+def test_together_continues_only_a_job_of_the_same_account(dataset: Path) -> None:
+    with running_emulator("together") as emulator:
+        mine = get_adapter("together", config(emulator))
+        other = get_adapter("together", replace(config(emulator), api_key="someone-else"))
+        file_id = mine.upload_dataset(dataset, "train.jsonl")
+        parent = mine.create_job(JobSpec(tag="p", model=MODEL["together"], training_file=file_id))
+        child = mine.create_job(
+            JobSpec(
+                tag="c",
+                model=MODEL["together"],
+                training_file=file_id,
+                from_checkpoint=f"{parent.id}:2",
+            )
+        )
+        with pytest.raises(ProviderPermanentError, match="not found"):
+            other.create_job(
+                JobSpec(
+                    tag="x",
+                    model=MODEL["together"],
+                    training_file=other.upload_dataset(dataset, "train.jsonl"),
+                    from_checkpoint=parent.id,
+                )
+            )
+        received = {j["id"]: j["body"] for j in emulator.jobs()}
+    assert received[child.id]["from_checkpoint"] == f"{parent.id}:2"
+    assert "model" not in received[child.id]
+    assert child.model == MODEL["together"]  # the parent's base, as Together reports it
+    assert len(received) == 2
 
 
 def test_together_estimate_cost_uses_estimate_price(dataset: Path) -> None:

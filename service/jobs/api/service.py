@@ -23,6 +23,7 @@ from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.targets import resolve_target
 from service.jobs.lifecycle import steps
 from service.jobs.local_parent import parent_adapter
+from service.jobs.provider_parent import provider_checkpoint
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import (
     CANCELLED,
@@ -85,6 +86,10 @@ def create_job_with_warnings(
     if target.provider == "local" and "from_checkpoint" in target.options:
         parent_adapter(
             session, settings, tenant_id, target.options["from_checkpoint"], request.model
+        )
+    elif "from_checkpoint" in target.options:
+        provider_checkpoint(
+            session, tenant_id, target.options["from_checkpoint"], target.provider, request.model
         )
     webhook_url = (
         validate_webhook_url(request.webhook_url, settings) if request.webhook_url else None

@@ -16,6 +16,8 @@ from service.errors import InvalidRequest
 from service.jobs.api.local_options import parse_local_options
 from service.jobs.api.local_target import resolve_local_model
 from service.jobs.api.schemas import CreateJobRequest
+from service.jobs.provider_parent import PROVIDERS as PARENT_PROVIDERS
+from service.jobs.provider_parent import checked_reference
 from service.settings import Settings
 
 MANAGED_PROVIDERS = ("openai", "together", "mistral", "fireworks", "vertex")
@@ -86,7 +88,11 @@ def resolve_target(
             param="method.type",
             code="unsupported_method",
         )
+    # Not a provider option: our own job/checkpoint id, resolved to the provider's at launch.
+    parent = raw_options.pop("from_checkpoint", None) if provider in PARENT_PROVIDERS else None
     options = _checked_options(provider, raw_options)
+    if parent is not None:
+        options["from_checkpoint"] = checked_reference(parent)
     wanted_type = options.get("training_type")
     if wanted_type is not None and wanted_type not in info.training_types:
         raise InvalidRequest(

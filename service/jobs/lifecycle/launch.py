@@ -25,10 +25,12 @@ from service.datasets.convert import convert_file
 from service.db.models import Job
 from service.db.session import session_scope
 from service.db.types import utcnow
+from service.errors import InvalidRequest
 from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
 from service.jobs.lifecycle.adopt import adopt_provider_job
 from service.jobs.lifecycle.job_files import files_or_fail
 from service.jobs.lifecycle.kind import JOB, LAUNCH_TASK, next_task
+from service.jobs.provider_parent import provider_checkpoint
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, transition
 from service.lifecycle import leases
@@ -104,11 +106,23 @@ class LaunchStep:
         stored = files_or_fail(session, ctx.settings, job, JobRepository(session))
         if stored is None:
             return None
+        try:
+            spec_fields = _spec_fields(session, job)
+        except InvalidRequest as exc:  # the parent checked at create is no longer usable
+            transition(
+                session,
+                job,
+                FAILED,
+                settings=ctx.settings,
+                reason="from_checkpoint is not usable",
+                error={"code": "invalid_provider_options", "param": exc.param, "message": str(exc)},
+            )
+            return None
         return LaunchPlan(
             job_id=job.id,
             provider=job.provider,
             attempt=job.launch_attempts,
-            spec_fields=_spec_fields(job),
+            spec_fields=spec_fields,
             files={kind: (file.id, file.storage_path) for kind, file in stored.items()},
             uploaded={k: str(v) for k, v in (job.provider_file_ids or {}).items()},
             credentials=tenant_credentials(session, ctx.settings, job.tenant_id, job.provider),
@@ -166,11 +180,17 @@ class LaunchStep:
         return job.launch_attempts
 
 
-def _spec_fields(job: Job) -> dict[str, Any]:
+def _spec_fields(session: Session, job: Job) -> dict[str, Any]:
     _, provider_model = resolve_provider(job.model, job.provider)
     options = dict(job.provider_options or {})
     hyper = dict(job.hyperparameters or {})
+    parent = options.pop("from_checkpoint", None)
     return {
+        "from_checkpoint": (
+            provider_checkpoint(session, job.tenant_id, parent, job.provider, job.model)
+            if parent is not None
+            else None
+        ),
         "tag": job.id,
         "model": provider_model,
         "method": str(job.method.get("type", "supervised")),
