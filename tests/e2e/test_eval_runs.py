@@ -11,9 +11,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.webhooks import EvalRunSucceededWebhookEvent
+from standardwebhooks import Webhook
 
 from emulators.testing import EmulatorHandle
 from tests.e2e.harness import Processes, wait_for
+from tests.service.webhooks.receiver import running_receiver
 
 BASE = "gpt-4o-mini-2024-07-18"
 SYSTEM = "You answer with a JSON object."
@@ -219,3 +222,40 @@ def test_a_run_survives_its_worker_being_killed(
     chats = [r for r in emulators["openai"].requests() if r["path"].endswith("/chat/completions")]
     assert items <= len(chats) <= items + 2  # only the two in flight at the kill, if any
     print(f"{before_restart} items stored before the kill; {len(chats)} chat requests in all")
+
+
+@pytest.mark.integration
+def test_a_runs_end_reaches_a_subscribed_endpoint_signed_for_the_openai_sdk(
+    processes: Processes, api_key: str
+) -> None:
+    base_url = processes.start_api()
+    processes.start_worker()
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with running_receiver() as receiver:
+        created = httpx.post(
+            f"{base_url}/v1/webhook_endpoints",
+            headers=headers,
+            json={"url": receiver.url(), "events": ["eval.run.succeeded"]},
+        )
+        assert created.status_code == 200, created.text
+        secret = created.json()["secret"]
+        opens_an_object: Any = {**CRITERIA[0], "reference": "{"}
+        evaluation = client.evals.create(
+            data_source_config={"type": "custom", "item_schema": {"type": "object"}},
+            testing_criteria=[opens_an_object],
+        )
+        content: Any = [{"item": {"n": n}, "sample": {"output_text": "{}"}} for n in range(3)]
+        run = client.evals.runs.create(
+            evaluation.id,
+            data_source={"type": "jsonl", "source": {"type": "file_content", "content": content}},
+        )
+        wait_for(lambda: len(receiver.received) >= 1, 60, "the eval.run.succeeded webhook")
+        received = receiver.received[0]
+        assert Webhook(secret).verify(received.body, received.headers)
+        unwrapped = client.webhooks.unwrap(received.body, received.headers, secret=secret)
+        assert isinstance(unwrapped, EvalRunSucceededWebhookEvent)
+        assert unwrapped.data.id == run.id
+        payload = json.loads(received.body)
+        assert payload["data"]["result_counts"]["passed"] == 3
+        assert len(receiver.received) == 1
