@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from tuneforge_cli import admin, demo, emulate, runtime, secrets_cmd, validate
+from tuneforge_cli import admin, demo, emulate, runtime, secrets_cmd, study, validate
 
 app = typer.Typer(
     name="tuneforge",
@@ -31,6 +31,7 @@ app.command()(runtime.beat)
 app.add_typer(admin.tenants_app, name="tenants")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(secrets_cmd.secrets_app, name="secrets")
+app.add_typer(study.study_app, name="study")
 app.command()(validate.validate)
 app.command()(emulate.emulate)
 app.command()(demo.demo)
