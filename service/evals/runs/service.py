@@ -19,7 +19,7 @@ from service.evals.runs.costs import estimate_run_cost, run_routes
 from service.evals.runs.kind import EVAL_RUN
 from service.evals.runs.repository import Order, RunRepository
 from service.evals.runs.requests import CompletionsDataSource, CreateRunRequest, sampling_plan
-from service.evals.runs.routing import ModelRoute
+from service.evals.runs.routing import LOCAL, ModelRoute
 from service.evals.runs.source import file_id_of, item_schema_of, load_rows
 from service.evals.runs.status import TERMINAL, RunStatus
 from service.evals.runs.transitions import transition_run
@@ -77,7 +77,7 @@ def create_run(
             status=RunStatus.QUEUED,
             name=body.name or "",
             model=model,
-            provider=routes[0].provider if model is not None else None,
+            provider=_served_by(routes, model),
             data_source=source.model_dump(mode="json", exclude_none=True),
             user_metadata=body.metadata or {},
             result_counts={"total": len(rows), "passed": 0, "failed": 0, "errored": 0},
@@ -88,6 +88,14 @@ def create_run(
     )
     schedule.schedule(session, EVAL_RUN, run, now, now=now)
     return run
+
+
+def _served_by(routes: list[ModelRoute], model: str | None) -> str | None:
+    """The sampled model's provider; ``local`` when any model of the run (a judge too) is
+    generated locally, so the run's step goes to the gpu queue where that model can load."""
+    if any(route.local for route in routes):
+        return LOCAL
+    return routes[0].provider if model is not None else None
 
 
 def _check_credentials(

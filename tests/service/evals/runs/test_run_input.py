@@ -28,7 +28,11 @@ from tests.service.evals.runs.conftest import BASE_MODEL, CONFIG, CRITERIA, TEMP
 def app(settings: Settings, database: Database, connection: Any) -> FastAPI:
     """The API with operator OpenAI credentials (nothing is called: every case fails first)."""
     configured = settings.model_copy(
-        update={"openai_api_key": SecretStr("sk-test"), "openai_base_url": "http://127.0.0.1:9"}
+        update={
+            "openai_api_key": SecretStr("sk-test"),
+            "openai_base_url": "http://127.0.0.1:9",
+            "max_active_eval_runs_per_tenant": 2,
+        }
     )
     application = create_app(configured, database)
 
@@ -199,3 +203,40 @@ def test_a_run_over_the_monthly_budget_is_refused_before_it_starts(
     response = _create(client, key, eval_id, small)
     assert response.status_code == 200, response.text
     assert Decimal(response.json()["estimated_cost"]["amount"]) < Decimal("0.0001")
+
+
+def test_a_tenant_with_too_many_unfinished_runs_is_told_to_wait(
+    client: TestClient, key: str, eval_id: str
+) -> None:
+    source = {"type": "jsonl", "source": completions(BASE_MODEL, count=1)["source"]}
+    for _ in range(2):
+        assert _create(client, key, eval_id, source).status_code == 200
+    error = _error(_create(client, key, eval_id, source), status=429)
+    assert error["code"] == "active_eval_run_limit_reached"
+    first = client.get(f"/v1/evals/{eval_id}/runs", headers=auth(key)).json()["data"][0]
+    canceled = client.post(f"/v1/evals/{eval_id}/runs/{first['id']}/cancel", headers=auth(key))
+    assert canceled.json()["status"] == "canceled"
+    assert _create(client, key, eval_id, source).status_code == 200
+
+
+def test_a_local_judge_sends_the_run_to_the_gpu_queue(
+    client: TestClient, key: str, db_session: Session
+) -> None:
+    judge = {
+        "type": "score_model",
+        "name": "judge",
+        "model": "local/tiny",
+        "input": [{"role": "user", "content": "Rate {{sample.output_text}}"}],
+    }
+    created = client.post(
+        "/v1/evals",
+        headers=auth(key),
+        json={"data_source_config": CONFIG, "testing_criteria": [judge]},
+    )
+    assert created.status_code == 200, created.text
+    response = _create(client, key, created.json()["id"], completions(BASE_MODEL, count=1))
+    assert response.status_code == 200, response.text
+    task = db_session.scalar(
+        select(OutboxMessage.task).where(OutboxMessage.target_id == response.json()["id"])
+    )
+    assert task == "tuneforge.eval_run_local"
