@@ -12,11 +12,13 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
   later, its remaining steps spread evenly in between; the provider's finish estimate
   (OpenAI ``estimated_finish``, Together ``progress.seconds_remaining``) says so. 409 when the
   job has already finished or is being cancelled; calling it again re-plans from now.
-- ``GET /_emulator/requests``: how many provider API requests were served, and the last
-  ``REQUEST_LOG_SIZE`` of them with the ``Authorization`` header each carried:
-  ``{"count": n, "data": [{"method", "path", "authorization"}, ...]}``. Every job in
-  ``GET /_emulator/jobs`` also carries the ``authorization`` it was created with, so a test can
-  tell whose key reached the provider.
+- ``GET /_emulator/requests``: how many provider API requests were served, how many per
+  endpoint (``"by_endpoint": {"GET /v1/fine_tuning/jobs/{job_id}": n, ...}``, the route as
+  declared, so per endpoint rather than per job), and the last ``REQUEST_LOG_SIZE`` of them
+  with the ``Authorization`` header each carried:
+  ``{"count": n, "by_endpoint": {...}, "data": [{"method", "path", "authorization"}, ...]}``.
+  Every job in ``GET /_emulator/jobs`` also carries the ``authorization`` it was created
+  with, so a test can tell whose key reached the provider.
 - ``POST /_emulator/reset``: forget jobs, files, faults and the request count (and, on the
   OpenAI emulator, its webhook subscriptions).
 - OpenAI emulator only (``emulators.push``): ``POST /_emulator/webhooks`` with
@@ -32,7 +34,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -111,6 +113,8 @@ class EmulatorState:
         self.faults: list[FaultRule] = []
         self.requests = 0  # provider API requests served (control routes not counted)
         self.request_log: deque[dict[str, str | None]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.requests_by_endpoint: Counter[str] = Counter()
+        """Requests served per ``"METHOD /route/{param}"``."""
         self.listeners: list[Callable[[EmulatedJob], None]] = []
         """Told of every job created, and of every change made by a call rather than the clock
         (cancel, advance, finish_in); they run on the caller's thread, so must be quick."""
@@ -127,6 +131,7 @@ class EmulatorState:
             self.faults.clear()
             self.requests = 0
             self.request_log.clear()
+            self.requests_by_endpoint.clear()
         for hook in self.reset_hooks:
             hook()
 
@@ -384,7 +389,8 @@ def add_control_routes(
     async def count_requests() -> dict[str, Any]:
         with state.lock:
             log = list(state.request_log)
-        return {"count": state.requests, "data": log}
+            by_endpoint = dict(state.requests_by_endpoint)
+        return {"count": state.requests, "by_endpoint": by_endpoint, "data": log}
 
     @app.post("/_emulator/reset")
     async def reset() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.routing import Match
 
 if TYPE_CHECKING:
     from emulators.core import EmulatorState
@@ -65,10 +66,13 @@ class ConnectionDropped(Exception):
 class FaultMiddleware:
     """Applies armed fault rules to every request outside ``/_emulator``."""
 
-    def __init__(self, app: ASGIApp, state: EmulatorState, error_body: ErrorBody) -> None:
+    def __init__(
+        self, app: ASGIApp, state: EmulatorState, error_body: ErrorBody, routed: FastAPI
+    ) -> None:
         self.app = app
         self.state = state
         self.error_body = error_body
+        self.routed = routed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -78,10 +82,12 @@ class FaultMiddleware:
         self.state.requests += 1
         authorization = _header(scope, b"authorization")
         current_authorization.set(authorization)
+        endpoint = f"{scope['method']} {_route_template(self.routed, scope)}"
         with self.state.lock:
             self.state.request_log.append(
                 {"method": scope["method"], "path": path, "authorization": authorization}
             )
+            self.state.requests_by_endpoint[endpoint] += 1
         rule = self.state.take_fault(scope["method"], path)
         if rule is None:
             await self.app(scope, receive, send)
@@ -126,7 +132,17 @@ async def _drop(send: Send) -> None:
 
 def with_faults(app: FastAPI, state: EmulatorState, error_body: ErrorBody) -> ASGIApp:
     app.state.emulator = state
-    return FaultMiddleware(app, state, error_body)
+    return FaultMiddleware(app, state, error_body, app)
+
+
+def _route_template(app: FastAPI, scope: Scope) -> str:
+    """The route a request is for, as declared (``/v1/fine_tuning/jobs/{job_id}``), so that
+    requests count per endpoint rather than per job; the raw path when no route matches."""
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(getattr(route, "path", scope.get("path", "")))
+    return str(scope.get("path", ""))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -39,6 +39,7 @@ SUCCESS_PATH = [
     "JOB_STATE_COMPLETED",
 ]
 NANOS_PER_TOKEN = 500  # $0.50 per 1M tokens
+MAX_PAGE_SIZE = 200
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14}
 
 
@@ -185,9 +186,25 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         return describe(job)
 
     @app.get("/v1/accounts/{account}/supervisedFineTuningJobs")
-    async def list_jobs(account: str) -> Any:
-        jobs = [describe(j) for j in state.jobs.values() if j.extra.get("account") == account]
-        return {"supervisedFineTuningJobs": jobs, "nextPageToken": "", "totalSize": len(jobs)}
+    async def list_jobs(
+        account: str, pageSize: int = 50, pageToken: str = "", orderBy: str = ""
+    ) -> Any:
+        """Pages of ``pageSize`` (≤ 200), by name unless ``orderBy=createTime desc`` (newest
+        first); ``nextPageToken`` is empty on the last page."""
+        jobs = [j for j in state.jobs.values() if j.extra.get("account") == account]
+        if orderBy.replace("_t", "T").strip() == "createTime desc":
+            jobs.reverse()
+        else:
+            jobs.sort(key=lambda j: j.id)
+        size = max(1, min(pageSize, MAX_PAGE_SIZE))
+        start = int(pageToken) if pageToken.isdigit() else 0
+        page = jobs[start : start + size]
+        more = start + size < len(jobs)
+        return {
+            "supervisedFineTuningJobs": [describe(j) for j in page],
+            "nextPageToken": str(start + size) if more else "",
+            "totalSize": len(jobs),
+        }
 
     @app.post("/v1/accounts/{account}/supervisedFineTuningJobs/{job_id}:cancel")
     async def cancel_job(account: str, job_id: str) -> Any:

@@ -243,13 +243,22 @@ def create_app(phase_seconds: float = 2.0, webhooks: Sequence[tuple[str, str]] =
     @app.get("/v1/fine_tuning/jobs")
     async def list_jobs(request: Request, after: str | None = None, limit: int = 20) -> Any:
         wanted = {k[9:-1]: v for k, v in request.query_params.items() if k.startswith("metadata[")}
+        # Newest first; only the page is described (a list of thousands of jobs stays cheap).
         jobs = [
-            describe(j)
+            j
             for j in reversed(list(state.jobs.values()))
             if all((j.body.get("metadata") or {}).get(k) == v for k, v in wanted.items())
         ]
-        page = _page(jobs, after, limit)
-        return {"object": "list", "data": page["data"], "has_more": page["has_more"]}
+        start = 0
+        if after:
+            ids = [j.id for j in jobs]
+            start = ids.index(after) + 1 if after in ids else len(jobs)
+        page = jobs[start : start + limit]
+        return {
+            "object": "list",
+            "data": [describe(j) for j in page],
+            "has_more": start + limit < len(jobs),
+        }
 
     @app.get("/v1/fine_tuning/jobs/{job_id}")
     async def get_job(job_id: str) -> Any:

@@ -55,6 +55,11 @@ class EmulatorHandle:
         """Provider API requests served so far (control routes not counted)."""
         return int(self._control("GET", "/requests")["count"])
 
+    def requests_by_endpoint(self) -> dict[str, int]:
+        """Provider API requests served so far per ``"METHOD /route/{param}"``."""
+        data: dict[str, int] = self._control("GET", "/requests")["by_endpoint"]
+        return data
+
     def requests(self) -> list[dict[str, Any]]:
         """The latest provider API requests: method, path and the Authorization header."""
         data: list[dict[str, Any]] = self._control("GET", "/requests")["data"]

@@ -335,7 +335,8 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
 
     @app.get("/v1/fine-tunes")
     async def list_jobs() -> Any:
-        return {"data": [describe(j) for j in state.jobs.values()]}
+        # Every job in one answer, newest first: Together's list has no paging.
+        return {"data": [describe(j) for j in reversed(list(state.jobs.values()))]}
 
     @app.get("/v1/fine-tunes/{job_id}")
     async def get_job(job_id: str) -> Any:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from providers.errors import ProviderPermanentError
 
@@ -167,6 +168,63 @@ class ProviderJob:
     """When the provider expects the job's status to change next (OpenAI's estimated finish,
     Together's ``progress.seconds_remaining`` to the next state): the poller checks back then
     instead of waiting out its interval."""
+    steps_completed: int | None = None
+    """How far training has come, in the provider's own counter (Together's
+    ``steps_completed``, Fireworks' ``jobProgress.percent``; None where none is reported)."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """What a provider's rate-limit headers said about request quota (OpenAI's
+    ``x-ratelimit-remaining-requests`` / ``x-ratelimit-reset-requests``)."""
+
+    remaining: int | None = None
+    reset_s: float | None = None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def _duration_s(raw: str) -> float | None:
+    """OpenAI's reset durations (``1s``, ``6m0s``, ``20ms``, ``1h2m3.5s``) or plain seconds."""
+    raw = raw.strip()
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(raw)
+    if not parts or "".join(n + u for n, u in parts) != raw:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """``x-ratelimit-remaining-requests`` and ``x-ratelimit-reset-requests``, when sent."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    remaining_raw = lowered.get("x-ratelimit-remaining-requests")
+    reset_raw = lowered.get("x-ratelimit-reset-requests")
+    if remaining_raw is None and reset_raw is None:
+        return None
+    remaining: int | None = None
+    if remaining_raw is not None:
+        try:
+            remaining = max(int(float(remaining_raw)), 0)
+        except ValueError:
+            remaining = None
+    reset = _duration_s(reset_raw) if reset_raw is not None else None
+    return RateLimit(remaining=remaining, reset_s=reset)
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a provider's job list, newest first. ``next_after`` is the opaque cursor
+    for the next page (None on the last one)."""
+
+    jobs: list[ProviderJob]
+    has_more: bool
+    next_after: str | None = None
+    rate_limit: RateLimit | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +236,8 @@ class Capabilities:
     supports_checkpoints: bool
     supports_cost_estimate: bool
     reports_cost: bool
+    lists_jobs: bool = False
+    """``list_jobs`` returns many jobs' statuses in one paged call."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +289,14 @@ class ProviderAdapter(abc.ABC):
     """What the service may ask of any provider. All methods are synchronous and blocking."""
 
     name: str
+    lists_jobs: ClassVar[bool] = False
+    """Whether ``list_jobs`` works here (readable without building the adapter)."""
+    max_list_page: ClassVar[int] = 100
+    """The largest ``limit`` the provider's list takes."""
+
+    @abc.abstractmethod
+    def __init__(self, config: ProviderConfig) -> None:
+        """Every adapter is built from one ``ProviderConfig`` (``providers.registry``)."""
 
     @abc.abstractmethod
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
@@ -254,6 +322,11 @@ class ProviderAdapter(abc.ABC):
 
     @abc.abstractmethod
     def find_job_by_tag(self, tag: str) -> ProviderJob | None: ...
+
+    def list_jobs(self, after: str | None = None, limit: int = 100) -> JobPage:
+        """One page of the account's jobs, newest first, from ``after`` (a cursor from the
+        previous page). Only where ``lists_jobs``."""
+        raise ProviderPermanentError(self.name, "this provider cannot list fine-tuning jobs")
 
     def estimate_cost(self, spec: JobSpec) -> Decimal | None:
         """The provider's own price estimate, where it offers one (Together)."""

@@ -132,6 +132,16 @@ class Settings(BaseSettings):
     # How often a study looks at its candidate jobs while they train.
     study_check_s: float = Field(default=10.0, gt=0, le=3600)
     job_poll_max_s: float = Field(default=300.0, gt=0)
+    # Sweeps (service.jobs.sweeps): jobs on a provider that lists are watched by one paged
+    # list call per credential; a job's own detailed poll (events, checkpoints) runs when the
+    # list shows it changed, or every sweep_detail_interval_s.
+    sweep_enabled: bool = True
+    sweep_page_size: int = Field(default=100, ge=1, le=1000)
+    sweep_min_interval_s: float = Field(default=5.0, gt=0)
+    sweep_max_interval_s: float = Field(default=30.0, gt=0)
+    # List calls a sweep may spend per active job per hour (sets its cadence with many jobs).
+    sweep_list_calls_per_job_hour: float = Field(default=1.0, gt=0, le=3600)
+    sweep_detail_interval_s: float = Field(default=3 * 3600.0, gt=0)
     session_max_age_s: int = Field(default=8 * 3600, gt=0)
     # WordNet 3.0 database files for the meteor metric (Debian's wordnet-base); without them
     # evals that ask for meteor are refused at create.

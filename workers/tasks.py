@@ -13,6 +13,7 @@ from service.evals.runs.kind import EVAL_RUN, RUN_TASK
 from service.evals.runs.step import RunItemsStep
 from service.jobs.lifecycle import cancel, launch, poll
 from service.jobs.lifecycle.adapters import adapter_for
+from service.jobs.sweeps import step as sweep
 from service.lifecycle.reconcile import enqueue_due
 from service.lifecycle.runner import run_step
 from service.outbox import PRUNE_BATCH, prune_sent, relay_due
@@ -82,6 +83,12 @@ def poll_job(job_id: str) -> None:
 def poll_job_now(job_id: str) -> None:
     """A poll a provider's webhook asked for: sent at normal priority, ahead of routine polls."""
     poll.poll_job(get_database().sessions, get_settings(), job_id, adapter_for)
+
+
+@celery_app.task(name="tuneforge.sweep_provider")
+def sweep_provider(sweep_id: str) -> None:
+    """One round of a provider credential's sweep (list, compare, bring polls forward)."""
+    sweep.sweep_provider(get_database().sessions, get_settings(), sweep_id, adapter_for)
 
 
 @celery_app.task(name="tuneforge.cancel_job")

@@ -25,6 +25,7 @@ from providers.base import (
     ChatCompletion,
     ChatRequest,
     JobError,
+    JobPage,
     JobSpec,
     JobStatus,
     ProviderAdapter,
@@ -32,6 +33,7 @@ from providers.base import (
     ProviderConfig,
     ProviderEvent,
     ProviderJob,
+    parse_rate_limit,
 )
 from providers.errors import ProviderError, ProviderPermanentError
 from providers.options import apply_options
@@ -63,8 +65,13 @@ def job_id_for_tag(tag: str) -> str:
     return "tf-" + hashlib.sha256(tag.encode()).hexdigest()[:24]
 
 
+NEWEST_FIRST = "createTime desc"
+
+
 class FireworksAdapter(ProviderAdapter):
     name = "fireworks"
+    lists_jobs = True
+    max_list_page = 200
 
     def __init__(self, config: ProviderConfig) -> None:
         if not config.account_id:
@@ -109,6 +116,7 @@ class FireworksAdapter(ProviderAdapter):
             error=error,
             created_at=job.create_time,
             finished_at=job.completed_time,
+            steps_completed=progress.percent if progress else None,
         )
 
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
@@ -192,6 +200,24 @@ class FireworksAdapter(ProviderAdapter):
                 return None
             raise
 
+    def list_jobs(self, after: str | None = None, limit: int = 100) -> JobPage:
+        """``GET …/supervisedFineTuningJobs?pageSize&pageToken&orderBy``, newest first; the
+        cursor is Fireworks' ``nextPageToken``."""
+        with translated(self.name, fireworks):
+            raw = self.client.supervised_fine_tuning_jobs.with_raw_response.list(
+                page_size=min(limit, self.max_list_page),
+                order_by=NEWEST_FIRST,
+                page_token=after or fireworks.omit,
+            )
+            page = raw.parse()
+        token = page.next_page_token or None
+        return JobPage(
+            jobs=[self._job(job) for job in page.supervised_fine_tuning_jobs],
+            has_more=token is not None,
+            next_after=token,
+            rate_limit=parse_rate_limit(dict(raw.headers.items())),
+        )
+
     def chat_completion(self, request: ChatRequest) -> ChatCompletion:
         with translated(self.name, fireworks):
             response = self.client.chat.completions.create(
@@ -208,4 +234,5 @@ class FireworksAdapter(ProviderAdapter):
             supports_checkpoints=False,
             supports_cost_estimate=False,
             reports_cost=True,
+            lists_jobs=self.lists_jobs,
         )

@@ -15,6 +15,7 @@ from providers.base import (
     ChatCompletion,
     ChatRequest,
     JobError,
+    JobPage,
     JobSpec,
     JobStatus,
     ProviderAdapter,
@@ -22,6 +23,7 @@ from providers.base import (
     ProviderConfig,
     ProviderEvent,
     ProviderJob,
+    parse_rate_limit,
 )
 from providers.options import apply_options
 
@@ -34,6 +36,7 @@ def _ts(value: int | None) -> datetime | None:
 
 class OpenAIAdapter(ProviderAdapter):
     name = "openai"
+    lists_jobs = True
 
     def __init__(self, config: ProviderConfig) -> None:
         self.client = openai.OpenAI(
@@ -151,6 +154,22 @@ class OpenAIAdapter(ProviderAdapter):
                     return self._job(job)
         return None
 
+    def list_jobs(self, after: str | None = None, limit: int = 100) -> JobPage:
+        """``GET /fine_tuning/jobs?after&limit``: newest first; the next cursor is the last id."""
+        with translated(self.name, openai):
+            raw = self.client.fine_tuning.jobs.with_raw_response.list(
+                limit=limit, after=after or openai.omit
+            )
+            page = raw.parse()
+        jobs = [self._job(job) for job in page.data]
+        has_more = bool(page.has_more) and bool(jobs)
+        return JobPage(
+            jobs=jobs,
+            has_more=has_more,
+            next_after=jobs[-1].id if has_more else None,
+            rate_limit=parse_rate_limit(dict(raw.headers.items())),
+        )
+
     def chat_completion(self, request: ChatRequest) -> ChatCompletion:
         with translated(self.name, openai):
             response = self.client.chat.completions.create(**request_kwargs(request))
@@ -165,6 +184,7 @@ class OpenAIAdapter(ProviderAdapter):
             supports_checkpoints=True,
             supports_cost_estimate=False,
             reports_cost=False,
+            lists_jobs=self.lists_jobs,
         )
 
 

@@ -23,6 +23,7 @@ from providers.base import (
     ChatCompletion,
     ChatRequest,
     JobError,
+    JobPage,
     JobSpec,
     JobStatus,
     ProviderAdapter,
@@ -30,6 +31,7 @@ from providers.base import (
     ProviderConfig,
     ProviderEvent,
     ProviderJob,
+    parse_rate_limit,
     suffix_with_tag,
     tag_token,
 )
@@ -77,6 +79,7 @@ def _status(raw: Any) -> str:
 
 class TogetherAdapter(ProviderAdapter):
     name = "together"
+    lists_jobs = True
 
     def __init__(self, config: ProviderConfig) -> None:
         self.client = together.Together(
@@ -110,6 +113,7 @@ class TogetherAdapter(ProviderAdapter):
             if STATUS_MAP.get(raw, JobStatus.RUNNING).is_terminal
             else None,
             next_change_at=_next_change(getattr(job, "progress", None)),
+            steps_completed=_steps_completed(job),
         )
 
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
@@ -231,6 +235,23 @@ class TogetherAdapter(ProviderAdapter):
                     return self.get_job(job.id)
         return None
 
+    def list_jobs(self, after: str | None = None, limit: int = 100) -> JobPage:
+        """``GET /v1/fine-tunes`` answers every job in one response (no paging), so ``after``
+        and ``limit`` do not apply: one call, newest first, no next page."""
+        with translated(self.name, together):
+            listed = self.client.fine_tuning.with_raw_response.list()
+            data = listed.parse().data
+        jobs = sorted(
+            (self._job(job) for job in data),
+            key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC),
+            reverse=True,
+        )
+        return JobPage(
+            jobs=jobs,
+            has_more=False,
+            rate_limit=parse_rate_limit(dict(listed.headers.items())),
+        )
+
     def estimate_cost(self, spec: JobSpec) -> Decimal | None:
         kwargs = self._create_kwargs(spec)
         lora = {"type": "Lora", "lora_r": spec.lora_rank or 16, "lora_alpha": spec.lora_alpha or 32}
@@ -268,11 +289,19 @@ class TogetherAdapter(ProviderAdapter):
             supports_checkpoints=True,
             supports_cost_estimate=True,
             reports_cost=True,
+            lists_jobs=self.lists_jobs,
         )
 
 
 def _event_type(event: Any) -> Any:
     return getattr(event.type, "value", event.type)
+
+
+def _steps_completed(job: Any) -> int | None:
+    value = getattr(job, "steps_completed", None)
+    if value is None:
+        value = (getattr(job, "model_extra", None) or {}).get("steps_completed")
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _output_name(job: Any) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -156,6 +157,9 @@ class Job(Base):
     estimated_finish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     poll_failures: Mapped[int] = mapped_column(Integer, default=0)
+    provider_progress: Mapped[str | None] = mapped_column(String(128))
+    """What a sweep compares besides the status: the provider's progress counters as last
+    seen (``service.jobs.sweeps.compare.progress_of``)."""
     launch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -486,6 +490,36 @@ class Study(Base):
     next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     step_failures: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ProviderSweep(Base):
+    """One sweep per provider credential (the operator's, or one tenant's own key): a row of
+    the sweep kind on the lifecycle engine (``service.jobs.sweeps``)."""
+
+    __tablename__ = "provider_sweeps"
+    __table_args__ = (Index("ix_provider_sweeps_status_next", "status", "next_sweep_at"),)
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    tenant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    """The tenant whose own key this sweep lists with; None: the operator's key."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    next_sweep_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_swept_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rounds: Mapped[int] = mapped_column(BigInteger, default=0)
+    interval_s: Mapped[float | None] = mapped_column(Float)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    listed: Mapped[int] = mapped_column(Integer, default=0)
+    active_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,10 +10,13 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from providers.base import ProviderCheckpoint, ProviderEvent, ProviderJob
+from providers.registry import lists_jobs
 from service.db.models import Job
 from service.db.types import utcnow
 from service.jobs.costs import FinalUsage
 from service.jobs.lifecycle import pacing, steps
+from service.jobs.sweeps.compare import progress_of
+from service.jobs.sweeps.repository import credential_owner, ensure_sweep
 from service.jobs.transitions import FAILED, can_move, is_terminal, transition
 from service.lifecycle.progress import CheckpointRecord, EventRecord, ProgressWriter
 from service.settings import Settings
@@ -53,6 +56,7 @@ def apply_provider_job(
     if found.trained_tokens is not None:
         job.trained_tokens = found.trained_tokens
     job.estimated_finish_at = None if found.status.is_terminal else found.estimated_finish_at
+    job.provider_progress = progress_of(found)
     progress = ProgressWriter(session, job)
     progress.events([_event_record(event) for event in events])
     progress.checkpoints([_checkpoint_record(checkpoint) for checkpoint in checkpoints])
@@ -96,8 +100,12 @@ def apply_provider_job(
     if steps.next_task(job) == steps.CANCEL_TASK:
         steps.schedule(session, job, now, now=now)
         return
-    usual = pacing.poll_interval_s(job, now, settings)
-    interval = pacing.poll_interval_s(job, now, settings, found.next_change_at)
+    swept = settings.sweep_enabled and lists_jobs(job.provider)
+    if swept:
+        owner = credential_owner(session, job.tenant_id, job.provider)
+        ensure_sweep(session, settings, job.provider, owner, now)
+    usual = pacing.poll_interval_s(job, now, settings, swept=swept)
+    interval = pacing.poll_interval_s(job, now, settings, found.next_change_at, swept=swept)
     # A poll brought forward by the provider's estimate is likely to find the job finished:
     # it goes ahead of routine polls, so a backlog of those does not delay the end's webhook.
     steps.schedule(session, job, pacing.after(now, interval), now=now, prompt=interval < usual)

@@ -10,7 +10,7 @@ from service.jobs.transitions import RUNNING
 from service.lifecycle.pacing import after, backoff_s
 from service.settings import Settings
 
-__all__ = ["after", "backoff_s", "poll_interval_s"]
+__all__ = ["after", "backoff_s", "detail_interval_s", "poll_interval_s"]
 
 RUN_TIME_DIVISOR = 10.0
 """While running, poll about every tenth of the time it has run so far (a 10-minute-old run
@@ -25,13 +25,23 @@ OVERDUE_FLOOR_S = 1.0
 
 
 def poll_interval_s(
-    job: Job, now: datetime, settings: Settings, expected_change_at: datetime | None = None
+    job: Job,
+    now: datetime,
+    settings: Settings,
+    expected_change_at: datetime | None = None,
+    *,
+    swept: bool = False,
 ) -> float:
     """The usual interval, cut short when the provider said when the job should change next
     (so a job is seen finishing within a second or so of its estimate, not a whole interval
     later). Once that moment has passed without the change, the probes back off 1 s, 2 s,
-    4 s... up to the usual interval: a stale estimate costs a handful of extra calls."""
-    interval = _usual_interval_s(job, now, settings)
+    4 s... up to the usual interval: a stale estimate costs a handful of extra calls.
+
+    A ``swept`` job (its provider lists, ``service.jobs.sweeps``) is watched by its sweep; its
+    own detailed poll is routine only every ``detail_interval_s``."""
+    interval = (
+        detail_interval_s(job, now, settings) if swept else _usual_interval_s(job, now, settings)
+    )
     if expected_change_at is None:
         return interval
     until = (expected_change_at - now).total_seconds()
@@ -46,3 +56,9 @@ def _usual_interval_s(job: Job, now: datetime, settings: Settings) -> float:
         return low
     running_for = (now - job.started_at).total_seconds()
     return min(max(running_for / RUN_TIME_DIVISOR, low), high)
+
+
+def detail_interval_s(job: Job, now: datetime, settings: Settings) -> float:
+    """A swept job's routine detailed poll (events, checkpoints): the sweep sees its status
+    and counters every few seconds and brings this poll forward when they move."""
+    return max(_usual_interval_s(job, now, settings), settings.sweep_detail_interval_s)

@@ -1,0 +1,212 @@
+"""One round of a sweep, as a step on the lifecycle engine: read the jobs we watch on this
+credential (locked, in a transaction) → list the provider's jobs page by page, newest first,
+until all of ours were seen (no transaction open, lease renewed) → bring forward the detailed
+polls of the jobs that changed and schedule the next round (re-locked)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from providers.base import RateLimit
+from providers.registry import lists_jobs, max_list_page
+from service import outbox
+from service.credentials.service import (
+    CredentialsMissing,
+    ProviderCredentials,
+    credentials_for,
+    operator_credentials,
+)
+from service.db.models import Job, ProviderSweep
+from service.db.types import utcnow
+from service.jobs.lifecycle import pacing as job_pacing
+from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter
+from service.jobs.lifecycle.kind import PROMPT_POLL_TASK
+from service.jobs.sweeps import repository
+from service.jobs.sweeps.compare import Change, Watched, change_of, progress_of
+from service.jobs.sweeps.kind import SWEEP, SWEEP_TASK
+from service.jobs.sweeps.pacing import pages_for, sweep_interval_s
+from service.lifecycle.kind import StepAbandoned, StepContext, StepRetry
+from service.lifecycle.runner import run_step
+from service.observability.metrics import time_provider_call
+from service.settings import Settings
+
+EARLY_S = 0.5
+EXTRA_PAGES = 5
+"""Pages a round may read beyond what our jobs fill, for the provider's other jobs in between
+(newer ones of other clients of the key, finished ones); jobs still unseen then get polled."""
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    provider: str
+    credentials: ProviderCredentials | CredentialsMissing
+    watched: dict[str, Watched]
+    page_size: int
+    started_at: datetime
+
+
+@dataclass
+class SweepResult:
+    changes: list[tuple[Watched, Change, datetime | None]] = field(default_factory=list)
+    """(job, what changed, when the provider expects its next change)."""
+    first_seen: list[tuple[str, str]] = field(default_factory=list)
+    unseen: list[Watched] = field(default_factory=list)
+    watched: int = 0
+    started_at: datetime | None = None
+    pages: int = 0
+    listed: int = 0
+    rate_limit: RateLimit | None = None
+
+
+def sweep_provider(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    sweep_id: str,
+    adapter_factory: AdapterFactory,
+) -> None:
+    """The ``tuneforge.sweep_provider`` task body; a duplicate or early delivery does nothing."""
+    run_step(SWEEP, SweepStep(adapter_factory), sessions, settings, sweep_id)
+
+
+@dataclass(frozen=True)
+class SweepStep:
+    adapter_factory: AdapterFactory
+    task: str = SWEEP_TASK
+    heartbeat: bool = True  # a round over thousands of jobs reads many pages
+
+    def wanted(self, sweep: ProviderSweep) -> bool:
+        due = sweep.next_sweep_at
+        return due is not None and due <= utcnow() + timedelta(seconds=EARLY_S)
+
+    def begin(self, ctx: StepContext, session: Session, sweep: ProviderSweep) -> SweepPlan | None:
+        if not self.wanted(sweep):
+            return None
+        settings, now = ctx.settings, utcnow()
+        if not settings.sweep_enabled or not lists_jobs(sweep.provider):
+            sweep.next_sweep_at = None  # the jobs keep their own polls
+            return None
+        watched = repository.watched_jobs(session, sweep)
+        if not watched:
+            # Idle: look again once more, then sleep until a job's launch or poll wakes it
+            # (two empty rounds apart, so a job committed during the first is not missed).
+            idle_again = sweep.active_jobs == 0 and sweep.rounds > 0
+            sweep.active_jobs = 0
+            sweep.rounds += 1
+            sweep.next_sweep_at = (
+                None if idle_again else now + timedelta(seconds=settings.sweep_max_interval_s)
+            )
+            return None
+        credentials: ProviderCredentials | CredentialsMissing
+        if sweep.tenant_id is None:
+            credentials = operator_credentials(settings, sweep.provider)
+        else:
+            try:
+                credentials = credentials_for(session, settings, sweep.tenant_id, sweep.provider)
+            except CredentialsMissing as missing:
+                credentials = missing
+        return SweepPlan(
+            provider=sweep.provider,
+            credentials=credentials,
+            watched={w.provider_job_id: w for w in watched},
+            page_size=min(settings.sweep_page_size, max_list_page(sweep.provider)),
+            started_at=now,
+        )
+
+    def act(self, ctx: StepContext, plan: SweepPlan) -> SweepResult:
+        adapter = build_adapter(self.adapter_factory, ctx.settings, plan.credentials)
+        result = SweepResult(watched=len(plan.watched), started_at=plan.started_at)
+        seen: set[str] = set()
+        budget = pages_for(len(plan.watched), plan.page_size) + EXTRA_PAGES
+        after: str | None = None
+        while True:
+            if ctx.lease_lost.is_set():
+                raise StepAbandoned()
+            with time_provider_call(adapter.name, "list_jobs"):
+                page = adapter.list_jobs(after=after, limit=plan.page_size)
+            result.pages += 1
+            result.listed += len(page.jobs)
+            result.rate_limit = page.rate_limit or result.rate_limit
+            for found in page.jobs:
+                watched = plan.watched.get(found.id)
+                if watched is None or found.id in seen:
+                    continue
+                seen.add(found.id)
+                change = change_of(watched, found)
+                if change is Change.FIRST_SEEN:
+                    result.first_seen.append((watched.id, progress_of(found)))
+                elif change is not Change.NONE or _estimate_sooner(watched, found.next_change_at):
+                    result.changes.append((watched, change, found.next_change_at))
+            done = len(seen) == len(plan.watched)
+            if done or not page.has_more or page.next_after is None or result.pages >= budget:
+                break
+            after = page.next_after
+        result.unseen = [w for key, w in plan.watched.items() if key not in seen]
+        return result
+
+    def finish(
+        self, ctx: StepContext, session: Session, sweep: ProviderSweep, result: SweepResult
+    ) -> None:
+        settings, now = ctx.settings, utcnow()
+        rounds = sweep.rounds + 1
+        for watched, change, expected in result.changes:
+            if change is Change.STATUS:
+                _poll_now(session, sweep, watched, rounds, now)
+            else:
+                repository.poll_by(session, watched.id, _poll_at(watched, expected, settings, now))
+        for watched in result.unseen:
+            # Not in the list (deep in an account's history, or gone): its own poll tells.
+            repository.poll_by(session, watched.id, _poll_at(watched, None, settings, now))
+        repository.record_progress(session, result.first_seen)
+        sweep.rounds = rounds
+        sweep.pages = result.pages
+        sweep.listed = result.listed
+        sweep.active_jobs = result.watched
+        sweep.last_swept_at = now
+        sweep.failures = 0
+        sweep.last_error = None
+        interval = sweep_interval_s(settings, result.pages, result.watched, result.rate_limit)
+        sweep.interval_s = interval
+        # The cadence counts from the round's start, so a long round does not stretch it.
+        started = result.started_at or now
+        repository.schedule_round(
+            session, sweep, max(now, started + timedelta(seconds=interval)), now
+        )
+
+    def on_retry(
+        self, ctx: StepContext, session: Session, sweep: ProviderSweep, retry: StepRetry
+    ) -> int:
+        sweep.failures += 1
+        sweep.last_error = retry.reason[:2000]
+        return sweep.failures
+
+
+def _estimate_sooner(watched: Watched, expected: datetime | None) -> bool:
+    """The provider expects a change before our next poll: the poll moves to that moment."""
+    return expected is not None and (
+        watched.next_poll_at is None or expected < watched.next_poll_at
+    )
+
+
+def _poll_at(
+    watched: Watched, expected: datetime | None, settings: Settings, now: datetime
+) -> datetime:
+    probe = Job(status=watched.status, started_at=watched.started_at)
+    return job_pacing.after(now, job_pacing.poll_interval_s(probe, now, settings, expected))
+
+
+def _poll_now(
+    session: Session, sweep: ProviderSweep, watched: Watched, rounds: int, now: datetime
+) -> None:
+    """The job's status moved: poll it now, ahead of routine polls (as a provider's push
+    does); one message per job and round, so a round re-sent after a crash sends none twice."""
+    repository.poll_by(session, watched.id, now)
+    outbox.enqueue(
+        session,
+        task=PROMPT_POLL_TASK,
+        target_id=watched.id,
+        dedupe_key=f"{PROMPT_POLL_TASK}:{watched.id}:{sweep.id}:{rounds}"[:255],
+        tenant_id=watched.tenant_id,
+    )

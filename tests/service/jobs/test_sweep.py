@@ -1,0 +1,173 @@
+"""Sweeps: one paged list call per credential watches many jobs; only a job the list shows
+changed gets its detailed poll (job, events, checkpoints), and a rate-limited list slows the
+sweep without touching any job. The task bodies run here in-process against the OpenAI
+emulator on loopback, with real commits; the emulator's clock never moves a job by itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.orm import Session
+
+from emulators.testing import EmulatorHandle, running_emulator
+from service.db.database import Database
+from service.db.models import Job, ProviderSweep
+from service.db.session import session_scope
+from service.db.types import utcnow
+from service.jobs.api.schemas import CreateJobRequest
+from service.jobs.api.service import create_job
+from service.jobs.lifecycle.adapters import adapter_for
+from service.jobs.lifecycle.launch import launch_job
+from service.jobs.lifecycle.poll import poll_job
+from service.jobs.sweeps.repository import sweep_id
+from service.jobs.sweeps.step import sweep_provider
+from service.settings import Settings
+from tests.factories import make_tenant
+from tests.service.jobs.helpers import make_file
+
+LIST = "GET /v1/fine_tuning/jobs"
+DETAIL = (
+    "GET /v1/fine_tuning/jobs/{job_id}",
+    "GET /v1/fine_tuning/jobs/{job_id}/events",
+    "GET /v1/fine_tuning/jobs/{job_id}/checkpoints",
+)
+JOBS = 3
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    database: Database
+    settings: Settings
+    emulator: EmulatorHandle
+    job_ids: list[str]
+    sweep_id: str
+
+
+@pytest.fixture()
+def fleet(settings: Settings, committed_db: Database) -> Iterator[Fleet]:
+    with running_emulator("openai", phase_seconds=1e6) as emulator:
+        configured = settings.model_copy(
+            update={
+                "openai_base_url": emulator.sdk_base_url,
+                "openai_api_key": SecretStr("sk-test"),
+                "sweep_page_size": 2,  # three jobs: two pages
+            }
+        )
+        job_ids = []
+        with session_scope(committed_db.sessions) as session:
+            tenant = make_tenant(session)
+            file = make_file(session, configured, tenant)
+            for _ in range(JOBS):
+                request = CreateJobRequest(model="gpt-4o-mini-2024-07-18", training_file=file.id)
+                job_ids.append(create_job(session, configured, tenant.id, request).id)
+        for job_id in job_ids:
+            launch_job(committed_db.sessions, configured, job_id, adapter_for)
+        yield Fleet(committed_db, configured, emulator, job_ids, sweep_id("openai", None))
+
+
+def _calls(fleet: Fleet) -> dict[str, int]:
+    return fleet.emulator.requests_by_endpoint()
+
+
+def _jobs(fleet: Fleet) -> dict[str, Job]:
+    with session_scope(fleet.database.sessions) as session:
+        return {job_id: _get(session, Job, job_id) for job_id in fleet.job_ids}
+
+
+def _sweep(fleet: Fleet) -> ProviderSweep:
+    with session_scope(fleet.database.sessions) as session:
+        return _get(session, ProviderSweep, fleet.sweep_id)
+
+
+def _get(session: Session, model: type[T], key: str) -> T:
+    row = session.get(model, key)
+    assert row is not None
+    return row
+
+
+def _round(fleet: Fleet) -> None:
+    """Run one sweep round now (the reconciler would send it when due)."""
+    with session_scope(fleet.database.sessions) as session:
+        _get(session, ProviderSweep, fleet.sweep_id).next_sweep_at = utcnow()
+    sweep_provider(fleet.database.sessions, fleet.settings, fleet.sweep_id, adapter_for)
+
+
+def _drain_polls(fleet: Fleet) -> None:
+    """What a worker would run: every job's poll (one that is not due does nothing)."""
+    for job_id in fleet.job_ids:
+        poll_job(fleet.database.sessions, fleet.settings, job_id, adapter_for)
+
+
+def _detail_calls(calls: dict[str, int]) -> int:
+    return sum(calls.get(endpoint, 0) for endpoint in DETAIL)
+
+
+def test_launching_a_job_on_a_listing_provider_starts_its_credentials_sweep(
+    fleet: Fleet,
+) -> None:
+    sweep = _sweep(fleet)
+    assert sweep.provider == "openai" and sweep.tenant_id is None
+    assert sweep.status == "active" and sweep.next_sweep_at is not None
+    # Each job's own detailed poll is routine only on the slow cadence.
+    for job in _jobs(fleet).values():
+        assert job.next_poll_at is not None
+        slow = timedelta(seconds=fleet.settings.sweep_detail_interval_s - 60)
+        assert job.next_poll_at > utcnow() + slow
+
+
+def test_a_listed_change_triggers_exactly_one_detail_fetch_and_unchanged_jobs_none(
+    fleet: Fleet,
+) -> None:
+    before = _calls(fleet)
+    _round(fleet)
+    _drain_polls(fleet)
+    quiet = _calls(fleet)
+    assert quiet.get(LIST, 0) - before.get(LIST, 0) == 2  # three jobs, pages of two
+    assert _detail_calls(quiet) == _detail_calls(before)  # nothing changed: no detail fetch
+
+    changed = fleet.job_ids[1]
+    fleet.emulator.advance(_jobs(fleet)[changed].provider_job_id or "")
+    _round(fleet)
+    _drain_polls(fleet)
+    _drain_polls(fleet)  # a second pass finds nothing due
+    after = _calls(fleet)
+    events = "GET /v1/fine_tuning/jobs/{job_id}/events"
+    assert after.get(events, 0) - quiet.get(events, 0) == 1
+    assert _detail_calls(after) - _detail_calls(quiet) == 3  # job, events, checkpoints once
+    jobs = _jobs(fleet)
+    assert jobs[changed].status == "succeeded"
+    assert all(jobs[j].status == "validating_files" for j in fleet.job_ids if j != changed)
+
+    _round(fleet)  # the change was taken in: the next round fetches no detail
+    _drain_polls(fleet)
+    assert _detail_calls(_calls(fleet)) == _detail_calls(after)
+
+
+def test_a_rate_limited_list_slows_the_sweep_and_fails_no_job(fleet: Fleet) -> None:
+    _round(fleet)
+    normal = _sweep(fleet)
+    assert normal.next_sweep_at is not None and normal.last_swept_at is not None
+    fleet.emulator.inject(
+        kind="status", method="GET", path="/fine_tuning/jobs$", status=429, retry_after=40
+    )
+    started = utcnow()
+    _round(fleet)
+    slowed = _sweep(fleet)
+    assert slowed.failures == 1 and slowed.last_error
+    assert slowed.next_sweep_at is not None
+    assert slowed.next_sweep_at >= started + timedelta(seconds=39)  # Retry-After honoured
+    assert slowed.lease_owner is None
+    for job in _jobs(fleet).values():
+        assert job.status == "validating_files" and job.error is None
+        assert job.poll_failures == 0
+
+    _round(fleet)  # the limit has passed: the sweep carries on
+    recovered = _sweep(fleet)
+    assert recovered.failures == 0 and recovered.last_error is None
+    assert recovered.rounds == normal.rounds + 1
