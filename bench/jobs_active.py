@@ -1,9 +1,12 @@
-"""Many active jobs against the OpenAI emulator with ONE Celery worker (+ beat) at default poll
-and reconcile settings (PostgreSQL + Redis). Prints:
+"""Many active jobs against the OpenAI emulator with ONE Celery worker (+ beat) at default poll,
+sweep and reconcile settings (PostgreSQL + Redis). Prints:
 
-- worst lag behind a job's poll interval: the most any active job's next step was overdue,
-  sampled every second (includes the time a poll is in flight);
-- provider calls per job per hour: the emulator's request count over the measured window;
+- worst lag: the most any due step was overdue, sampled every second (includes the time a
+  step is in flight), for the sweep (its next round; against the sweep's own interval) and for
+  the jobs' detailed polls (against each job's interval), in the first and second half of the
+  window (growth would mean the worker falls behind);
+- provider calls per job per hour, in all and by endpoint (the emulator's counts over the
+  measured window);
 - provider-terminal -> our terminal: a random sample of jobs ends in the emulator; time until
   our row is terminal (its ``finished_at``);
 - provider-terminal -> webhook delivered: a loopback receiver subscribed to terminal events.
@@ -14,14 +17,17 @@ How the sample ends (``--finish``):
   more than one poll interval ahead, and reports it in ``estimated_finish`` as OpenAI does;
 - ``pushed``: the jobs end without warning, and the emulator sends OpenAI's signed
   fine-tuning webhooks to our API's ``/provider_webhooks/openai`` (an API process runs too);
-- ``surprise``: the jobs end without warning and nothing is pushed: only routine polls see it.
+- ``surprise``: the jobs end without warning and nothing is pushed: only the sweep (or, with
+  ``--no-sweep``, the routine per-job polls) sees it.
 
     python bench/jobs_active.py [--jobs 10000] [--seconds 240] [--sample 100]
-                                [--finish estimated|pushed|surprise]
+                                [--finish estimated|pushed|surprise] [--page-size 100]
+                                [--no-sweep]
 
-Jobs are inserted already launched (``running``, a provider job in the emulator whose clock
-never ends it by itself), started between now and ``--max-age-s`` ago, each with its next poll
-spread over its interval as in a steady state. Needs PostgreSQL and Redis as the tests do.
+Jobs are inserted already launched (``running``, a provider job in the emulator running with
+an end far away that the clock never reaches), started between now and ``--max-age-s`` ago,
+each with its next detailed poll spread over its interval as in a steady state, and the sweep
+of the operator's credential due at once. Needs PostgreSQL and Redis as the tests do.
 """
 
 from __future__ import annotations
@@ -49,11 +55,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emulators.testing import EmulatorHandle, running_emulator  # noqa: E402
+from providers.base import JobStatus, ProviderJob  # noqa: E402
 from service.db import migrations  # noqa: E402
 from service.db.database import Database  # noqa: E402
-from service.db.models import Job  # noqa: E402
+from service.db.models import Job, ProviderSweep  # noqa: E402
 from service.db.session import session_scope  # noqa: E402
 from service.jobs.lifecycle import pacing  # noqa: E402
+from service.jobs.sweeps.compare import progress_of  # noqa: E402
+from service.jobs.sweeps.repository import ensure_sweep  # noqa: E402
 from service.jobs.transitions import ACTIVE, RUNNING, TERMINAL  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.webhooks.endpoints import create_endpoint  # noqa: E402
@@ -87,7 +96,12 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> list[str]:
+RUNS_FOR_S = 1e9
+"""How long an emulated job runs unless the bench ends it: its estimate is far away."""
+
+
+async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> dict[str, str]:
+    """``count`` running provider jobs: id -> their progress as a listing shows it."""
     base = emulator.sdk_base_url
     async with httpx.AsyncClient(timeout=30) as client:
         uploaded = await client.post(
@@ -96,7 +110,7 @@ async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> list[str
             data={"purpose": "fine-tune"},
         )
         file_id = uploaded.raise_for_status().json()["id"]
-        ids: list[str] = []
+        jobs: dict[str, str] = {}
         for start in range(0, count, 200):
             answers = await asyncio.gather(
                 *(
@@ -106,8 +120,33 @@ async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> list[str
                     for _ in range(min(200, count - start))
                 )
             )
-            ids += [answer.raise_for_status().json()["id"] for answer in answers]
-        return ids
+            ids = [answer.raise_for_status().json()["id"] for answer in answers]
+            planned = await asyncio.gather(
+                *(
+                    client.post(
+                        f"{emulator.base_url}/_emulator/jobs/{job_id}/finish_in",
+                        json={"seconds": RUNS_FOR_S},
+                    )
+                    for job_id in ids
+                )
+            )
+            for job_id, answer in zip(ids, planned, strict=True):
+                described = answer.raise_for_status().json()["job"]
+                jobs[job_id] = progress_of(_listed(described))
+        return jobs
+
+
+def _listed(described: dict[str, object]) -> ProviderJob:
+    finish = described.get("estimated_finish")
+    return ProviderJob(
+        provider="openai",
+        id=str(described["id"]),
+        status=JobStatus.RUNNING,
+        provider_status=str(described["status"]),
+        estimated_finish_at=datetime.fromtimestamp(float(finish), UTC)  # type: ignore[arg-type]
+        if finish is not None
+        else None,
+    )
 
 
 def insert_jobs(
@@ -115,15 +154,16 @@ def insert_jobs(
     settings: Settings,
     tenant_id: str,
     file_id: str,
-    provider_ids: list[str],
+    provider_jobs: dict[str, str],
     max_age_s: float,
 ) -> None:
     now = datetime.now(UTC)
+    swept = settings.sweep_enabled
     rows = []
-    for provider_job_id in provider_ids:
+    for provider_job_id, progress in provider_jobs.items():
         started = now - timedelta(seconds=random.uniform(0, max_age_s))
         probe = Job(status=RUNNING, started_at=started)
-        interval = pacing.poll_interval_s(probe, now, settings)
+        interval = pacing.poll_interval_s(probe, now, settings, swept=swept)
         rows.append(
             {
                 "id": f"ftjob-bench{provider_job_id[-16:]}",
@@ -133,6 +173,7 @@ def insert_jobs(
                 "provider_job_id": provider_job_id,
                 "status": RUNNING,
                 "provider_status": "running",
+                "provider_progress": progress,
                 "method": {"type": "supervised"},
                 "hyperparameters": {},
                 "provider_options": {},
@@ -150,16 +191,35 @@ def insert_jobs(
     with session_scope(database.sessions) as session:
         for start in range(0, len(rows), 2000):
             session.execute(insert(Job), rows[start : start + 2000])
+        if swept:
+            ensure_sweep(session, settings, "openai", None, now)
 
 
-def worst_overdue_s(database: Database) -> float:
+def worst_overdue_s(database: Database) -> tuple[float, float, float]:
+    """(detailed polls' worst overdue, the sweep's overdue, the sweep's interval)."""
     with session_scope(database.sessions) as session:
         oldest = session.scalar(
             select(func.min(Job.next_poll_at)).where(
                 Job.status.in_(ACTIVE), Job.next_poll_at.is_not(None)
             )
         )
-    return 0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        sweep = session.execute(
+            select(ProviderSweep.next_sweep_at, ProviderSweep.interval_s)
+        ).first()
+    now = datetime.now(UTC)
+    polls = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+    if sweep is None or sweep.next_sweep_at is None:
+        return polls, 0.0, 0.0
+    return polls, max(0.0, (now - sweep.next_sweep_at).total_seconds()), sweep.interval_s or 0.0
+
+
+def sweep_rounds(database: Database) -> tuple[int, int, float]:
+    """(rounds so far, pages in the last one, its interval)."""
+    with session_scope(database.sessions) as session:
+        row = session.execute(
+            select(ProviderSweep.rounds, ProviderSweep.pages, ProviderSweep.interval_s)
+        ).first()
+    return (0, 0, 0.0) if row is None else (row.rounds, row.pages, row.interval_s or 0.0)
 
 
 def finished_at(database: Database, job_ids: list[str]) -> dict[str, float]:
@@ -207,6 +267,8 @@ def main() -> None:
     parser.add_argument(
         "--finish", choices=["estimated", "pushed", "surprise"], default="estimated"
     )
+    parser.add_argument("--page-size", type=int, default=100, help="the sweep's list page")
+    parser.add_argument("--no-sweep", action="store_true", help="per-job polls, as before")
     args = parser.parse_args()
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
@@ -224,6 +286,8 @@ def main() -> None:
             webhook_allow_http=True,
             webhook_allow_private=True,
             webhook_allow_any_port=True,
+            sweep_enabled=not args.no_sweep,
+            sweep_page_size=args.page_size,
             _env_file=None,
         )
         migrations.upgrade(settings)
@@ -239,12 +303,15 @@ def main() -> None:
             )
             tenant_id = tenant.id
         started = time.monotonic()
-        provider_ids = asyncio.run(create_provider_jobs(emulator, args.jobs))
-        insert_jobs(database, settings, tenant_id, file_id, provider_ids, args.max_age_s)
+        provider_jobs = asyncio.run(create_provider_jobs(emulator, args.jobs))
+        provider_ids = list(provider_jobs)
+        insert_jobs(database, settings, tenant_id, file_id, provider_jobs, args.max_age_s)
         print(f"{args.jobs} active jobs set up in {time.monotonic() - started:.1f}s")
         with running_processes(settings, {"openai": emulator}, Path(tmp) / "logs") as processes:
             for name in FAST_TEST_OVERRIDES:
                 processes.env.pop(name)  # default poll and reconcile settings
+            processes.env["TUNEFORGE_SWEEP_ENABLED"] = str(not args.no_sweep).lower()
+            processes.env["TUNEFORGE_SWEEP_PAGE_SIZE"] = str(args.page_size)
             if args.finish == "pushed":
                 secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
                 processes.env["TUNEFORGE_OPENAI_WEBHOOK_SECRET"] = secret
@@ -293,6 +360,23 @@ def end_sample(
     return ends
 
 
+def per_job_hour(
+    before: dict[str, int], after: dict[str, int], jobs: int, seconds: float
+) -> dict[str, float]:
+    hours = seconds / 3600
+    return {
+        endpoint: (after.get(endpoint, 0) - before.get(endpoint, 0)) / jobs / hours
+        for endpoint in sorted(set(after) | set(before))
+        if after.get(endpoint, 0) > before.get(endpoint, 0)
+    }
+
+
+def print_calls(label: str, rates: dict[str, float]) -> None:
+    print(f"provider calls per job per hour, {label}: {sum(rates.values()):.2f}")
+    for endpoint, rate in rates.items():
+        print(f"    {endpoint:<48} {rate:.3f}")
+
+
 def run(
     args: argparse.Namespace,
     database: Database,
@@ -300,17 +384,25 @@ def run(
     emulator: EmulatorHandle,
     provider_ids: list[str],
 ) -> None:
-    window_start, calls_start = time.monotonic(), emulator.request_count()
+    window_start = time.monotonic()
+    calls_start = emulator.requests_by_endpoint()
+    rounds_start = sweep_rounds(database)[0]
     sample = {
         f"ftjob-bench{provider_ids[i][-16:]}": provider_ids[i]
         for i in random.sample(range(len(provider_ids)), min(args.sample, len(provider_ids)))
     }
     ended_at: dict[str, float] = {}
-    worst = 0.0
+    steady: tuple[float, dict[str, int]] | None = None
+    halves = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # worst poll lag, sweep lag, sweep interval
     deadline = window_start + args.seconds
     while time.monotonic() < deadline:
-        worst = max(worst, worst_overdue_s(database))
-        if not ended_at and time.monotonic() > window_start + args.seconds / 4:
+        polls, sweep, interval = worst_overdue_s(database)
+        half = halves[0 if not ended_at else 1]
+        half[0], half[1] = max(half[0], polls), max(half[1], sweep)
+        half[2] = max(half[2], interval)
+        if not ended_at and time.monotonic() > window_start + args.seconds / 2:
+            # Steady state until here: the ends below add their own detailed polls.
+            steady = (time.monotonic() - window_start, emulator.requests_by_endpoint())
             ended_at = end_sample(args, settings, emulator, sample)
             # Long enough for the last announced end and its webhook.
             deadline = max(deadline, time.monotonic() + max(ended_at.values()) - time.time() + 30)
@@ -319,18 +411,35 @@ def run(
             if len(done) == len(sample) and set(Receiver.arrivals) >= set(sample):
                 break
         time.sleep(1.0)
-    hours = (time.monotonic() - window_start) / 3600
-    calls = emulator.request_count() - calls_start
+    seconds = time.monotonic() - window_start
+    calls_end = emulator.requests_by_endpoint()
     done = finished_at(database, list(sample))
+    rounds, pages, interval = sweep_rounds(database)
+    mode = "per-job polls" if args.no_sweep else f"sweep, pages of {args.page_size}"
     print(
-        f"measured for {hours * 3600:.0f}s with one worker ({args.concurrency} processes), "
-        f"sample ends: {args.finish}"
+        f"measured for {seconds:.0f}s with one worker ({args.concurrency} processes), "
+        f"{len(provider_ids)} jobs, {mode}, sample ends: {args.finish}"
     )
-    print(f"worst lag behind a poll's due time: {worst:.1f} s")
-    print(
-        f"provider calls: {calls} = {calls / len(provider_ids) / hours:.1f} per job per hour "
-        f"({calls / (hours * 3600):.0f}/s)"
-    )
+    if not args.no_sweep:
+        print(
+            f"sweep: {rounds - rounds_start} rounds ({pages} pages in the last), "
+            f"interval now {interval:.1f} s"
+        )
+    for name, (polls, sweep, worst_interval) in zip(("first", "second"), halves, strict=True):
+        print(
+            f"worst lag, {name} half: detailed polls {polls:.1f} s"
+            + (
+                ""
+                if args.no_sweep
+                else f", sweep {sweep:.1f} s (its interval {worst_interval:.1f} s)"
+            )
+        )
+    if steady is not None:
+        print_calls(
+            f"steady state ({steady[0]:.0f} s)",
+            per_job_hour(calls_start, steady[1], len(provider_ids), steady[0]),
+        )
+    print_calls("whole window", per_job_hour(calls_start, calls_end, len(provider_ids), seconds))
     print(
         describe(
             "provider-terminal -> our terminal",
