@@ -103,7 +103,8 @@ RUNS_FOR_S = 1e9
 async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> dict[str, str]:
     """``count`` running provider jobs: id -> their progress as a listing shows it."""
     base = emulator.sdk_base_url
-    async with httpx.AsyncClient(timeout=30) as client:
+    limits = httpx.Limits(max_connections=32)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         uploaded = await client.post(
             f"{base}/files",
             files={"file": ("train.jsonl", b'{"messages": []}\n')},
@@ -247,13 +248,15 @@ def describe(name: str, values: list[float], expected: int) -> str:
 def worker_summary(log: str) -> str:
     """What the worker's log says it did: poll tasks run, and what the reconciler re-sent
     (a step re-sent while overdue is a duplicate message unless the first one was lost)."""
-    polls = len(re.findall(r"Task tuneforge\.poll_job\[[^\]]+\] succeeded", log))
+    polls = len(re.findall(r"Task tuneforge\.poll_job(?:_now)?\[[^\]]+\] succeeded", log))
+    sweeps = len(re.findall(r"Task tuneforge\.sweep_provider\[[^\]]+\] succeeded", log))
     ticks = re.findall(r"reconciler: (\d+) job step\(s\) due, (\d+) outbox message", log)
     due = sum(int(a) for a, _ in ticks)
     sent = sum(int(b) for _, b in ticks)
     return (
-        f"worker: {polls} poll tasks finished; reconciler: {len(ticks)} busy ticks, "
-        f"{due} due steps re-enqueued, {sent} outbox messages re-sent"
+        f"worker: {polls} poll tasks and {sweeps} sweep rounds finished; "
+        f"reconciler: {len(ticks)} busy ticks, {due} due steps re-enqueued, "
+        f"{sent} outbox messages re-sent"
     )
 
 

@@ -37,6 +37,7 @@ def _ts(value: int | None) -> datetime | None:
 class OpenAIAdapter(ProviderAdapter):
     name = "openai"
     lists_jobs = True
+    max_list_page = 1000  # undocumented for fine-tuning jobs (files take 10,000): settings decide
 
     def __init__(self, config: ProviderConfig) -> None:
         self.client = openai.OpenAI(

@@ -1,6 +1,10 @@
 """How soon a sweep runs again: often enough that a job ending without warning is seen within
 seconds, rarely enough that listing costs at most ``sweep_list_calls_per_job_hour`` calls per
-active job per hour, and never faster than the provider's rate limit allows."""
+active job per hour, and never faster than the provider's rate limit allows.
+
+A round costs ``pages`` calls, so listing costs 3600 / (interval × page size) calls per job
+per hour once the jobs fill many pages: the page size, more than the interval, decides what a
+large fleet costs."""
 
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ def sweep_interval_s(
     """Seconds from the start of one round to the next."""
     low = min(settings.sweep_min_interval_s, settings.job_poll_min_s)
     high = max(low, min(settings.sweep_max_interval_s, settings.job_poll_max_s))
-    budget = settings.sweep_list_calls_per_job_hour * max(jobs, 1)  # list calls per hour
+    # List calls per hour: the per-job budget, but a one-page round at the floor is always
+    # allowed (a few jobs are cheap to list however often).
+    budget = max(settings.sweep_list_calls_per_job_hour * max(jobs, 1), 3600.0 / low)
     interval = min(max(3600.0 * pages / budget, low), high)
     low_quota = (
         rate_limit is not None

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from providers.base import RateLimit
+from providers.base import ProviderJob, RateLimit
 from providers.registry import lists_jobs, max_list_page
 from service import outbox
 from service.credentials.service import (
@@ -24,7 +24,7 @@ from service.db.types import utcnow
 from service.jobs.lifecycle import pacing as job_pacing
 from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter
 from service.jobs.lifecycle.kind import PROMPT_POLL_TASK
-from service.jobs.sweeps import repository
+from service.jobs.sweeps import details, repository
 from service.jobs.sweeps.compare import Change, Watched, change_of, progress_of
 from service.jobs.sweeps.kind import SWEEP, SWEEP_TASK
 from service.jobs.sweeps.pacing import pages_for, sweep_interval_s
@@ -50,8 +50,12 @@ class SweepPlan:
 
 @dataclass
 class SweepResult:
-    changes: list[tuple[Watched, Change, datetime | None]] = field(default_factory=list)
-    """(job, what changed, when the provider expects its next change)."""
+    moved: list[tuple[Watched, datetime | None]] = field(default_factory=list)
+    """Progress moved or an estimate came closer: (job, when the provider expects a change)."""
+    details: list[details.Detail] = field(default_factory=list)
+    """Status moved: the details fetched in the round."""
+    prompt: list[Watched] = field(default_factory=list)
+    """Status moved, details not fetched here: each job's own poll, at once."""
     first_seen: list[tuple[str, str]] = field(default_factory=list)
     unseen: list[Watched] = field(default_factory=list)
     watched: int = 0
@@ -119,6 +123,7 @@ class SweepStep:
         adapter = build_adapter(self.adapter_factory, ctx.settings, plan.credentials)
         result = SweepResult(watched=len(plan.watched), started_at=plan.started_at)
         seen: set[str] = set()
+        status_moved: list[tuple[Watched, ProviderJob]] = []
         budget = pages_for(len(plan.watched), plan.page_size) + EXTRA_PAGES
         after: str | None = None
         while True:
@@ -135,15 +140,20 @@ class SweepStep:
                     continue
                 seen.add(found.id)
                 change = change_of(watched, found)
-                if change is Change.FIRST_SEEN:
+                if change is Change.STATUS:
+                    status_moved.append((watched, found))
+                elif change is Change.FIRST_SEEN:
                     result.first_seen.append((watched.id, progress_of(found)))
-                elif change is not Change.NONE or _estimate_sooner(watched, found.next_change_at):
-                    result.changes.append((watched, change, found.next_change_at))
+                elif change is Change.PROGRESS or _estimate_sooner(watched, found.next_change_at):
+                    result.moved.append((watched, found.next_change_at))
             done = len(seen) == len(plan.watched)
             if done or not page.has_more or page.next_after is None or result.pages >= budget:
                 break
             after = page.next_after
         result.unseen = [w for key, w in plan.watched.items() if key not in seen]
+        here = status_moved[: details.MAX_PER_ROUND]
+        result.details, result.prompt = details.fetch(ctx.sessions, adapter, here)
+        result.prompt += [w for w, _ in status_moved[details.MAX_PER_ROUND :]]
         return result
 
     def finish(
@@ -151,11 +161,13 @@ class SweepStep:
     ) -> None:
         settings, now = ctx.settings, utcnow()
         rounds = sweep.rounds + 1
-        for watched, change, expected in result.changes:
-            if change is Change.STATUS:
-                _poll_now(session, sweep, watched, rounds, now)
-            else:
-                repository.poll_by(session, watched.id, _poll_at(watched, expected, settings, now))
+        for detail in result.details:
+            if not details.apply(session, settings, detail):
+                _poll_now(session, sweep, detail.watched, rounds, now)
+        for watched in result.prompt:
+            _poll_now(session, sweep, watched, rounds, now)
+        for watched, expected in result.moved:
+            repository.poll_by(session, watched.id, _poll_at(watched, expected, settings, now))
         for watched in result.unseen:
             # Not in the list (deep in an account's history, or gone): its own poll tells.
             repository.poll_by(session, watched.id, _poll_at(watched, None, settings, now))

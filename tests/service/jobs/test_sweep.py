@@ -1,7 +1,8 @@
 """Sweeps: one paged list call per credential watches many jobs; only a job the list shows
-changed gets its detailed poll (job, events, checkpoints), and a rate-limited list slows the
-sweep without touching any job. The task bodies run here in-process against the OpenAI
-emulator on loopback, with real commits; the emulator's clock never moves a job by itself."""
+changed gets its details fetched (events, checkpoints: the list gave the job), and a
+rate-limited list slows the sweep without touching any job. The task bodies run here
+in-process against the OpenAI emulator on loopback, with real commits; the emulator's clock
+never moves a job by itself."""
 
 from __future__ import annotations
 
@@ -134,14 +135,16 @@ def test_a_listed_change_triggers_exactly_one_detail_fetch_and_unchanged_jobs_no
     changed = fleet.job_ids[1]
     fleet.emulator.advance(_jobs(fleet)[changed].provider_job_id or "")
     _round(fleet)
-    _drain_polls(fleet)
-    _drain_polls(fleet)  # a second pass finds nothing due
+    # The round itself fetched the changed job's details and took its end in.
+    assert _jobs(fleet)[changed].status == "succeeded"
+    _drain_polls(fleet)  # and left no poll due
     after = _calls(fleet)
     events = "GET /v1/fine_tuning/jobs/{job_id}/events"
+    checkpoints = "GET /v1/fine_tuning/jobs/{job_id}/checkpoints"
     assert after.get(events, 0) - quiet.get(events, 0) == 1
-    assert _detail_calls(after) - _detail_calls(quiet) == 3  # job, events, checkpoints once
+    assert after.get(checkpoints, 0) - quiet.get(checkpoints, 0) == 1
+    assert _detail_calls(after) - _detail_calls(quiet) == 2  # the list gave the job itself
     jobs = _jobs(fleet)
-    assert jobs[changed].status == "succeeded"
     assert all(jobs[j].status == "validating_files" for j in fleet.job_ids if j != changed)
 
     _round(fleet)  # the change was taken in: the next round fetches no detail
@@ -171,3 +174,16 @@ def test_a_rate_limited_list_slows_the_sweep_and_fails_no_job(fleet: Fleet) -> N
     recovered = _sweep(fleet)
     assert recovered.failures == 0 and recovered.last_error is None
     assert recovered.rounds == normal.rounds + 1
+
+
+def test_a_job_whose_details_fail_is_left_to_its_own_prompt_poll(fleet: Fleet) -> None:
+    _round(fleet)
+    changed = fleet.job_ids[0]
+    fleet.emulator.advance(_jobs(fleet)[changed].provider_job_id or "")
+    fleet.emulator.inject(kind="status", method="GET", path="/events$", status=500)
+    _round(fleet)
+    job = _jobs(fleet)[changed]
+    assert job.status == "validating_files" and job.error is None
+    assert job.next_poll_at is not None and job.next_poll_at <= utcnow()  # polled at once
+    poll_job(fleet.database.sessions, fleet.settings, changed, adapter_for)
+    assert _jobs(fleet)[changed].status == "succeeded"

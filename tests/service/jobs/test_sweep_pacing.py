@@ -19,7 +19,8 @@ SETTINGS = Settings(
 
 
 def test_few_jobs_sweep_at_the_ceiling_and_many_as_the_call_budget_allows() -> None:
-    assert sweep_interval_s(SETTINGS, pages=1, jobs=3) == 30  # 1 call / 30 s, not per job
+    assert sweep_interval_s(SETTINGS, pages=1, jobs=3) == 5  # one page is always cheap
+    assert sweep_interval_s(SETTINGS, pages=5, jobs=500) == 25  # 720 calls/h at the floor
     # 10,000 jobs in pages of 1,000: ten calls a round, one per job-hour allows every 3.6 s.
     assert sweep_interval_s(SETTINGS, pages_for(10_000, 1000), 10_000) == 5
     # In pages of 100 the budget asks for 36 s: the ceiling (30 s) wins.
@@ -37,4 +38,5 @@ def test_a_nearly_spent_rate_limit_waits_for_its_reset() -> None:
 
 def test_fast_test_settings_bring_the_sweep_down_with_the_poll_bounds() -> None:
     fast = SETTINGS.model_copy(update={"job_poll_min_s": 0.3, "job_poll_max_s": 1.5})
-    assert sweep_interval_s(fast, pages=1, jobs=1) == 1.5
+    assert sweep_interval_s(fast, pages=1, jobs=1) == 0.3
+    assert sweep_interval_s(fast, pages=50, jobs=50) == 1.5
