@@ -249,7 +249,16 @@ def worker_summary(log: str) -> str:
     """What the worker's log says it did: poll tasks run, and what the reconciler re-sent
     (a step re-sent while overdue is a duplicate message unless the first one was lost)."""
     polls = len(re.findall(r"Task tuneforge\.poll_job(?:_now)?\[[^\]]+\] succeeded", log))
-    sweeps = len(re.findall(r"Task tuneforge\.sweep_provider\[[^\]]+\] succeeded", log))
+    rounds = [
+        float(t)
+        for t in re.findall(r"Task tuneforge\.sweep_provider\[[^\]]+\] succeeded in ([\d.]+)s", log)
+    ]
+    sweeps = len(rounds)
+    if rounds:
+        print(
+            f"sweep rounds took {sum(rounds) / len(rounds):.2f} s on average, "
+            f"{max(rounds):.2f} s at most"
+        )
     ticks = re.findall(r"reconciler: (\d+) job step\(s\) due, (\d+) outbox message", log)
     due = sum(int(a) for a, _ in ticks)
     sent = sum(int(b) for _, b in ticks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,23 +51,29 @@ class OpenAIAdapter(ProviderAdapter):
         )
 
     def _job(self, job: Any) -> ProviderJob:
-        error = job.error
+        return self._job_from(job.to_dict())
+
+    def _job_from(self, job: Mapping[str, Any]) -> ProviderJob:
+        """A job from its wire JSON (a list page is read as JSON, not built into thousands of
+        SDK models: that was most of a sweep's CPU)."""
+        error = job.get("error") or {}
+        status = str(job["status"])
         return ProviderJob(
             provider=self.name,
-            id=job.id,
-            status=_status(job.status),
-            provider_status=job.status,
-            model=job.model,
-            fine_tuned_model=job.fine_tuned_model,
-            trained_tokens=job.trained_tokens,
-            error=JobError(error.code or "error", error.message, error.param)
-            if error and error.message
+            id=str(job["id"]),
+            status=_status(status),
+            provider_status=status,
+            model=job.get("model"),
+            fine_tuned_model=job.get("fine_tuned_model"),
+            trained_tokens=job.get("trained_tokens"),
+            error=JobError(error.get("code") or "error", error["message"], error.get("param"))
+            if error.get("message")
             else None,
-            created_at=_ts(job.created_at),
-            finished_at=_ts(job.finished_at),
-            tag=(job.metadata or {}).get(TAG_KEY),
-            estimated_finish_at=_ts(job.estimated_finish),
-            next_change_at=_ts(job.estimated_finish),
+            created_at=_ts(job.get("created_at")),
+            finished_at=_ts(job.get("finished_at")),
+            tag=(job.get("metadata") or {}).get(TAG_KEY),
+            estimated_finish_at=_ts(job.get("estimated_finish")),
+            next_change_at=_ts(job.get("estimated_finish")),
         )
 
     def upload_dataset(self, path: Path, filename: str, purpose: str = "fine-tune") -> str:
@@ -161,9 +168,9 @@ class OpenAIAdapter(ProviderAdapter):
             raw = self.client.fine_tuning.jobs.with_raw_response.list(
                 limit=limit, after=after or openai.omit
             )
-            page = raw.parse()
-        jobs = [self._job(job) for job in page.data]
-        has_more = bool(page.has_more) and bool(jobs)
+            body = raw.http_response.json()
+        jobs = [self._job_from(job) for job in body.get("data") or []]
+        has_more = bool(body.get("has_more")) and bool(jobs)
         return JobPage(
             jobs=jobs,
             has_more=has_more,
