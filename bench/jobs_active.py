@@ -20,9 +20,12 @@ How the sample ends (``--finish``):
 - ``surprise``: the jobs end without warning and nothing is pushed: only the sweep (or, with
   ``--no-sweep``, the routine per-job polls) sees it.
 
+Pushed and surprise ends come at random moments over ``--spread-s`` (30 s: 100 ends in 30 s is
+about the end rate of 10,000 jobs that run an hour; 0 ends them all at once, a burst).
+
     python bench/jobs_active.py [--jobs 10000] [--seconds 240] [--sample 100]
                                 [--finish estimated|pushed|surprise] [--page-size 100]
-                                [--no-sweep]
+                                [--no-sweep] [--spread-s 30]
 
 Jobs are inserted already launched (``running``, a provider job in the emulator running with
 an end far away that the clock never reaches), started between now and ``--max-age-s`` ago,
@@ -281,6 +284,9 @@ def main() -> None:
     )
     parser.add_argument("--page-size", type=int, default=100, help="the sweep's list page")
     parser.add_argument("--no-sweep", action="store_true", help="per-job polls, as before")
+    parser.add_argument(
+        "--spread-s", type=float, default=30.0, help="pushed/surprise ends spread over this"
+    )
     args = parser.parse_args()
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
@@ -353,10 +359,18 @@ def end_sample(
 ) -> dict[str, float]:
     """End the sampled jobs at the provider; when each one ends there (wall-clock time)."""
     if args.finish != "estimated":
-        ended: dict[str, float] = {}
-        for job_id, provider_job_id in provider_ids.items():
-            emulator.advance(provider_job_id)
-            ended[job_id] = time.time()
+        # Unannounced ends at random moments over --spread-s (0: all at once), each timed when
+        # the emulator has ended it; the planned moments stand in until then.
+        start = time.time()
+        ended = {job_id: start + random.uniform(0, args.spread_s) for job_id in provider_ids}
+
+        def end_each() -> None:
+            for job_id, at in sorted(ended.items(), key=lambda item: item[1]):
+                time.sleep(max(0.0, at - time.time()))
+                emulator.advance(provider_ids[job_id])
+                ended[job_id] = time.time()
+
+        threading.Thread(target=end_each, daemon=True).start()
         return ended
     # Ends announced a little more than the longest poll interval ahead, so every job has had a
     # routine poll, and so read the estimate, before it ends (as with OpenAI's estimated_finish
