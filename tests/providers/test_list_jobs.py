@@ -38,6 +38,7 @@ def test_listing_providers_page_newest_first_with_the_snapshot_a_read_gives(
         return
     file_id = h.adapter.upload_dataset(h.dataset, "train.jsonl")
     created = [h.adapter.create_job(spec_for(h, file_id, tag=f"list-{n}")).id for n in range(5)]
+    h.emulator.advance(created[0])  # ended: its snapshot no longer moves with the clock
 
     listed, pages = _every_page(h, limit=2)
     assert [j.id for j in listed] == list(reversed(created))  # newest first
