@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_active_eval_runs_per_tenant: int = Field(default=10, gt=0, le=100_000)
     # Items of one eval run sampled and graded at once (threads of the run's worker).
     eval_run_concurrency: int = Field(default=8, ge=1, le=256)
+    # Chat completions in flight to one provider from one worker process, all runs together.
+    provider_chat_concurrency: int = Field(default=32, ge=1, le=1024)
     # Runs on a local model: items in flight (threads that only wait on the generator), the
     # most generated in one batch, and how long a batch waits to fill. Two batches in flight
     # let the generator group similar prompt lengths (bench/local_generate.py).

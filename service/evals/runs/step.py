@@ -33,6 +33,7 @@ from service.evals.runs.execute import execute_items
 from service.evals.runs.items import Completer, criteria_of
 from service.evals.runs.judge import judge_with
 from service.evals.runs.kind import LOCAL_RUN_TASK, RUN_TASK
+from service.evals.runs.limits import limited
 from service.evals.runs.local import LocalModel, local_completer
 from service.evals.runs.repository import RunRepository
 from service.evals.runs.requests import sampling_plan
@@ -239,7 +240,7 @@ def _completer(
     def complete(request: ChatRequest) -> ChatCompletion:
         return adapter.chat_completion(replace(request, model=route.model))
 
-    return complete
+    return limited(route.provider, settings.provider_chat_concurrency, complete)
 
 
 def _routed(completers: dict[str, Completer]) -> Completer:
