@@ -32,8 +32,9 @@ def output_item(
     tenant_id: str, eval_id: str, run_id: str, outcome: ItemOutcome
 ) -> EvalRunOutputItem:
     sample = outcome.sample
-    if sample is not None and outcome.error and "error" in sample:
-        sample = {**sample, "error": {"code": "item_error", "message": outcome.error}}
+    if outcome.error:
+        # OpenAI's output item says why in ``sample.error``, also when nothing was sampled
+        sample = {**(sample or {}), "error": {"code": "item_error", "message": outcome.error}}
     return EvalRunOutputItem(
         tenant_id=tenant_id,
         run_id=run_id,

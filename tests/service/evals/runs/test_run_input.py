@@ -240,3 +240,18 @@ def test_a_local_judge_sends_the_run_to_the_gpu_queue(
         select(OutboxMessage.task).where(OutboxMessage.target_id == response.json()["id"])
     )
     assert task == "tuneforge.eval_run_local"
+
+
+def test_compare_needs_two_different_runs_of_the_eval(
+    client: TestClient, key: str, eval_id: str
+) -> None:
+    source = {"type": "jsonl", "source": completions(BASE_MODEL, count=1)["source"]}
+    run = _create(client, key, eval_id, source).json()["id"]
+    path = f"/v1/evals/{eval_id}/compare"
+    for runs in (run, f"{run},{run}", f"{run},", "a,b,c"):
+        error = _error(client.get(path, params={"runs": runs}, headers=auth(key)))
+        assert error["param"] == "runs", runs
+    missing = client.get(path, headers=auth(key))
+    assert _error(missing)["param"] == "runs"
+    unknown = client.get(path, params={"runs": f"{run},evalrun_nope"}, headers=auth(key))
+    assert unknown.status_code == 404

@@ -197,3 +197,19 @@ def test_a_file_uploaded_for_evals_is_a_runs_source_and_never_a_jobs(
     with pytest.raises(openai.BadRequestError) as refused:
         world.sdk.fine_tuning.jobs.create(model=BASE_MODEL, training_file=uploaded.id)
     assert refused.value.code == "held_out_file"
+
+
+def test_an_item_the_provider_keeps_refusing_is_errored_and_says_why(world: RunWorld) -> None:
+    world.emulator.inject(kind="status", status=400, path="/chat/completions$", count=1)
+    eval_id = _eval(world)
+    run = world.sdk.evals.runs.create(eval_id, data_source=completions(BASE_MODEL, 3))
+    world.work(run.id, world.settings.model_copy(update={"eval_run_concurrency": 1}))
+    done = world.sdk.evals.runs.retrieve(run.id, eval_id=eval_id)
+    assert done.status == "completed"  # a failed item is errored, not a failed run
+    counts = done.result_counts
+    assert (counts.total, counts.errored, counts.failed) == (3, 1, 2)
+    items = world.sdk.evals.runs.output_items.list(run.id, eval_id=eval_id)
+    bad = next(i for i in items if i.status == "error")
+    assert bad.datasource_item_id == 0 and bad.results == []
+    extra: Any = bad.sample
+    assert extra.error.code == "item_error" and "openai" in extra.error.message
