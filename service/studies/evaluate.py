@@ -6,6 +6,7 @@ A run that cannot start or fails is reported on the study, never fatal."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,44 @@ def _run(
     return run.id, None
 
 
+def _over_budget(session: Session, study: Study) -> str | None:
+    """The budget is a hard cap: what training actually cost plus the evaluation's quote must
+    fit in it before evaluation spends anything."""
+    budget = Decimal(str(study.spec["budget"]))
+    spent = Decimal(0)
+    for state in study.candidates:
+        job = session.get(Job, state["job_id"]) if state.get("job_id") else None
+        if job is not None and job.cost is not None:
+            spent += job.cost
+    evaluation = sum(
+        (
+            Decimal(p["amount"])
+            for p in study.quote.get("parts", [])
+            if p["kind"] == "evaluation" and p["amount"] is not None
+        ),
+        Decimal(0),
+    )
+    if spent + evaluation <= budget:
+        return None
+    return (
+        f"Training cost {spent} USD and the evaluation is quoted at {evaluation} USD: together "
+        f"over the study's budget of {budget} USD, so nothing is evaluated."
+    )
+
+
 def start_evaluation(session: Session, settings: Settings, study: Study, now: datetime) -> None:
     spec = study.spec
+    over = _over_budget(session, study)
+    if over is not None:
+        transition(
+            study,
+            StudyStatus.FAILED,
+            reason=over,
+            error={"code": "budget_exceeded", "message": over},
+            level="error",
+            now=now,
+        )
+        return
     test = session.get(File, study.test_file_id)
     train = session.get(File, study.train_file_id)
     assert test is not None and train is not None  # a study's files are kept while it exists

@@ -6,6 +6,7 @@ Cancel cancels the candidate jobs."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -107,3 +108,22 @@ def test_cancel_cancels_the_candidate_jobs(settings: Settings, committed_db: Dat
     study, jobs = _load(committed_db, study_id)
     assert study.status == "cancelled" and [j.status for j in jobs] == ["cancelled"]
     assert study.candidates[0]["status"] == "cancelled"
+
+
+def test_evaluation_never_starts_when_training_spent_the_budget(
+    settings: Settings, committed_db: Database
+) -> None:
+    study_id = _study(committed_db, settings, [{"model": LLAMA}])
+    run_study_step(committed_db.sessions, settings, study_id)
+    with session_scope(committed_db.sessions) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        job = session.get(Job, study.candidates[0]["job_id"])
+        assert job is not None
+        cancel_job(session, settings, job.tenant_id, job.id)
+        job.cost = Decimal("49.999999")  # a provider billed more than quoted
+    run_study_step(committed_db.sessions, settings, study_id)
+    study, _ = _load(committed_db, study_id)
+    assert study.status == "failed" and study.evaluation is None
+    assert study.error is not None and study.error["code"] == "budget_exceeded"
+    assert "49.999999" in study.error["message"]
