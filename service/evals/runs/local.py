@@ -42,10 +42,6 @@ def register_local_completer_factory(factory: LocalCompleterFactory | None) -> N
     _factory = factory
 
 
-def registered_factory() -> LocalCompleterFactory | None:
-    return _factory
-
-
 @contextmanager
 def local_completer(settings: Settings, model: LocalModel) -> Iterator[Completer]:
     factory = _factory
