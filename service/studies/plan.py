@@ -300,7 +300,14 @@ def plan_study(
                 f"{estimate.basis}; {estimate.billed_tokens or 'unknown'} billed tokens",
             )
         )
-        cost, detail = _eval_cost(target.info, items, "", settings, tuned=True)
+        # a local model's serving price lives in the service catalog, not the job's target
+        priced = lookup_model(
+            service_catalog(settings),
+            target.provider,
+            target.provider_model,
+            hourly_rate(settings.local_gpu_hourly_rate),
+        )
+        cost, detail = _eval_cost(priced or target.info, items, "", settings, tuned=True)
         plan.parts.append(
             CostPart("evaluation", target.provider, target.provider_model, cost, detail)
         )

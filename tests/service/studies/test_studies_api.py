@@ -216,3 +216,30 @@ def test_another_tenants_study_is_a_404(
     assert client.get(f"{URL}/{study['id']}", headers=other).status_code == 404
     assert client.post(f"{URL}/{study['id']}/cancel", headers=other).status_code == 404
     assert client.get(URL, headers=other).json()["data"] == []
+
+
+def test_a_local_candidate_is_quoted_by_the_hour_and_served_at_measured_tokens_per_second(
+    db_session: Session, settings: Settings, tmp_path: Any
+) -> None:
+    models = tmp_path / "models"
+    (models / "tiny").mkdir(parents=True)
+    (models / "tiny" / "config.json").write_text('{"max_position_embeddings": 2048}')
+    local = settings.model_copy(
+        update={"local_models_dir": models, "local_inference_tokens_per_second": 500.0}
+    )
+    tenant, _, file_id = _setup(db_session, settings)
+    body = CreateStudyRequest.model_validate(
+        _body(file_id, candidates=[{"model": "local/tiny"}, {"model": LLAMA}])
+    )
+    study = create_study(db_session, local, tenant.id, body)
+    parts = {(p["kind"], p["provider"], p["model"]): p for p in study.quote["parts"]}
+    training = parts[("training", "local", "tiny")]
+    assert training["amount"] is not None and "hours_x_hourly_rate" in training["detail"]
+    # $2/h over 500 tokens/s is $1.111… per 1M tokens, for the base and the tuned model alike
+    assert parts[("evaluation", "local", "tiny")]["amount"] is not None
+    assert parts[("evaluation", "local", "tiny (5-shot)")]["amount"] is not None
+    assert [b["model"] for b in study.spec["baselines"]][:2] == ["local/tiny", "local/tiny"]
+    unpriced = create_study(
+        db_session, settings.model_copy(update={"local_models_dir": models}), tenant.id, body
+    )
+    assert {w["code"] for w in unpriced.warnings} == {"price_unknown"}
