@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from emulators.clock import Clock, ManualClock, SystemClock
 from emulators.faults import ASGIApp, FaultRule
 
 PROVIDERS = ("openai", "together", "mistral", "fireworks", "vertex")
@@ -21,31 +22,33 @@ def create_app(
     phase_seconds: float = 2.0,
     retired: bool = False,
     webhooks: Sequence[tuple[str, str]] = (),
+    clock: Clock | None = None,
 ) -> ASGIApp:
     """The emulator app for ``provider``. ``retired`` (Mistral only) answers 410 on fine-tuning;
-    ``webhooks`` (OpenAI only) are (url, secret) subscriptions to push job events to."""
+    ``webhooks`` (OpenAI only) are (url, secret) subscriptions to push job events to; ``clock``
+    (default: the system's) is what every job's timeline reads (``emulators.clock``)."""
     if webhooks and provider != "openai":
         raise ValueError("only the OpenAI emulator pushes webhooks")
     if provider == "openai":
         from emulators import openai
 
-        return openai.create_app(phase_seconds, webhooks)
+        return openai.create_app(phase_seconds, webhooks, clock=clock)
     if provider == "together":
         from emulators import together
 
-        return together.create_app(phase_seconds)
+        return together.create_app(phase_seconds, clock=clock)
     if provider == "mistral":
         from emulators import mistral
 
-        return mistral.create_app(phase_seconds, retired=retired)
+        return mistral.create_app(phase_seconds, retired=retired, clock=clock)
     if provider == "fireworks":
         from emulators import fireworks
 
-        return fireworks.create_app(phase_seconds)
+        return fireworks.create_app(phase_seconds, clock=clock)
     if provider == "vertex":
         from emulators import vertex
 
-        return vertex.create_app(phase_seconds)
+        return vertex.create_app(phase_seconds, clock=clock)
     raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
 
 
@@ -65,4 +68,12 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-__all__ = ["PROVIDERS", "FaultRule", "create_app", "serve"]
+__all__ = [
+    "PROVIDERS",
+    "Clock",
+    "FaultRule",
+    "ManualClock",
+    "SystemClock",
+    "create_app",
+    "serve",
+]

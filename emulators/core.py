@@ -19,6 +19,10 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
   ``{"count": n, "by_endpoint": {...}, "data": [{"method", "path", "authorization"}, ...]}``.
   Every job in ``GET /_emulator/jobs`` also carries the ``authorization`` it was created
   with, so a test can tell whose key reached the provider.
+- ``GET /_emulator/clock``: ``{"manual", "time", "monotonic"}``; ``POST /_emulator/clock/advance``
+  with ``{"seconds": s}`` moves a manual clock (``emulators.clock.ManualClock``, given to
+  ``create_app(clock=...)``) and answers once what it made due was handled; 409 on the system
+  clock.
 - ``POST /_emulator/reset``: forget jobs, files, faults and the request count (and, on the
   OpenAI emulator, its webhook subscriptions).
 - OpenAI emulator only (``emulators.push``): ``POST /_emulator/webhooks`` with
@@ -33,7 +37,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +46,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from emulators.clock import Clock, ManualClock, SystemClock
 from emulators.faults import FaultRule, current_authorization
 
 DEFAULT_FAILURE = "Training file has invalid format: example 3 is missing an assistant message."
@@ -53,6 +57,10 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 class FinishIn(BaseModel):
     seconds: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ClockAdvance(BaseModel):
+    seconds: float = Field(ge=0, le=10 * 365 * 86400, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,14 @@ class Progress:
 
 
 class EmulatorState:
-    def __init__(self, phases: int, phase_seconds: float, total_steps: int = 12) -> None:
+    def __init__(
+        self,
+        phases: int,
+        phase_seconds: float,
+        total_steps: int = 12,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
         self.phases = phases  # index of the terminal phase on the success path
         self.phase_seconds = phase_seconds
         self.total_steps = total_steps
@@ -165,8 +180,8 @@ class EmulatorState:
         job = EmulatedJob(
             id=job_id,
             body=body,
-            created_mono=time.monotonic(),
-            created_at=time.time(),
+            created_mono=self.clock.monotonic(),
+            created_at=self.clock.time(),
             token_count=token_count,
             fail_message=self.take_job_failure(),
             authorization=current_authorization.get(),
@@ -180,8 +195,8 @@ class EmulatorState:
         if job.advanced:
             return self.phases
         if job.plan is not None:
-            return self.phases if time.monotonic() >= job.plan.end_mono else job.plan.phase
-        elapsed = time.monotonic() - job.created_mono
+            return self.phases if self.clock.monotonic() >= job.plan.end_mono else job.plan.phase
+        elapsed = self.clock.monotonic() - job.created_mono
         return min(int(elapsed / self.phase_seconds), self.phases)
 
     def progress(self, job: EmulatedJob) -> Progress:
@@ -191,7 +206,7 @@ class EmulatorState:
                 settled = phase > job.cancelled_at_phase or job.advanced
                 step = self._step(job.cancelled_at_phase)
             else:
-                settled = job.advanced or time.monotonic() >= self.settles_at(job)
+                settled = job.advanced or self.clock.monotonic() >= self.settles_at(job)
                 step = job.cancelled_at_step
             outcome: Literal["cancelled", "cancelling"] = "cancelled" if settled else "cancelling"
             return Progress(job.cancelled_at_phase, outcome, step, self.total_steps)
@@ -208,7 +223,7 @@ class EmulatorState:
         span = plan.end_mono - plan.start_mono
         if left <= 0 or span <= 0:
             return done
-        ran = int((time.monotonic() - plan.start_mono) / span * left)
+        ran = int((self.clock.monotonic() - plan.start_mono) / span * left)
         return done + max(0, min(ran, left - 1))  # the last step lands exactly at the end
 
     def _step(self, phase: int) -> int:
@@ -251,7 +266,7 @@ class EmulatorState:
         """Seconds until an active job planned by ``finish_in`` finishes; None for others."""
         if job.plan is None or self.progress(job).outcome != "active":
             return None
-        return max(0.0, job.plan.end_mono - time.monotonic())
+        return max(0.0, job.plan.end_mono - self.clock.monotonic())
 
     def settles_at(self, job: EmulatedJob) -> float:
         """Earliest monotonic time the clock alone may make the job terminal."""
@@ -274,8 +289,8 @@ class EmulatorState:
         if job.cancelled_at_phase is None:
             job.cancelled_at_phase = progress.phase
             job.cancelled_at_step = progress.step
-            job.cancelled_mono = time.monotonic()
-            job.cancelled_at = time.time()
+            job.cancelled_mono = self.clock.monotonic()
+            job.cancelled_at = self.clock.time()
         self._changed(job)
         return True
 
@@ -293,7 +308,7 @@ class EmulatorState:
         progress = self.progress(job)
         if progress.outcome != "active":
             return False
-        now_mono, now_at = time.monotonic(), time.time()
+        now_mono, now_at = self.clock.monotonic(), self.clock.time()
         phase = max(progress.phase, RUNNING_PHASE)
         entered = tuple(
             min(self.entered_at(job, p), now_at) if p <= progress.phase else now_at
@@ -384,6 +399,21 @@ def add_control_routes(
                 409,
             )
         return {"job": describe(job)}
+
+    @app.get("/_emulator/clock")
+    async def read_clock() -> dict[str, Any]:
+        manual = isinstance(state.clock, ManualClock)
+        return {"manual": manual, "time": state.clock.time(), "monotonic": state.clock.monotonic()}
+
+    @app.post("/_emulator/clock/advance")
+    async def advance_clock(body: ClockAdvance) -> dict[str, Any]:
+        if not isinstance(state.clock, ManualClock):
+            return JSONResponse(  # type: ignore[return-value]
+                {"error": "this emulator runs on the system clock (start it with a manual one)"},
+                409,
+            )
+        state.clock.advance(body.seconds)
+        return {"manual": True, "time": state.clock.time(), "monotonic": state.clock.monotonic()}
 
     @app.get("/_emulator/requests")
     async def count_requests() -> dict[str, Any]:

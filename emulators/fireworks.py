@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emulators.chat import add_chat_route, training_of_succeeded
+from emulators.clock import Clock
 from emulators.core import (
     EmulatedJob,
     EmulatorState,
@@ -55,8 +56,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def create_app(phase_seconds: float = 2.0) -> ASGIApp:
-    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds)
+def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASGIApp:
+    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
     app = FastAPI(title="Fireworks fine-tuning emulator")
 
     def describe(job: EmulatedJob) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         state.files[key] = {
             "name": f"accounts/{account}/datasets/{dataset_id}",
             "displayName": dataset.get("displayName") or dataset_id,
-            "createTime": _iso(datetime.now(UTC).timestamp()),
+            "createTime": _iso(state.clock.time()),
             "state": "UPLOADING",
             "status": {"code": "OK", "message": ""},
             "exampleCount": str(dataset.get("exampleCount") or "0"),
@@ -154,7 +155,7 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
         return {
             "id": dataset_id,
             "bytes": len(content),
-            "created_at": int(datetime.now(UTC).timestamp()),
+            "created_at": int(state.clock.time()),
             "filename": upload.filename,
             "object": "file",
             "purpose": "fine-tune",

@@ -9,13 +9,13 @@ CANCELLATION_REQUESTED to CANCELLED). A single job's GET carries its events and 
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emulators.chat import add_chat_route, training_of_succeeded
+from emulators.clock import Clock
 from emulators.core import (
     EmulatedJob,
     EmulatorState,
@@ -41,8 +41,10 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"object": "error", "message": message, "type": kind, "param": None, "code": code}
 
 
-def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
-    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds)
+def create_app(
+    phase_seconds: float = 2.0, *, retired: bool = False, clock: Clock | None = None
+) -> ASGIApp:
+    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
     app = FastAPI(title="Mistral fine-tuning emulator")
     if retired:
         state.faults.append(
@@ -148,7 +150,7 @@ def create_app(phase_seconds: float = 2.0, *, retired: bool = False) -> ASGIApp:
             "id": f"{file_id[:8]}-{file_id[8:12]}-{file_id[12:16]}-{file_id[16:20]}-{file_id[20:]}",
             "object": "file",
             "bytes": len(content),
-            "created_at": int(time.time()),
+            "created_at": int(state.clock.time()),
             "filename": upload.filename or "upload.jsonl",
             "purpose": str(form.get("purpose") or "fine-tune"),
             "sample_type": "instruct",

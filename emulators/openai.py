@@ -11,7 +11,6 @@ signed ``fine_tuning.job.succeeded|failed|cancelled`` event (``emulators.push``)
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from emulators.chat import add_chat_route, training_of_succeeded
+from emulators.clock import Clock
 from emulators.core import (
     EmulatedJob,
     EmulatorState,
@@ -74,9 +74,14 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
     }
 
 
-def create_app(phase_seconds: float = 2.0, webhooks: Sequence[tuple[str, str]] = ()) -> ASGIApp:
+def create_app(
+    phase_seconds: float = 2.0,
+    webhooks: Sequence[tuple[str, str]] = (),
+    *,
+    clock: Clock | None = None,
+) -> ASGIApp:
     """``webhooks``: (url, secret) subscriptions to start with (ValueError when malformed)."""
-    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds)
+    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
     pusher = WebhookPusher(state, WEBHOOK_EVENTS)
     for url, secret in webhooks:
         pusher.subscribe(url, secret)
@@ -206,7 +211,7 @@ def create_app(phase_seconds: float = 2.0, webhooks: Sequence[tuple[str, str]] =
             "id": file_id,
             "object": "file",
             "bytes": len(content),
-            "created_at": int(time.time()),
+            "created_at": int(state.clock.time()),
             "expires_at": None,
             "filename": upload.filename or "upload.jsonl",
             "purpose": str(purpose),

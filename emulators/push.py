@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from standardwebhooks import Webhook
 
+from emulators.clock import ManualClock
 from emulators.core import TERMINAL, EmulatedJob, EmulatorState
 
 SCAN_SECONDS = 0.1
@@ -101,6 +102,7 @@ class TerminalWatch:
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        self.clock = state.clock
         self.active = False
         self._open: set[str] = set()  # watched jobs not reported yet
         self._due: list[tuple[float, str]] = []
@@ -110,7 +112,7 @@ class TerminalWatch:
         if self.active:
             return
         self.active = True
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for job in list(self.state.jobs.values()):
             if self.state.progress(job).outcome not in TERMINAL:
                 self._open.add(job.id)
@@ -126,14 +128,14 @@ class TerminalWatch:
         if not self.active:
             return
         if job.id in self._open:
-            heapq.heappush(self._due, (time.monotonic(), job.id))
+            heapq.heappush(self._due, (self.clock.monotonic(), job.id))
         elif self.state.progress(job).outcome not in TERMINAL:  # created just now
             self._open.add(job.id)
             heapq.heappush(self._due, (self.state.settles_at(job), job.id))
 
     def settled(self) -> list[tuple[EmulatedJob, str]]:
         """Watched jobs that became terminal since the last call, with their outcome."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         found: list[tuple[EmulatedJob, str]] = []
         while self._due and self._due[0][0] <= now:
             _, job_id = heapq.heappop(self._due)
@@ -152,15 +154,20 @@ class TerminalWatch:
 class WebhookPusher:
     def __init__(self, state: EmulatorState, event_types: Mapping[str, str]) -> None:
         self.event_types = event_types  # job outcome -> event type
+        self.clock = state.clock
         self.watch = TerminalWatch(state)
         self.subscriptions: dict[str, Subscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
         state.reset_hooks.append(self.clear)
+        if isinstance(self.clock, ManualClock):
+            self.clock.listeners.append(self._clock_moved)
 
     def subscribe(self, url: str, secret: str) -> Subscription:
         """Raises ValueError as ``signer_for`` does."""
         signer = signer_for(url, secret)
-        sub = Subscription(f"whsub_{secrets.token_hex(8)}", url, signer, int(time.time()))
+        sub = Subscription(f"whsub_{secrets.token_hex(8)}", url, signer, int(self.clock.time()))
         self.subscriptions[sub.id] = sub
         self.watch.start()
         return sub
@@ -174,31 +181,57 @@ class WebhookPusher:
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
+            self._loop, self._client = asyncio.get_running_loop(), client
             scanner = asyncio.create_task(self._scan(client))
             try:
                 yield
             finally:
+                self._loop = self._client = None
                 scanner.cancel()
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(scanner, *self._tasks, return_exceptions=True)
 
     async def _scan(self, client: httpx.AsyncClient) -> None:
+        # Real time on purpose: how often we look is not part of the emulated timeline (what is
+        # due is read on the clock), and a manual clock also scans on every advance.
         while True:
             await asyncio.sleep(SCAN_SECONDS)
-            if not self.subscriptions:
-                continue
-            try:
-                for job, outcome in self.watch.settled():
-                    self._publish(client, job, outcome)
-            except Exception:  # a bug here must not stop every later push
-                log.exception("webhook scan failed")
+            self._scan_once(client)
+
+    def _scan_once(self, client: httpx.AsyncClient) -> None:
+        if not self.subscriptions:
+            return
+        try:
+            for job, outcome in self.watch.settled():
+                self._publish(client, job, outcome)
+        except Exception:  # a bug here must not stop every later push
+            log.exception("webhook scan failed")
+
+    def _clock_moved(self) -> None:
+        """A manual clock advanced: publish what became terminal before ``advance`` returns,
+        so a test sees every event it made due queued (``Subscription.events``) at once."""
+        loop, client = self._loop, self._client
+        if loop is None or client is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._scan_once(client)
+            return
+
+        async def scan() -> None:
+            self._scan_once(client)
+
+        asyncio.run_coroutine_threadsafe(scan(), loop).result(timeout=10)
 
     def _publish(self, client: httpx.AsyncClient, job: EmulatedJob, outcome: str) -> None:
         event = {
             "id": f"evt_{secrets.token_hex(16)}",
             "object": "event",
-            "created_at": int(time.time()),
+            "created_at": int(self.clock.time()),
             "type": self.event_types[outcome],
             "data": {"id": job.id},
         }
@@ -214,8 +247,8 @@ class WebhookPusher:
         self, client: httpx.AsyncClient, sub: Subscription, message_id: str, payload: str
     ) -> None:
         for delay in (0.0, *RETRY_DELAYS):
-            await asyncio.sleep(delay)
-            now = time.time()
+            await self.clock.sleep(delay)
+            now = time.time()  # the signature's timestamp is checked against real time
             headers = {
                 "webhook-id": message_id,
                 "webhook-timestamp": str(int(now)),

@@ -4,6 +4,9 @@ with running_emulator("together", phase_seconds=0.05) as emu:
     client = Together(api_key="k", base_url=emu.sdk_base_url)
     emu.inject(kind="status", status=429, retry_after=0.1, path="/v1/fine-tunes")
     assert emu.job_count() == 1
+
+Pass ``clock=ManualClock()`` (``emulators.clock``) to move the emulator's time only by
+``clock.advance(seconds)``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import httpx
 import uvicorn
 
 from emulators import create_app
+from emulators.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,11 @@ class EmulatorHandle:
         data: list[dict[str, Any]] = self._control("GET", "/webhooks")["data"]
         return data
 
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's manual clock (HTTP 409 on the system clock); a test in the same
+        process may as well call ``ManualClock.advance`` itself."""
+        self._control("POST", "/clock/advance", {"seconds": seconds})
+
     def reset(self) -> None:
         self._control("POST", "/reset")
 
@@ -93,13 +102,20 @@ def running_emulator(
     phase_seconds: float = 0.05,
     retired: bool = False,
     webhooks: Sequence[tuple[str, str]] = (),
+    clock: Clock | None = None,
 ) -> Iterator[EmulatorHandle]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(provider, phase_seconds=phase_seconds, retired=retired, webhooks=webhooks),
+        create_app(
+            provider,
+            phase_seconds=phase_seconds,
+            retired=retired,
+            webhooks=webhooks,
+            clock=clock,
+        ),
         log_level="critical",
         timeout_graceful_shutdown=1,
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from emulators.chat import add_chat_route, training_of_succeeded
+from emulators.clock import Clock
 from emulators.core import (
     RUNNING_PHASE,
     EmulatedJob,
@@ -107,8 +107,8 @@ def model_limits(model: str) -> dict[str, Any]:
     }
 
 
-def create_app(phase_seconds: float = 2.0) -> ASGIApp:
-    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds)
+def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASGIApp:
+    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
     app = FastAPI(title="Together fine-tuning emulator")
     checksums: dict[str, str] = {}
 
@@ -259,7 +259,7 @@ def create_app(phase_seconds: float = 2.0) -> ASGIApp:
             "filename": fields["file_name"],
             "file_type": fields["file_type"],
             "purpose": fields["purpose"],
-            "created_at": int(time.time()),
+            "created_at": int(state.clock.time()),
             "content": None,
         }
         checksums[key] = file_id

@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from emulators.clock import Clock
 from emulators.core import (
     RUNNING_PHASE,
     EmulatedJob,
@@ -96,8 +97,8 @@ def dataset_problem(content: bytes) -> str | None:
     return None if examples else "the dataset has no examples"
 
 
-def create_app(phase_seconds: float = 2.0) -> ASGIApp:
-    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds)
+def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASGIApp:
+    state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
     google = GoogleCloudState()
     state.reset_hooks.append(google.reset)
     app = FastAPI(title="Vertex AI tuning emulator")

@@ -4,7 +4,6 @@ seconds, the providers' finish estimates say so, and its history never contradic
 from __future__ import annotations
 
 import itertools
-import time
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 from openai.types.fine_tuning import FineTuningJob
 from together.types import FinetuneResponse
 
+from emulators.clock import ManualClock
 from emulators.testing import EmulatorHandle, running_emulator
 from tests.providers.emulated_jobs import DATASET, openai_job
 
@@ -41,28 +41,26 @@ def events(emu: EmulatorHandle, job_id: str) -> list[tuple[str, int, str]]:
 
 
 def test_openai_job_runs_until_the_new_finish_then_succeeds_like_a_clock_finished_job() -> None:
-    with running_emulator("openai", phase_seconds=SLOW) as emu:
+    clock = ManualClock()
+    with running_emulator("openai", phase_seconds=SLOW, clock=clock) as emu:
         job_id = openai_job(emu)
         assert openai_get(emu, job_id)["status"] == "validating_files"
-        called = time.time()
+        called = clock.time()
         emu.finish_in(job_id, 1.5)
 
         job = openai_get(emu, job_id)
         assert job["status"] == "running"
-        assert abs(job["estimated_finish"] - (called + 1.5)) <= 1
+        assert job["estimated_finish"] == int(called + 1.5)
         sdk = openai.OpenAI(api_key="k", base_url=emu.sdk_base_url, max_retries=0)
         assert sdk.fine_tuning.jobs.retrieve(job_id).estimated_finish == job["estimated_finish"]
 
         snapshots = [events(emu, job_id)]
-        while time.time() + 0.15 < called + 1.0:  # well before the finish, even on a busy box
-            time.sleep(0.15)
+        for _ in range(5):  # up to 1.25 s of the 1.5: still running
+            clock.advance(0.25)
             assert openai_get(emu, job_id)["status"] == "running"
             snapshots.append(events(emu, job_id))
-        deadline = time.time() + 2
-        while openai_get(emu, job_id)["status"] == "running" and time.time() < deadline:
-            time.sleep(0.02)
+        clock.advance(0.25)
         finished = FineTuningJob.model_validate(openai_get(emu, job_id))
-        assert time.time() >= called + 1.5
         snapshots.append(events(emu, job_id))
 
         assert finished.status == "succeeded" and finished.fine_tuned_model
@@ -70,38 +68,41 @@ def test_openai_job_runs_until_the_new_finish_then_succeeds_like_a_clock_finishe
         assert finished.finished_at == job["estimated_finish"]
         # Steps were spread over the run, and what was shown once never changed afterwards.
         step_counts = [sum(m.startswith("Step ") for _, _, m in s) for s in snapshots]
-        assert step_counts == sorted(step_counts) and 0 < step_counts[2] < 12 == step_counts[-1]
+        assert step_counts == [0, 2, 4, 6, 8, 10, 12]
         for earlier, later in itertools.pairwise(snapshots):
             assert later[: len(earlier)] == earlier
         times = [at for _, at, _ in snapshots[-1]]
-        assert times == sorted(times) and times[-1] <= time.time()
+        assert times == sorted(times) and times[-1] <= clock.time()
 
         ckpts = openai_get(emu, job_id, "/checkpoints")["data"]
         assert [c["step_number"] for c in ckpts] == [12, 8, 4]
 
-        # The same job finished by the clock renders the same history.
-        with running_emulator("openai", phase_seconds=0.01) as clocked:
-            other = openai_job(clocked)
-            time.sleep(0.1)
-            assert openai_get(clocked, other)["status"] == "succeeded"
-            kinds = [m.split(":")[0].split(" ")[0] for _, _, m in events(clocked, other)]
-        assert [m.split(":")[0].split(" ")[0] for _, _, m in snapshots[-1]] == kinds
+    # The same job finished by the clock renders the same history.
+    clocked_time = ManualClock()
+    with running_emulator("openai", phase_seconds=1.0, clock=clocked_time) as clocked:
+        other = openai_job(clocked)
+        clocked_time.advance(5.0)
+        assert openai_get(clocked, other)["status"] == "succeeded"
+        kinds = [m.split(":")[0].split(" ")[0] for _, _, m in events(clocked, other)]
+    assert [m.split(":")[0].split(" ")[0] for _, _, m in snapshots[-1]] == kinds
 
 
 def test_finish_in_when_already_running_keeps_the_steps_done_and_refuses_finished_jobs() -> None:
-    with running_emulator("openai", phase_seconds=0.3) as emu:
+    clock = ManualClock()
+    with running_emulator("openai", phase_seconds=1.0, clock=clock) as emu:
         job_id = openai_job(emu)
-        time.sleep(0.65)  # in phase 2: running, 4 steps done
+        clock.advance(2.5)  # in phase 2: running, 4 steps done
         before = events(emu, job_id)
         assert openai_get(emu, job_id)["status"] == "running"
+        assert sum(m.startswith("Step ") for _, _, m in before) == 4
         emu.finish_in(job_id, 5.0)
         after = events(emu, job_id)
         assert after[: len(before)] == before
-        assert abs(openai_get(emu, job_id)["estimated_finish"] - (time.time() + 5)) <= 1
+        assert openai_get(emu, job_id)["estimated_finish"] == int(clock.time() + 5)
 
         emu.advance(job_id)  # a planned job finishes now, not at its old estimate
         job = openai_get(emu, job_id)
-        assert job["status"] == "succeeded" and job["finished_at"] <= time.time()
+        assert job["status"] == "succeeded" and job["finished_at"] == int(clock.time())
         assert events(emu, job_id)[: len(after)] == after
 
         with pytest.raises(httpx.HTTPStatusError) as finished:
@@ -122,24 +123,27 @@ def test_finish_in_when_already_running_keeps_the_steps_done_and_refuses_finishe
 
 
 def test_clock_driven_jobs_keep_their_estimate() -> None:
-    with running_emulator("openai", phase_seconds=SLOW) as emu:
+    with running_emulator("openai", phase_seconds=SLOW, clock=ManualClock()) as emu:
         job = openai_get(emu, openai_job(emu))
         assert job["estimated_finish"] == job["created_at"] + 5 * SLOW
 
 
 def test_together_seconds_remaining_follows_finish_in() -> None:
-    with running_emulator("together", phase_seconds=SLOW) as emu:
+    clock = ManualClock()
+    with running_emulator("together", phase_seconds=SLOW, clock=clock) as emu:
         job_id = together_job(emu)
         url = f"{emu.base_url}/v1/fine-tunes/{job_id}"
         assert httpx.get(url).json()["progress"]["seconds_remaining"] == 0
         emu.finish_in(job_id, 30.0)
         job = FinetuneResponse.model_validate(httpx.get(url).json())
         assert job.status == "running" and job.progress is not None
-        assert job.progress.estimate_available and job.progress.seconds_remaining in (29, 30)
+        assert job.progress.estimate_available and job.progress.seconds_remaining == 30
+        clock.advance(0.5)
+        assert httpx.get(url).json()["progress"]["seconds_remaining"] == 30  # rounded up
 
-        emu.finish_in(job_id, 0.3)  # re-planned: sooner
+        emu.finish_in(job_id, 0.25)  # re-planned: sooner
         assert httpx.get(url).json()["progress"]["seconds_remaining"] == 1
-        time.sleep(0.35)
+        clock.advance(0.25)
         done = httpx.get(url).json()
         assert done["status"] == "completed" and done["progress"]["seconds_remaining"] == 0
         assert done["steps_completed"] == done["total_steps"]
@@ -148,15 +152,18 @@ def test_together_seconds_remaining_follows_finish_in() -> None:
 
 
 def test_together_cancel_of_a_planned_job_settles_and_is_not_refinished() -> None:
-    with running_emulator("together", phase_seconds=0.2) as emu:
+    clock = ManualClock()
+    with running_emulator("together", phase_seconds=1.0, clock=clock) as emu:
         job_id = together_job(emu)
         url = f"{emu.base_url}/v1/fine-tunes/{job_id}"
         emu.finish_in(job_id, 5.0)
-        time.sleep(0.1)
+        clock.advance(0.5)
         assert httpx.post(f"{url}/cancel").json()["status"] == "cancel_requested"
         with pytest.raises(httpx.HTTPStatusError):
             emu.finish_in(job_id, 0.1)
-        time.sleep(0.25)
+        clock.advance(0.75)
+        assert httpx.get(url).json()["status"] == "cancel_requested"
+        clock.advance(0.25)  # a cancel settles one phase (1 s) after it was asked for
         job = httpx.get(url).json()
         assert job["status"] == "cancelled" and job["progress"]["seconds_remaining"] == 0
         assert job["steps_completed"] < job["total_steps"]

@@ -7,7 +7,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,8 +25,9 @@ from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
 from emulators import create_app
-from emulators.core import EmulatorState
-from emulators.push import TerminalWatch
+from emulators.clock import ManualClock
+from emulators.core import EmulatedJob, EmulatorState, Progress
+from emulators.push import RETRY_DELAYS, TerminalWatch
 from emulators.testing import EmulatorHandle, running_emulator
 from tests.providers.emulated_jobs import openai_job
 from tuneforge_cli import emulate
@@ -63,7 +64,8 @@ class Receiver:
     port: int = 0
     statuses: dict[str, list[int]] = field(default_factory=dict)
     """Per path, the statuses to answer in order; then 200."""
-    delays: dict[str, float] = field(default_factory=dict)
+    gates: dict[str, threading.Event] = field(default_factory=dict)
+    """Per path, an event the answer waits for (a slow receiver, held as long as a test says)."""
     got: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,11 +76,18 @@ class Receiver:
         with self.lock:
             return [d for d in self.got if d.path == path]
 
-    def wait_for(self, path: str, count: int, timeout: float = 3.0) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        while len(self.at(path)) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
+    def wait_for(self, path: str, count: int) -> list[Delivery]:
+        """The deliveries at ``path`` once there are ``count`` (a generous bound, not a timing)."""
+        wait_until(lambda: len(self.at(path)) >= count)
         return self.at(path)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll ``condition`` until it holds; fails only when it never does (a bug, not a slow box)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.01)
 
 
 @contextmanager
@@ -93,7 +102,9 @@ def running_receiver() -> Iterator[Receiver]:
                 receiver.got.append(Delivery(self.path, headers, body, time.time()))
                 queued = receiver.statuses.get(self.path)
                 status = queued.pop(0) if queued else 200
-            time.sleep(receiver.delays.get(self.path, 0.0))
+                gate = receiver.gates.get(self.path)
+            if gate is not None:
+                gate.wait(timeout=30)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -132,60 +143,85 @@ def job(emu: EmulatorHandle, job_id: str) -> dict[str, Any]:
     return data
 
 
-def test_a_clock_finished_job_is_pushed_once_and_promptly() -> None:
-    with running_receiver() as receiver, running_emulator("openai", phase_seconds=0.05) as emu:
-        emu.subscribe_webhooks(receiver.url("/hook"), SECRET)
+def counts(emu: EmulatorHandle, url: str) -> tuple[int, int, int, int]:
+    """The subscription's (events, attempted, succeeded, failed)."""
+    [sub] = [s for s in emu.webhook_subscriptions() if s["url"] == url]
+    return sub["events"], sub["attempted"], sub["succeeded"], sub["failed"]
+
+
+def test_a_clock_finished_job_is_pushed_once_when_its_clock_reaches_the_end() -> None:
+    clock = ManualClock()
+    with (
+        running_receiver() as receiver,
+        running_emulator("openai", phase_seconds=1.0, clock=clock) as emu,
+    ):
+        hook = receiver.url("/hook")
+        emu.subscribe_webhooks(hook, SECRET)
         job_id = openai_job(emu)
-        created = time.time()
+        clock.advance(4.5)  # terminal after 5 phases of 1 s: not yet
+        assert job(emu, job_id)["status"] == "running"
+        assert counts(emu, hook) == (0, 0, 0, 0)
+        clock.advance(0.5)  # the advance itself scans: the event is queued when it returns
+        assert counts(emu, hook)[0] == 1
         [delivery] = receiver.wait_for("/hook", 1)
         event = verified(delivery)
         assert event["type"] == "fine_tuning.job.succeeded" and event["data"]["id"] == job_id
+        assert event["created_at"] == int(clock.time())
         assert job(emu, job_id)["status"] == "succeeded"
-        # Terminal 5 phases (0.25 s) after it was created; found by a 0.1 s scan.
-        assert delivery.at - (created + 0.25) < 0.45
-        time.sleep(0.5)
-        assert len(receiver.at("/hook")) == 1
-        [sub] = emu.webhook_subscriptions()
-        assert (sub["events"], sub["attempted"], sub["succeeded"], sub["failed"]) == (1, 1, 1, 0)
+        wait_until(lambda: counts(emu, hook) == (1, 1, 1, 0))
+        clock.advance(600)  # reported once: later scans find nothing more
+        assert counts(emu, hook) == (1, 1, 1, 0) and len(receiver.at("/hook")) == 1
 
 
-def test_finish_in_pushes_after_the_new_finish_time_not_before() -> None:
-    with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
-        emu.subscribe_webhooks(receiver.url("/hook"), SECRET)
+def test_finish_in_pushes_at_the_new_finish_time_not_before() -> None:
+    clock = ManualClock()
+    with (
+        running_receiver() as receiver,
+        running_emulator("openai", phase_seconds=60, clock=clock) as emu,
+    ):
+        hook = receiver.url("/hook")
+        emu.subscribe_webhooks(hook, SECRET)
         job_id = openai_job(emu)
-        called = time.time()
         emu.finish_in(job_id, 1.0)
         estimate = job(emu, job_id)["estimated_finish"]
-        assert abs(estimate - (called + 1.0)) <= 1
-        time.sleep(0.8)
-        assert receiver.at("/hook") == []
+        assert estimate == int(clock.time() + 1.0)
+        clock.advance(0.75)
+        assert job(emu, job_id)["status"] == "running"
+        assert counts(emu, hook)[0] == 0
+        clock.advance(0.25)
+        assert counts(emu, hook)[0] == 1
         [delivery] = receiver.wait_for("/hook", 1)
-        assert called + 1.0 <= delivery.at < called + 1.0 + 0.4
         assert verified(delivery)["data"]["id"] == job_id
         assert job(emu, job_id)["finished_at"] == estimate
 
 
 def test_advance_cancel_and_failure_each_push_one_event_to_every_subscription() -> None:
-    with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
+    clock = ManualClock()
+    with (
+        running_receiver() as receiver,
+        running_emulator("openai", phase_seconds=60, clock=clock) as emu,
+    ):
         finished_before = openai_job(emu)
         emu.finish_in(finished_before, 0.0)  # terminal before anyone subscribed: never pushed
         created_before = openai_job(emu)  # still counts once it finishes
-        receiver.delays["/slow"] = 1.5
+        receiver.gates["/slow"] = threading.Event()  # answers nothing until the test says
         emu.subscribe_webhooks(receiver.url("/slow"), SECRET)
         emu.subscribe_webhooks(receiver.url("/fast"), SECRET)
 
         emu.inject(kind="fail_job", message="bad rows")
         failing = openai_job(emu)
         cancelled = openai_job(emu)
-        started = time.time()
         emu.advance(created_before)
         httpx.post(f"{emu.sdk_base_url}/fine_tuning/jobs/{cancelled}/cancel")
         emu.finish_in(failing, 0.0)
 
+        # All three reach the fast receiver while the slow one still holds its requests.
         fast = receiver.wait_for("/fast", 3)
-        assert max(d.at for d in fast) - started < 0.5  # the slow receiver holds nobody up
+        wait_until(lambda: counts(emu, receiver.url("/fast")) == (3, 3, 3, 0))
+        assert counts(emu, receiver.url("/slow"))[2] == 0
+        receiver.gates["/slow"].set()
         slow = receiver.wait_for("/slow", 3)
-        time.sleep(0.4)
+        wait_until(lambda: counts(emu, receiver.url("/slow")) == (3, 3, 3, 0))
         expected = {
             created_before: "fine_tuning.job.succeeded",
             cancelled: "fine_tuning.job.cancelled",
@@ -203,21 +239,49 @@ def test_advance_cancel_and_failure_each_push_one_event_to_every_subscription() 
             assert d.headers["webhook-id"] == by_job[d.event["data"]["id"]].headers["webhook-id"]
 
 
-def test_a_failed_attempt_is_retried_with_the_same_webhook_id() -> None:
-    with running_receiver() as receiver, running_emulator("openai", phase_seconds=60) as emu:
+def test_a_failed_attempt_is_retried_after_its_delay_with_the_same_webhook_id() -> None:
+    clock = ManualClock()
+    with (
+        running_receiver() as receiver,
+        running_emulator("openai", phase_seconds=60, clock=clock) as emu,
+    ):
+        flaky = receiver.url("/flaky")
         receiver.statuses["/flaky"] = [500]
-        emu.subscribe_webhooks(receiver.url("/flaky"), SECRET)
+        emu.subscribe_webhooks(flaky, SECRET)
         job_id = openai_job(emu)
         emu.advance(job_id)
+        [first] = receiver.wait_for("/flaky", 1)
+        clock.wait_for_sleepers(1)  # the delivery waits for its first retry delay (0.5 s)
+        clock.advance(0.25)
+        assert clock.sleepers() == 1 and counts(emu, flaky) == (1, 1, 0, 0)
+        clock.advance(0.25)
         first, retry = receiver.wait_for("/flaky", 2)
         assert first.headers["webhook-id"] == retry.headers["webhook-id"]
         assert first.body == retry.body
-        assert 0.45 <= retry.at - first.at < 1.0
         assert verified(retry)["data"]["id"] == job_id
-        time.sleep(0.7)  # a success is not retried
-        assert len(receiver.at("/flaky")) == 2
-        [sub] = emu.webhook_subscriptions()
-        assert (sub["events"], sub["attempted"], sub["succeeded"], sub["failed"]) == (1, 2, 1, 0)
+        wait_until(lambda: counts(emu, flaky) == (1, 2, 1, 0))
+        assert clock.sleepers() == 0  # a success is not retried
+        clock.advance(60)
+        assert counts(emu, flaky) == (1, 2, 1, 0) and len(receiver.at("/flaky")) == 2
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_after_the_last_retry() -> None:
+    clock = ManualClock()
+    with (
+        running_receiver() as receiver,
+        running_emulator("openai", phase_seconds=60, clock=clock) as emu,
+    ):
+        down = receiver.url("/down")
+        receiver.statuses["/down"] = [503] * 10
+        emu.subscribe_webhooks(down, SECRET)
+        emu.advance(openai_job(emu))
+        for attempt, delay in enumerate(RETRY_DELAYS, start=1):
+            receiver.wait_for("/down", attempt)
+            clock.wait_for_sleepers(1)
+            clock.advance(delay)
+        receiver.wait_for("/down", len(RETRY_DELAYS) + 1)
+        wait_until(lambda: counts(emu, down) == (1, len(RETRY_DELAYS) + 1, 0, 1))
+        assert clock.sleepers() == 0
 
 
 def test_subscriptions_are_listed_removed_and_reset() -> None:
@@ -234,9 +298,27 @@ def test_subscriptions_are_listed_removed_and_reset() -> None:
         emu.subscribe_webhooks(receiver.url("/h"), SECRET)
         emu.reset()
         assert emu.webhook_subscriptions() == []
-        emu.advance(openai_job(emu))
-        time.sleep(0.3)
-        assert receiver.got == []
+        forgotten = openai_job(emu)
+        emu.advance(forgotten)  # finished while nobody subscribed: never pushed
+        emu.subscribe_webhooks(receiver.url("/h"), SECRET)
+        later = openai_job(emu)
+        emu.advance(later)
+        [delivery] = receiver.wait_for("/h", 1)
+        assert verified(delivery)["data"]["id"] == later
+        assert counts(emu, receiver.url("/h"))[0] == 1
+
+
+def test_the_clock_control_routes_move_a_manual_clock_only() -> None:
+    clock = ManualClock()
+    with running_emulator("openai", phase_seconds=1.0, clock=clock) as emu:
+        job_id = openai_job(emu)
+        before = clock.time()
+        emu.advance_clock(5.0)
+        assert clock.time() == before + 5.0 and job(emu, job_id)["status"] == "succeeded"
+        assert httpx.get(f"{emu.base_url}/_emulator/clock").json()["manual"] is True
+    with running_emulator("openai") as emu, pytest.raises(httpx.HTTPStatusError) as refused:
+        emu.advance_clock(1.0)
+    assert refused.value.response.status_code == 409
 
 
 def test_only_the_openai_emulator_pushes() -> None:
@@ -274,16 +356,23 @@ def test_emulate_command_subscribes_its_webhook(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_watching_thousands_of_unfinished_jobs_costs_nothing_per_scan() -> None:
-    state = EmulatorState(phases=5, phase_seconds=60)
+    state = EmulatorState(phases=5, phase_seconds=60, clock=ManualClock())
     for n in range(10_000):
         state.add_job(f"ftjob-{n}", {}, 1)
     watch = TerminalWatch(state)
     watch.start()
     state.add_job("ftjob-late", {}, 1)
-    started = time.perf_counter()
+    looked_at: list[str] = []
+    progress = state.progress
+
+    def counted(job: EmulatedJob) -> Progress:
+        looked_at.append(job.id)
+        return progress(job)
+
+    state.progress = counted  # type: ignore[method-assign]
     for _ in range(100):
         assert watch.settled() == []
-    assert time.perf_counter() - started < 0.05
+    assert looked_at == []  # no job is due: a scan looks at none of them
     state.advance(state.jobs["ftjob-42"])
     state.advance(state.jobs["ftjob-late"])
     found = {(j.id, outcome) for j, outcome in watch.settled()}
