@@ -88,3 +88,19 @@ def test_service_reaches_only_the_torch_free_parts_of_local_gpu() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
+
+
+def test_progress_rows_are_built_by_the_one_progress_writer() -> None:
+    """Events, metrics and checkpoints of a run are constructed only in
+    ``service/lifecycle/progress.py`` (``ProgressWriter``): no second writer beside it."""
+    built = [
+        f"{path.relative_to(ROOT)}:{node.lineno} builds {name}"
+        for package in ("service", "workers")
+        for path in _files(package)
+        if path.relative_to(ROOT).as_posix() != "service/lifecycle/progress.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and (name := getattr(node.func, "id", getattr(node.func, "attr", "")))
+        in ("JobEvent", "Metric", "Checkpoint")
+    ]
+    assert built == []

@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.db.models import Job, JobEvent
+from service.db.models import Job
 from service.db.types import utcnow
 from service.jobs import costs
+from service.lifecycle.progress import EventRecord, ProgressWriter
 from service.settings import Settings
 from service.webhooks.deliveries import enqueue_job_event
 from service.webhooks.events import event_type_for_status
@@ -80,13 +81,10 @@ def transition(
         job.lease_expires_at = None
         if target == FAILED:
             job.error = error or {"code": "failed", "message": reason, "param": None}
-    session.add(
-        JobEvent(
-            tenant_id=job.tenant_id,
-            job_id=job.id,
+    ProgressWriter(session, job).stage_event(
+        EventRecord(
+            _message(target, reason),
             level=level or ("error" if target == FAILED else "info"),
-            type="message",
-            message=_message(target, reason),
             data={"from": previous, "to": target, "reason": reason},
             created_at=now,
         )

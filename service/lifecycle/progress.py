@@ -60,6 +60,11 @@ class ProgressWriter:
         self._add_event(record)
         self.session.flush()
 
+    def stage_event(self, record: EventRecord) -> None:
+        """``event`` without the flush: the row goes with the caller's next flush or commit
+        (the create path and the transition function flush once for all they wrote)."""
+        self._add_event(record)
+
     def events(self, records: Sequence[EventRecord]) -> int:
         """Add the events not seen before (by provider event id), and the metrics their data
         carry (``step`` plus numbers); returns how many events were new."""

@@ -32,6 +32,7 @@ from service.jobs.transitions import (
     is_terminal,
     transition,
 )
+from service.lifecycle.progress import EventRecord, ProgressWriter
 from service.settings import Settings
 from service.tenants.quotas import check_active_jobs
 from service.webhooks.endpoints import tenant_secret, validate_webhook_url
@@ -136,11 +137,10 @@ def create_job_with_warnings(
             next_poll_at=now,
         )
     )
-    session.add(
-        JobEvent(
-            tenant_id=tenant_id,
-            job_id=job.id,
-            message=f"Created fine-tuning job: {job.id}",
+    progress = ProgressWriter(session, job)
+    progress.stage_event(
+        EventRecord(
+            f"Created fine-tuning job: {job.id}",
             data={"provider": target.provider, "estimated_cost": estimate.to_dict()},
             created_at=now,
         )
@@ -159,16 +159,12 @@ def create_job_with_warnings(
         )
     if request.integrations:
         projects = ", ".join(sorted({i.wandb.project for i in request.integrations}))
-        session.add(
-            JobEvent(
-                tenant_id=tenant_id,
-                job_id=job.id,
+        progress.stage_event(
+            EventRecord(
+                "Integrations stored as given; tuneforge does not send metrics to Weights & "
+                f"Biases (project {projects}): read them from this job's events and "
+                "checkpoints.",
                 level="warn",
-                message=(
-                    "Integrations stored as given; tuneforge does not send metrics to Weights & "
-                    f"Biases (project {projects}): read them from this job's events and "
-                    "checkpoints."
-                ),
                 data={"integrations": [i.type for i in request.integrations]},
                 created_at=now,
             )

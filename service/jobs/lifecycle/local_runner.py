@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from local_gpu import LocalTrainingError, TrainingConfig, TrainingResult
 from service.datasets.convert import convert_file
-from service.db.models import Job, JobEvent
-from service.db.types import utcnow
+from service.db.models import Job
 from service.errors import InvalidRequest
 from service.jobs import costs
 from service.jobs.api.local_options import training_config
@@ -33,6 +32,7 @@ from service.jobs.local_parent import parent_adapter
 from service.jobs.repository import JobRepository
 from service.jobs.transitions import CANCELLED, FAILED, RUNNING, SUCCEEDED, transition
 from service.lifecycle.kind import StepAbandoned, StepContext, StepFailed, StepRetry
+from service.lifecycle.progress import EventRecord, ProgressWriter
 from service.lifecycle.runner import run_step
 from service.settings import Settings
 
@@ -127,7 +127,9 @@ class TrainStep:
         _finish(session, ctx.settings, job, trained)
 
     def on_retry(self, ctx: StepContext, session: Session, job: Job, retry: StepRetry) -> int:
-        session.add(_event(job.tenant_id, job.id, f"Training interrupted: {retry.reason}"))
+        ProgressWriter(session, job).stage_event(
+            EventRecord(f"Training interrupted: {retry.reason}")
+        )
         return 1
 
 
@@ -178,7 +180,7 @@ def _begin(session: Session, settings: Settings, job: Job, owner: str) -> LocalP
     if not transition(
         session, job, RUNNING, reason=f"training on a local worker ({owner})", settings=settings
     ):
-        session.add(_event(job.tenant_id, job.id, f"Training restarted on {owner}"))
+        ProgressWriter(session, job).stage_event(EventRecord(f"Training restarted on {owner}"))
     if resumed:
         log.info("local job %s restarts (attempt %d)", job.id, job.launch_attempts)
     return LocalPlan(
@@ -194,10 +196,6 @@ def _begin(session: Session, settings: Settings, job: Job, owner: str) -> LocalP
         attempt=job.launch_attempts,
         init_adapter=init_adapter,
     )
-
-
-def _event(tenant_id: str, job_id: str, message: str) -> JobEvent:
-    return JobEvent(tenant_id=tenant_id, job_id=job_id, message=message, created_at=utcnow())
 
 
 def _prepare(settings: Settings, plan: LocalPlan, folder: Path) -> TrainingConfig:
