@@ -36,6 +36,7 @@ Fault kinds are described in ``emulators.faults``.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
@@ -98,6 +99,8 @@ class EmulatedJob:
     plan: FinishPlan | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     authorization: str | None = None  # the header the create request carried
+    paused_since: float | None = None  # monotonic time of a pause not yet resumed
+    paused_total: float = 0.0  # seconds spent paused before, which its timeline skips
 
 
 @dataclass
@@ -191,12 +194,17 @@ class EmulatorState:
         self._changed(job)
         return job
 
+    def job_clock(self, job: EmulatedJob) -> float:
+        """The clock as the job's timeline sees it: stopped while paused, pauses skipped."""
+        now = self.clock.monotonic() if job.paused_since is None else job.paused_since
+        return now - job.paused_total
+
     def raw_phase(self, job: EmulatedJob) -> int:
         if job.advanced:
             return self.phases
         if job.plan is not None:
-            return self.phases if self.clock.monotonic() >= job.plan.end_mono else job.plan.phase
-        elapsed = self.clock.monotonic() - job.created_mono
+            return self.phases if self.job_clock(job) >= job.plan.end_mono else job.plan.phase
+        elapsed = self.job_clock(job) - job.created_mono
         return min(int(elapsed / self.phase_seconds), self.phases)
 
     def progress(self, job: EmulatedJob) -> Progress:
@@ -206,7 +214,7 @@ class EmulatorState:
                 settled = phase > job.cancelled_at_phase or job.advanced
                 step = self._step(job.cancelled_at_phase)
             else:
-                settled = job.advanced or self.clock.monotonic() >= self.settles_at(job)
+                settled = job.advanced or self.job_clock(job) >= self._settles(job)
                 step = job.cancelled_at_step
             outcome: Literal["cancelled", "cancelling"] = "cancelled" if settled else "cancelling"
             return Progress(job.cancelled_at_phase, outcome, step, self.total_steps)
@@ -214,16 +222,16 @@ class EmulatorState:
             final: Literal["failed", "succeeded"] = "failed" if job.fail_message else "succeeded"
             steps = self._step(self.phases - 1) if job.fail_message else self.total_steps
             return Progress(self.phases, final, steps, self.total_steps)
-        step = self._step(phase) if job.plan is None else self._planned_step(job.plan)
+        step = self._step(phase) if job.plan is None else self._planned_step(job, job.plan)
         return Progress(phase, "active", step, self.total_steps)
 
-    def _planned_step(self, plan: FinishPlan) -> int:
+    def _planned_step(self, job: EmulatedJob, plan: FinishPlan) -> int:
         done = len(plan.step_times)
         left = self.total_steps - done
         span = plan.end_mono - plan.start_mono
         if left <= 0 or span <= 0:
             return done
-        ran = int((self.clock.monotonic() - plan.start_mono) / span * left)
+        ran = int((self.job_clock(job) - plan.start_mono) / span * left)
         return done + max(0, min(ran, left - 1))  # the last step lands exactly at the end
 
     def _step(self, phase: int) -> int:
@@ -266,10 +274,17 @@ class EmulatorState:
         """Seconds until an active job planned by ``finish_in`` finishes; None for others."""
         if job.plan is None or self.progress(job).outcome != "active":
             return None
-        return max(0.0, job.plan.end_mono - self.clock.monotonic())
+        return max(0.0, job.plan.end_mono - self.job_clock(job))
 
     def settles_at(self, job: EmulatedJob) -> float:
-        """Earliest monotonic time the clock alone may make the job terminal."""
+        """Earliest monotonic time the clock alone may make the job terminal (never while
+        paused: a resume is a change its listeners hear of)."""
+        if job.paused_since is not None and not job.advanced:
+            return math.inf
+        return self._settles(job) + job.paused_total
+
+    def _settles(self, job: EmulatedJob) -> float:
+        """``settles_at`` on the job's own clock (``job_clock``)."""
         if job.advanced:
             return job.created_mono  # settled already
         plan = job.plan
@@ -289,10 +304,34 @@ class EmulatorState:
         if job.cancelled_at_phase is None:
             job.cancelled_at_phase = progress.phase
             job.cancelled_at_step = progress.step
-            job.cancelled_mono = self.clock.monotonic()
+            self._unpause(job)
+            job.cancelled_mono = self.job_clock(job)
             job.cancelled_at = self.clock.time()
         self._changed(job)
         return True
+
+    def pause(self, job: EmulatedJob) -> bool:
+        """Stop the job's timeline where it is; False unless it is running (or paused)."""
+        progress = self.progress(job)
+        if progress.outcome != "active" or progress.phase < RUNNING_PHASE:
+            return False
+        if job.paused_since is None:
+            job.paused_since = self.clock.monotonic()
+            self._changed(job)
+        return True
+
+    def resume(self, job: EmulatedJob) -> bool:
+        """Run a paused job's timeline on from where it stopped; False when not paused."""
+        if job.paused_since is None or self.progress(job).outcome != "active":
+            return False
+        self._unpause(job)
+        self._changed(job)
+        return True
+
+    def _unpause(self, job: EmulatedJob) -> None:
+        if job.paused_since is not None:
+            job.paused_total += self.clock.monotonic() - job.paused_since
+            job.paused_since = None
 
     def advance(self, job: EmulatedJob) -> None:
         """Jump to the terminal phase (a planned job finishes now, its history kept)."""
@@ -308,7 +347,8 @@ class EmulatorState:
         progress = self.progress(job)
         if progress.outcome != "active":
             return False
-        now_mono, now_at = self.clock.monotonic(), self.clock.time()
+        self._unpause(job)
+        now_mono, now_at = self.job_clock(job), self.clock.time()
         phase = max(progress.phase, RUNNING_PHASE)
         entered = tuple(
             min(self.entered_at(job, p), now_at) if p <= progress.phase else now_at

@@ -1,6 +1,8 @@
 """Loopback emulator of OpenAI's files and fine-tuning API (``/v1/files``, ``/v1/fine_tuning``).
 
-Status path: validating_files → queued → running → succeeded (or failed / cancelled).
+Status path: validating_files → queued → running → succeeded (or failed / cancelled); a
+running job can be paused (``POST …/pause``: ``paused``, its timeline stopped) and resumed
+(``POST …/resume``: running on from where it stopped), as OpenAI's ``jobs.pause``/``resume``.
 Lists are newest first with ``after`` cursors, as the real API pages them.
 
 Only this emulator pushes webhooks: subscribe with ``POST /_emulator/webhooks`` (or
@@ -97,6 +99,8 @@ def create_app(
         status = {"cancelled": "cancelled", "failed": "failed", "succeeded": "succeeded"}.get(
             progress.outcome, SUCCESS_PATH[progress.phase]
         )
+        if status == "running" and job.paused_since is not None:
+            status = "paused"
         done = status in ("succeeded", "failed", "cancelled")
         method = job.body.get("method") or {
             "type": "supervised",
@@ -278,6 +282,24 @@ def create_app(
         if not state.cancel(job):
             return _error(400, f"Job {job_id} has already completed.", code="invalid_state")
         job.advanced = True  # OpenAI reports cancelled right away
+        return describe(job)
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/pause")
+    async def pause_job(job_id: str) -> Any:
+        job = find(job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        if not state.pause(job):
+            return _error(400, f"Job {job_id} is not running.", code="invalid_state")
+        return describe(job)
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/resume")
+    async def resume_job(job_id: str) -> Any:
+        job = find(job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        if not state.resume(job):
+            return _error(400, f"Job {job_id} is not paused.", code="invalid_state")
         return describe(job)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}/events")
