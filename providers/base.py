@@ -41,6 +41,8 @@ class JobStatus(StrEnum):
     VALIDATING_FILES = "validating_files"
     QUEUED = "queued"
     RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from providers.base import JobStatus
 from service.db.models import CostLedgerEntry, EvalRun, Job, TenantBudget
 
-ACTIVE_STATUSES = ("validating_files", "queued", "running")
+ACTIVE_STATUSES = tuple(s for s in JobStatus if not s.is_terminal)
 ACTIVE_RUN_STATUSES = ("queued", "in_progress")
 
 GroupKey = ColumnElement[Any] | InstrumentedAttribute[str]

@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from providers.base import JobStatus
 from service.db.models import (
     Checkpoint,
     CostLedgerEntry,
@@ -37,7 +38,7 @@ MAX_EVENTS = 500
 
 @dataclass(frozen=True)
 class JobFilters:
-    status: str | None = None
+    status: JobStatus | None = None
     provider: str | None = None
     tenant_id: str | None = None
     model: str | None = None  # a case-insensitive substring

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from providers.base import JobStatus
 from service.billing.budget import budget_status, month_bounds
 from service.billing.usage import usage_report
 from service.db.models import Job, Metric, Tenant
@@ -74,7 +75,7 @@ class OverviewQueries:
         jobs = self.session.execute(
             select(Job, Tenant.name)
             .join(Tenant, Tenant.id == Job.tenant_id)
-            .where(Job.status == "running")
+            .where(Job.status == JobStatus.RUNNING)
             .order_by(Job.started_at.desc().nulls_last(), Job.id)
             .limit(RUNNING_LIMIT)
         ).all()
@@ -113,7 +114,7 @@ class OverviewQueries:
         rows = self.session.execute(
             select(Job, Tenant.name)
             .join(Tenant, Tenant.id == Job.tenant_id)
-            .where(Job.status == "failed", Job.finished_at >= since)
+            .where(Job.status == JobStatus.FAILED, Job.finished_at >= since)
             .order_by(Job.finished_at.desc())
             .limit(FAILURE_LIMIT)
         ).all()

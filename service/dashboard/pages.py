@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from providers.base import JobStatus
 from service.api.deps import SessionDep, SettingsDep
 from service.billing.catalog import service_catalog
 from service.billing.catalog_view import providers_listing
@@ -79,6 +80,18 @@ def _day(value: str | None, field: str) -> datetime | None:
     return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
 
 
+def _status(value: str) -> JobStatus | None:
+    if not value:
+        return None
+    try:
+        return JobStatus(value)
+    except ValueError:
+        known = ", ".join(JobStatus)
+        raise DashboardError(
+            400, "Bad filter", f"status must be one of {known}, not {value!r}."
+        ) from None
+
+
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs(
     request: Request,
@@ -97,7 +110,7 @@ def jobs(
 ) -> HTMLResponse:
     until = _day(created_to, "created_to")
     filters = JobFilters(
-        status=status or None,
+        status=_status(status),
         provider=provider or None,
         tenant_id=tenant or None,
         model=model.strip() or None,

@@ -22,8 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from providers.base import JobStatus
 from service.db.ids import new_id
-from service.db.types import JSONType, Money, UTCDateTime, utcnow
+from service.db.types import EnumString, JSONType, Money, UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -130,7 +131,9 @@ class Job(Base):
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(255))
     provider_job_id: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(32), default="validating_files")
+    status: Mapped[JobStatus] = mapped_column(
+        EnumString(JobStatus), default=JobStatus.VALIDATING_FILES
+    )
     provider_status: Mapped[str | None] = mapped_column(String(64))
     method: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

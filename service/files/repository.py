@@ -26,6 +26,19 @@ class FileRepository:
             query = query.with_for_update()
         return self.session.scalars(query).first()
 
+    def named(self, tenant_id: str, file_ids: list[str], filename: str) -> File | None:
+        """The file among ``file_ids`` called ``filename`` (a job's result files by name)."""
+        if not file_ids:
+            return None
+        return self.session.scalars(
+            select(File).where(
+                File.id.in_(file_ids),
+                File.tenant_id == tenant_id,
+                File.filename == filename,
+                File.deleted_at.is_(None),
+            )
+        ).first()
+
     def get_any_tenant(self, file_id: str) -> File | None:
         return self.session.scalars(
             select(File).where(File.id == file_id, File.deleted_at.is_(None))

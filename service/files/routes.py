@@ -134,6 +134,10 @@ def split_file(
     return split_object(*split.split_file(session, settings, caller.tenant_id, file_id, body))
 
 
+CONTENT_TYPES = {"csv": "text/csv", "json": "application/json"}
+"""Result files by format; an uploaded file is JSON lines."""
+
+
 @router.get(
     "/{file_id}/content",
     response_class=FileResponse,
@@ -141,4 +145,8 @@ def split_file(
 )
 def file_content(file_id: str, caller: CallerDep, session: SessionDep) -> FileResponse:
     file = service.get_file(session, caller.tenant_id, file_id)
-    return FileResponse(file.storage_path, media_type="application/jsonl", filename=file.filename)
+    media_type = CONTENT_TYPES.get(file.format or "", "application/octet-stream")
+    if file.purpose != "fine-tune-results":
+        media_type = "application/jsonl"
+    name = Path(file.filename).name
+    return FileResponse(file.storage_path, media_type=media_type, filename=name)

@@ -17,7 +17,7 @@ Declaring a kind (see ``service.jobs.lifecycle.kind`` for the job)::
         model=EvalRun,              # a table with id, tenant_id, status, lease_owner,
                                     # lease_expires_at, heartbeat_at and a due column
         statuses=RunStatus,
-        terminal=frozenset({"completed", "failed", "canceled"}),
+        terminal=frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED}),
         next_task=lambda run: "tuneforge.eval_run_step",
         fail=fail_run,              # ends the row FAILED through the kind's transition function
         classify=classify,          # exception -> StepRetry | StepFailed | None (unexpected)

@@ -64,7 +64,8 @@ class Kind:
     name: str
     model: type[Any]
     statuses: type[StrEnum]
-    terminal: frozenset[str]
+    terminal: frozenset[StrEnum]
+    """Members of ``statuses``: a row there never moves again."""
     next_task: Callable[[Any], str]
     """The task that runs the row's next step (decides among the kind's steps)."""
     fail: Callable[[Session, Settings, Any, StepFailed], None]
@@ -78,12 +79,17 @@ class Kind:
     gpu_tasks: frozenset[str] = frozenset()
     """Tasks that run only on the gpu queue."""
 
+    def __post_init__(self) -> None:
+        strays = {s for s in self.terminal if not isinstance(s, self.statuses)}
+        if strays:
+            raise TypeError(f"kind {self.name}: terminal {strays} are not {self.statuses}")
+
     @property
-    def active(self) -> tuple[str, ...]:
-        return tuple(s.value for s in self.statuses if s.value not in self.terminal)
+    def active(self) -> tuple[StrEnum, ...]:
+        return tuple(s for s in self.statuses if s not in self.terminal)
 
     def is_terminal(self, row: Any) -> bool:
-        return str(row.status) in self.terminal
+        return self.statuses(row.status) in self.terminal
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from providers.base import JobStatus
 from providers.catalog import ModelInfo
 from service.billing.catalog import service_catalog
 from service.db.models import Job
@@ -52,7 +53,7 @@ def _tuned(job: Job) -> ModelObject:
 def _tuned_jobs(session: Session, tenant_id: str, model: str | None = None) -> list[Job]:
     query = select(Job).where(
         Job.tenant_id == tenant_id,
-        Job.status == "succeeded",
+        Job.status == JobStatus.SUCCEEDED,
         Job.fine_tuned_model.is_not(None),
     )
     if model is not None:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from providers.base import JobStatus
 from service.db.models import Job, OutboxMessage, WebhookDelivery
 from service.db.types import utcnow
 from service.settings import Settings
@@ -23,7 +24,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 QUEUES = ("default", "webhooks", "gpu")
-ACTIVE_JOB_STATUSES = ("validating_files", "queued", "running")
+ACTIVE_JOB_STATUSES = tuple(s for s in JobStatus if not s.is_terminal)
 # kombu's Redis transport keeps one list per priority step; priority 0 is the bare queue name.
 _REDIS_PRIORITY_SEP = "\x06\x16"
 _REDIS_PRIORITY_STEPS = (3, 6, 9)

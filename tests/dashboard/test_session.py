@@ -178,3 +178,13 @@ def test_without_a_configured_secret_one_is_made_once_and_kept(tmp_path: Path) -
 def test_production_refuses_to_start_with_the_placeholder(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="TUNEFORGE_SECRET_KEY"):
         Settings(environment="production", data_dir=tmp_path, _env_file=None)
+
+
+def test_the_jobs_filter_takes_only_a_known_status(client: TestClient, db_session: Session) -> None:
+    tenant = make_tenant(db_session)
+    created = create_api_key(db_session, tenant, role=KeyRole.OPERATOR)
+    db_session.commit()
+    assert _login(client, created.plaintext) == 303
+    assert client.get("/admin/jobs?status=paused").status_code == 200
+    refused = client.get("/admin/jobs?status=done")
+    assert refused.status_code == 400 and "status must be one of" in refused.text

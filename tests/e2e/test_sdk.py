@@ -58,6 +58,12 @@ def test_openai_sdk_runs_a_job_to_success(
     messages = [e.message for e in events]
     assert any("successfully completed" in m for m in messages), messages
     assert messages[-1].startswith("Created fine-tuning job")
+
+    # The step metrics CSV is a result file the SDK reads by id, as on OpenAI.
+    [result_id] = job.result_files
+    assert client.files.retrieve(result_id).purpose == "fine-tune-results"
+    lines = client.files.content(result_id).text.splitlines()
+    assert lines[0].startswith("step,train_loss") and len(lines) > 1, lines
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert checkpoints and all(c.fine_tuning_job_id == job.id for c in checkpoints)
     assert checkpoints[0].step_number > checkpoints[-1].step_number

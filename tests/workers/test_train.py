@@ -90,11 +90,19 @@ def test_local_job_runs_to_success_with_metrics_checkpoints_and_results(
     checkpoints = stack.checkpoints(job["id"])
     assert sorted(c["step_number"] for c in checkpoints)[:2] == [4, 8]
 
-    assert "adapter/adapter_model.safetensors" in job["result_files"]
+    # Result files are file ids: the metrics CSV first, then the training outputs.
+    described = [stack.client.get(f"/v1/files/{f}").json() for f in job["result_files"]]
+    assert {d["purpose"] for d in described} == {"fine-tune-results"}
+    names = {d["filename"]: d["id"] for d in described}
+    assert described[0]["filename"] == "step_metrics.csv"
+    csv_lines = stack.client.get(f"/v1/files/{described[0]['id']}/content").text.splitlines()
+    assert csv_lines[0].startswith("step,train_loss") and len(csv_lines) == steps[-1] + 1
     base = f"/v1/fine_tuning/jobs/{job['id']}/results"
     download = stack.client.get(f"{base}/adapter/adapter_model.safetensors")
     on_disk = settings.artifacts_dir / job["id"] / "adapter" / "adapter_model.safetensors"
     assert download.status_code == 200 and download.content == on_disk.read_bytes()
+    by_id = stack.client.get(f"/v1/files/{names['adapter/adapter_model.safetensors']}/content")
+    assert by_id.status_code == 200 and by_id.content == on_disk.read_bytes()
     for sneaky in ("../../tuneforge.sqlite", "data/training.jsonl", "%2e%2e/%2e%2e/x"):
         assert stack.client.get(f"{base}/{sneaky}").status_code == 404, sneaky
     with session_scope(committed_db.sessions) as session:

@@ -62,7 +62,7 @@ def apply_provider_job(
     progress.checkpoints([_checkpoint_record(checkpoint) for checkpoint in checkpoints])
     if is_terminal(job.status):
         return
-    target = str(found.status)
+    target = found.status
     if can_move(job.status, target):
         error = None
         if target == FAILED:

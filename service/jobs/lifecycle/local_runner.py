@@ -243,7 +243,6 @@ def _finish(session: Session, settings: Settings, job: Job, trained: Trained) ->
         )
         return
     job.fine_tuned_model = trained.fine_tuned_model
-    job.result_files = [str(path.relative_to(folder)) for path in result.result_files]
     transition(
         session,
         job,
@@ -251,4 +250,5 @@ def _finish(session: Session, settings: Settings, job: Job, trained: Trained) ->
         reason=f"{result.steps_completed} steps ({result.path_description})",
         usage=usage,
         settings=settings,
+        results=[(path.relative_to(folder).as_posix(), path) for path in result.result_files],
     )
