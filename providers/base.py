@@ -314,6 +314,17 @@ class ProviderAdapter(abc.ABC):
     @abc.abstractmethod
     def cancel_job(self, provider_job_id: str) -> ProviderJob: ...
 
+    supports_pause: bool = False
+    """Whether ``pause_job``/``resume_job`` reach the provider (OpenAI's do)."""
+
+    def pause_job(self, provider_job_id: str) -> ProviderJob:
+        """Pause a running job; the provider answers the job (``paused``)."""
+        raise ProviderPermanentError(self.name, f"{self.name} cannot pause a fine-tuning job")
+
+    def resume_job(self, provider_job_id: str) -> ProviderJob:
+        """Resume a paused job; the provider answers the job (running again)."""
+        raise ProviderPermanentError(self.name, f"{self.name} cannot resume a fine-tuning job")
+
     @abc.abstractmethod
     def list_events(self, provider_job_id: str, after: str | None = None) -> list[ProviderEvent]:
         """Events oldest first; with ``after`` (an event id), only those that came after it."""

@@ -11,7 +11,7 @@ from service.db.session import session_scope
 from service.db.types import utcnow
 from service.evals.runs.kind import EVAL_RUN, RUN_TASK
 from service.evals.runs.step import RunItemsStep
-from service.jobs.lifecycle import cancel, launch, poll
+from service.jobs.lifecycle import cancel, launch, pause, poll
 from service.jobs.lifecycle.adapters import adapter_for
 from service.jobs.sweeps import step as sweep
 from service.lifecycle.reconcile import enqueue_due
@@ -106,6 +106,16 @@ def eval_run(run_id: str) -> None:
 def study_step(study_id: str) -> None:
     """A study's next step: launch its candidates, or look at their jobs."""
     steps.run_study_step(get_database().sessions, get_settings(), study_id)
+
+
+@celery_app.task(name="tuneforge.pause_job")
+def pause_job(job_id: str) -> None:
+    pause.pause_job(get_database().sessions, get_settings(), job_id, adapter_for)
+
+
+@celery_app.task(name="tuneforge.resume_job")
+def resume_job(job_id: str) -> None:
+    pause.resume_job(get_database().sessions, get_settings(), job_id, adapter_for)
 
 
 @celery_app.task(name="tuneforge.deliver_webhook")

@@ -120,6 +120,16 @@ class OpenAIAdapter(ProviderAdapter):
         with translated(self.name, openai):
             return self._job(self.client.fine_tuning.jobs.cancel(provider_job_id))
 
+    supports_pause = True
+
+    def pause_job(self, provider_job_id: str) -> ProviderJob:
+        with translated(self.name, openai):
+            return self._job(self.client.fine_tuning.jobs.pause(provider_job_id))
+
+    def resume_job(self, provider_job_id: str) -> ProviderJob:
+        with translated(self.name, openai):
+            return self._job(self.client.fine_tuning.jobs.resume(provider_job_id))
+
     def list_events(self, provider_job_id: str, after: str | None = None) -> list[ProviderEvent]:
         events: list[ProviderEvent] = []
         with translated(self.name, openai):

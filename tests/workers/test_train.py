@@ -138,6 +138,48 @@ def test_cancel_stops_a_running_local_job_and_keeps_its_checkpoint(
 
 
 @pytest.mark.integration
+def test_openai_sdk_pauses_a_local_job_and_resumes_it_from_its_checkpoint(
+    stack: LocalStack,
+) -> None:
+    token = stack.client.headers["Authorization"].removeprefix("Bearer ")
+    base = str(stack.client.base_url).rstrip("/")
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0)
+    training = stack.upload(training_records(12))
+    job = stack.create(
+        training,
+        hyperparameters={"n_epochs": 50, "batch_size": 1},
+        provider_options={**FAST, "checkpoint_every": 2},
+    ).json()
+    stack.wait_checkpoint(job["id"], 2, 120)
+    pausing = client.fine_tuning.jobs.pause(job["id"])
+    assert pausing.status in ("pausing", "paused")
+    paused = stack.wait_status(job["id"], ("paused", "succeeded", "failed", "cancelled"), 60)
+    assert paused["status"] == "paused", paused
+    messages = [e["message"] for e in stack.events(job["id"])]
+    [stopped] = [m for m in messages if m.startswith("The job is paused: paused at step")]
+    paused_at = int(stopped.split("paused at step ")[1].split(" ")[0])
+    before = metric_steps(stack.events(job["id"]))
+    assert before == list(range(1, paused_at + 1))
+    assert max(c["step_number"] for c in stack.checkpoints(job["id"])) == paused_at
+    assert client.fine_tuning.jobs.pause(job["id"]).status == "paused"  # asked twice: no-op
+    with pytest.raises(openai.NotFoundError):
+        client.fine_tuning.jobs.pause(job["id"] + "x")
+
+    resumed = client.fine_tuning.jobs.resume(job["id"])
+    assert resumed.status == "queued"
+    stack.wait_checkpoint(job["id"], paused_at + 4, 120)
+    client.fine_tuning.jobs.cancel(job["id"])
+    stack.wait_status(job["id"], ("succeeded", "failed", "cancelled"), 60)
+    events = stack.events(job["id"])
+    messages = [e["message"] for e in events]
+    assert f"resumed from checkpoint at step {paused_at}" in messages, messages
+    steps = metric_steps(events)
+    # One loss curve: the run after the pause took up at the step after it.
+    assert steps == sorted(set(steps)) == list(range(1, steps[-1] + 1))
+    assert steps[-1] >= paused_at + 4
+
+
+@pytest.mark.integration
 def test_worker_killed_mid_training_resumes_from_its_checkpoint(stack: LocalStack) -> None:
     training = stack.upload(training_records(12))
     job = stack.create(

@@ -1,5 +1,5 @@
-"""``/v1/fine_tuning/jobs``: OpenAI-compatible create, list, retrieve, cancel, events and
-checkpoints. Parsing and status codes only; each route calls one service function."""
+"""``/v1/fine_tuning/jobs``: OpenAI-compatible create, list, retrieve, cancel, pause, resume,
+events and checkpoints. Parsing and status codes only; each route calls one service function."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.api.wire import BINARY, ListPage
-from service.jobs.api import results, service
+from service.jobs.api import pause, results, service
 from service.jobs.api.objects import FineTuningJob, FineTuningJobCheckpoint, FineTuningJobEvent
 from service.jobs.api.schemas import (
     CreateJobRequest,
@@ -67,6 +67,22 @@ def cancel_job(
     job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     return job_object(service.cancel_job(session, settings, caller.tenant_id, job_id))
+
+
+@router.post("/{job_id}/pause", response_model=FineTuningJob)
+def pause_job(
+    job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Pause a running job (openai and local jobs); it reads ``pausing``, then ``paused``."""
+    return job_object(pause.pause_job(session, settings, caller.tenant_id, job_id))
+
+
+@router.post("/{job_id}/resume", response_model=FineTuningJob)
+def resume_job(
+    job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Resume a paused job: a local one trains on from its last checkpoint."""
+    return job_object(pause.resume_job(session, settings, caller.tenant_id, job_id))
 
 
 @router.get("/{job_id}/events", response_model=ListPage[FineTuningJobEvent])

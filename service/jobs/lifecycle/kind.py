@@ -21,7 +21,14 @@ PROMPT_POLL_TASK = "tuneforge.poll_job_now"
 """The same poll, sent at normal priority where routine polls go last: for a poll that is likely
 to find the job finished (the provider pushed its end, or its own estimate is due)."""
 CANCEL_TASK = "tuneforge.cancel_job"
+PAUSE_TASK = "tuneforge.pause_job"
+RESUME_TASK = "tuneforge.resume_job"
+"""Provider jobs only (a local job's pause and resume are its train task stopping and starting)."""
 TRAIN_TASK = "tuneforge.train_job"  # local jobs: one resumable task on the gpu queue
+
+
+PROVIDER_PAUSED = "paused"
+"""OpenAI's raw status of a paused job."""
 
 
 def next_task(job: Job) -> str:
@@ -31,6 +38,10 @@ def next_task(job: Job) -> str:
         return LAUNCH_TASK
     if job.cancel_requested_at is not None and job.cancel_sent_at is None:
         return CANCEL_TASK
+    if job.status == JobStatus.PAUSING:
+        return PAUSE_TASK
+    if job.status == JobStatus.RUNNING and job.provider_status == PROVIDER_PAUSED:
+        return RESUME_TASK  # resumed here, still paused at the provider: tell it
     return POLL_TASK
 
 

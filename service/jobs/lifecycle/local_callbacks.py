@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from local_gpu import CheckpointInfo, ProgressMetrics, TrainingCallbacks
+from providers.base import JobStatus
 from service.db.models import Job
 from service.db.session import session_scope
 from service.lifecycle.progress import CheckpointRecord, EventRecord, ProgressWriter
@@ -98,8 +99,8 @@ class JobRecorder:
                 writer.checkpoints([record], note=True, curve=False)
 
     def should_stop(self) -> bool:
-        """True on a cancel request (checked at most every CANCEL_CHECK_INTERVAL_S) or when
-        the lease was lost to another worker."""
+        """True on a cancel or pause request (checked at most every CANCEL_CHECK_INTERVAL_S)
+        or when the lease was lost to another worker."""
         if self.lease_lost.is_set():
             return True
         now = time.monotonic()
@@ -107,8 +108,10 @@ class JobRecorder:
             return self._cancel_requested
         self._last_cancel_check = now
         with session_scope(self.sessions) as session:
-            requested = session.scalars(
-                select(Job.cancel_requested_at).where(Job.id == self.job_id)
+            found = session.execute(
+                select(Job.cancel_requested_at, Job.status).where(Job.id == self.job_id)
             ).first()
-        self._cancel_requested = requested is not None
+        self._cancel_requested = found is not None and (
+            found.cancel_requested_at is not None or found.status == JobStatus.PAUSING
+        )
         return self._cancel_requested

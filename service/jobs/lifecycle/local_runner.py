@@ -5,7 +5,9 @@ a second delivery out and a heartbeat renews it while training; progress goes th
 engine's one progress writer (``local_callbacks``).
 Checkpoints live under ``Settings.artifacts_dir/<job id>/checkpoints``, so a run that starts
 after a crash (the lease expired, the reconciler sent the task again) resumes from the last one
-and its loss curve continues. A cancel request stops the run at the next step boundary.
+and its loss curve continues. A cancel request stops the run at the next step boundary; so does
+a pause (``pausing`` → ``paused``, the checkpoint kept), and a resume starts a run that trains
+on from it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ from service.jobs.lifecycle.kind import JOB, TRAIN_TASK
 from service.jobs.lifecycle.local_callbacks import JobRecorder
 from service.jobs.local_parent import parent_adapter
 from service.jobs.repository import JobRepository
-from service.jobs.transitions import CANCELLED, FAILED, RUNNING, SUCCEEDED, transition
+from service.jobs.transitions import (
+    CANCELLED,
+    FAILED,
+    PAUSED,
+    PAUSING,
+    RUNNING,
+    SUCCEEDED,
+    transition,
+)
 from service.lifecycle.kind import StepAbandoned, StepContext, StepFailed, StepRetry
 from service.lifecycle.progress import EventRecord, ProgressWriter
 from service.lifecycle.runner import run_step
@@ -138,6 +148,13 @@ def _begin(session: Session, settings: Settings, job: Job, owner: str) -> LocalP
     if job.cancel_requested_at is not None:
         transition(session, job, CANCELLED, reason="cancelled before training", settings=settings)
         return None
+    if job.status == PAUSING:  # asked while no worker trained it: paused where it stands
+        _paused(
+            session, settings, job, "paused between runs; resume continues from the last checkpoint"
+        )
+        return None
+    if job.status == PAUSED:
+        return None  # a stale delivery: only a resume queues it again
     if job.launch_attempts >= MAX_TRAIN_ATTEMPTS:
         transition(
             session,
@@ -198,6 +215,15 @@ def _begin(session: Session, settings: Settings, job: Job, owner: str) -> LocalP
     )
 
 
+def _paused(session: Session, settings: Settings, job: Job, reason: str) -> None:
+    """A clean stop is no failed start: the attempts count only crashes and errors; nothing is
+    due until a resume queues the job again."""
+    transition(session, job, PAUSED, reason=reason, settings=settings)
+    job.provider_status = "paused"
+    job.launch_attempts = 0
+    job.next_poll_at = None
+
+
 def _prepare(settings: Settings, plan: LocalPlan, folder: Path) -> TrainingConfig:
     """Convert the job's files to the trainer's input and build its configuration."""
     if settings.local_models_dir is None:
@@ -231,6 +257,15 @@ def _finish(session: Session, settings: Settings, job: Job, trained: Trained) ->
         # The ledger prices CPU runs by their own hourly rate.
         job.hyperparameters = {**(job.hyperparameters or {}), "device": "cpu"}
     job.provider_status = result.outcome
+    if result.outcome == "cancelled" and job.cancel_requested_at is None and job.status == PAUSING:
+        _paused(
+            session,
+            settings,
+            job,
+            f"paused at step {result.steps_completed} of {result.total_steps}; resume continues "
+            "from the checkpoint",
+        )
+        return
     if result.outcome == "cancelled":
         transition(
             session,

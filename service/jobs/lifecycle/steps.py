@@ -12,8 +12,10 @@ from service.jobs.lifecycle.kind import (
     CANCEL_TASK,
     JOB,
     LAUNCH_TASK,
+    PAUSE_TASK,
     POLL_TASK,
     PROMPT_POLL_TASK,
+    RESUME_TASK,
     TRAIN_TASK,
     next_task,
 )
@@ -22,8 +24,10 @@ from service.lifecycle import schedule as engine
 __all__ = [
     "CANCEL_TASK",
     "LAUNCH_TASK",
+    "PAUSE_TASK",
     "POLL_TASK",
     "PROMPT_POLL_TASK",
+    "RESUME_TASK",
     "TRAIN_TASK",
     "enqueue_step",
     "next_task",
