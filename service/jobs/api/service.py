@@ -147,12 +147,10 @@ def create_job_with_warnings(
     )
     warnings = lifecycle_warnings(target.info, day)
     for warning in warnings:
-        session.add(
-            JobEvent(
-                tenant_id=tenant_id,
-                job_id=job.id,
+        progress.stage_event(
+            EventRecord(
+                warning.message,
                 level="warn",
-                message=warning.message,
                 data={"code": warning.code, "date": warning.date},
                 created_at=now,
             )
