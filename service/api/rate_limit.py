@@ -1,8 +1,8 @@
 """Per-tenant request rate limits with the ``limits`` library: a moving window per rate in
 ``TUNEFORGE_RATE_LIMIT``, counted in Redis when the deployment has one (so every API process
-shares one count) and in the process's memory on the embedded default. Every authenticated
-response says where the tenant stands in OpenAI's ``x-ratelimit-*-requests`` headers; a request
-over the limit is a 429 with ``Retry-After``."""
+shares one count: one round trip per request, ``rate_window``) and in the process's memory on
+the embedded default. Every authenticated response says where the tenant stands in OpenAI's
+``x-ratelimit-*-requests`` headers; a request over the limit is a 429 with ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
-from redis.asyncio import BlockingConnectionPool
 
+from service.api.rate_window import Count, RedisWindows, WindowUnavailable
 from service.errors import RateLimited
 from service.settings import Settings
 
@@ -55,20 +55,28 @@ class Standing:
 
 
 class TenantRateLimiter:
+    """Redis (``rate_window``: one round trip per request) when the deployment has one, else
+    ``limits``' moving window in this process's memory."""
+
     def __init__(self, settings: Settings) -> None:
         uri = storage_uri(settings)
-        options: dict[str, Any] = {"wrap_exceptions": True}
-        if "redis" in uri:
-            options |= {
-                "implementation": "redispy",
-                "key_prefix": f"{settings.broker_key_prefix}{KEY_PREFIX}",
-                # Requests wait for a free connection instead of failing when all are busy.
-                "connection_pool": BlockingConnectionPool.from_url(
-                    uri.removeprefix("async+"), max_connections=REDIS_CONNECTIONS, timeout=5
-                ),
-            }
-        self._limiter = MovingWindowRateLimiter(storage_from_string(uri, **options))
         self._rates: list[RateLimitItem] = parse_many(settings.rate_limit)
+        self._redis: RedisWindows | None = None
+        self._limiter: MovingWindowRateLimiter | None = None
+        if uri.startswith("async+redis://") or uri.startswith("async+rediss://"):
+            self._redis = RedisWindows(
+                uri.removeprefix("async+"),
+                f"{settings.broker_key_prefix}{KEY_PREFIX}",
+                REDIS_CONNECTIONS,
+            )
+        else:
+            options: dict[str, Any] = {"wrap_exceptions": True}
+            if "redis" in uri:  # sentinel
+                options |= {
+                    "implementation": "redispy",
+                    "key_prefix": f"{settings.broker_key_prefix}{KEY_PREFIX}",
+                }
+            self._limiter = MovingWindowRateLimiter(storage_from_string(uri, **options))
 
     async def hit(self, tenant_id: str) -> Standing | None:
         """Count one request; raises ``RateLimited`` (with the headers) when over a rate. None
@@ -76,20 +84,31 @@ class TenantRateLimiter:
         limiter outage must not become an API outage."""
         try:
             return await self._hit(tenant_id)
-        except StorageError:
+        except (StorageError, WindowUnavailable):
             log.warning("rate limit storage unavailable; request let through", exc_info=True)
             return None
+
+    async def _counts(self, tenant_id: str) -> list[Count]:
+        if self._redis is not None:
+            return await self._redis.hit(self._rates, "tenant", tenant_id)
+        assert self._limiter is not None
+        counts = []
+        for rate in self._rates:
+            allowed = await self._limiter.hit(rate, "tenant", tenant_id)
+            stats = await self._limiter.get_window_stats(rate, "tenant", tenant_id)
+            used = rate.amount - stats.remaining
+            counts.append(Count(rate, allowed, used, stats.reset_time))
+        return counts
 
     async def _hit(self, tenant_id: str) -> Standing:
         standings: list[Standing] = []
         refused: Standing | None = None
         now = time.time()
-        for rate in self._rates:
-            allowed = await self._limiter.hit(rate, "tenant", tenant_id)
-            stats = await self._limiter.get_window_stats(rate, "tenant", tenant_id)
-            standing = Standing(rate.amount, stats.remaining, max(stats.reset_time - now, 0.0))
+        for count in await self._counts(tenant_id):
+            remaining = max(count.rate.amount - count.count, 0)
+            standing = Standing(count.rate.amount, remaining, max(count.reset_at - now, 0.0))
             standings.append(standing)
-            if not allowed and refused is None:
+            if not count.acquired and refused is None:
                 refused = standing
         if refused is not None:
             error = RateLimited(

@@ -4,13 +4,19 @@ every API process shares one count."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from limits import parse_many
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from sqlalchemy.orm import Session
 
 from service.api.rate_limit import storage_uri
+from service.api.rate_window import RedisWindows
 from service.settings import Settings
 from tests.backends import REDIS_URL
 from tests.factories import auth, make_key, make_tenant
@@ -90,3 +96,30 @@ def test_an_unreachable_limiter_lets_requests_through(
             response = client.get("/v1/files", headers=noisy)
             assert response.status_code == 200, response.text
             assert "x-ratelimit-remaining-requests" not in response.headers
+
+
+def test_the_one_round_trip_window_keeps_the_limits_librarys_layout() -> None:
+    """What ``rate_window`` counts in one script, ``limits``' own moving window reads back (and
+    the reverse): the same keys and list layout, so the two agree on every request counted."""
+    prefix = f"tf_test_{secrets.token_hex(4)}:ratelimit"
+    rate = parse_many("4/minute")[0]
+    ours = RedisWindows(REDIS_URL, prefix, 2)
+    theirs = MovingWindowRateLimiter(
+        storage_from_string(f"async+{REDIS_URL}", implementation="redispy", key_prefix=prefix)
+    )
+
+    async def scenario() -> list[tuple[bool, int]]:
+        seen = []
+        for _ in range(3):
+            [count] = await ours.hit([rate], "tenant", "t1")
+            seen.append((count.acquired, count.count))
+        stats = await theirs.get_window_stats(rate, "tenant", "t1")
+        assert stats.remaining == 1
+        assert await theirs.hit(rate, "tenant", "t1")  # the fourth, counted by limits
+        for _ in range(2):
+            [count] = await ours.hit([rate], "tenant", "t1")
+            seen.append((count.acquired, count.count))
+            assert count.reset_at > time.time()
+        return seen
+
+    assert asyncio.run(scenario()) == [(True, 1), (True, 2), (True, 3), (False, 4), (False, 4)]
