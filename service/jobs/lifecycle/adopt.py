@@ -17,7 +17,7 @@ from service.jobs.costs import FinalUsage
 from service.jobs.lifecycle import pacing, steps
 from service.jobs.sweeps.compare import progress_of
 from service.jobs.sweeps.repository import credential_owner, ensure_sweep
-from service.jobs.transitions import FAILED, can_move, is_terminal, transition
+from service.jobs.transitions import FAILED, PAUSED, RUNNING, can_move, is_terminal, transition
 from service.lifecycle.progress import CheckpointRecord, EventRecord, ProgressWriter
 from service.settings import Settings
 
@@ -46,9 +46,14 @@ def apply_provider_job(
     checkpoints: Sequence[ProviderCheckpoint] = (),
     *,
     now: datetime | None = None,
+    answers_pause: bool = False,
 ) -> None:
-    """Fold one provider snapshot into the job, then schedule its next step."""
+    """Fold one provider snapshot into the job, then schedule its next step. While a pause or
+    resume asked here waits to be sent, a snapshot (a poll or sweep that crossed it) does not
+    move the job between running and paused; the provider's answer to that call
+    (``answers_pause``) does."""
     now = now or utcnow()
+    waiting = steps.next_task(job) in (steps.PAUSE_TASK, steps.RESUME_TASK) and not answers_pause
     job.provider_status = found.provider_status[:64]
     job.poll_failures = 0
     if found.fine_tuned_model:
@@ -63,7 +68,8 @@ def apply_provider_job(
     if is_terminal(job.status):
         return
     target = found.status
-    if can_move(job.status, target):
+    crossed = waiting and target in (RUNNING, PAUSED)
+    if can_move(job.status, target) and not crossed:
         error = None
         if target == FAILED:
             error = (

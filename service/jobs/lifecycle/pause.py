@@ -90,7 +90,7 @@ class PauseStep:
         self, ctx: StepContext, session: Session, job: Job, result: ProviderJob | Refused
     ) -> None:
         if isinstance(result, ProviderJob):
-            apply_provider_job(session, ctx.settings, job, result)
+            apply_provider_job(session, ctx.settings, job, result, answers_pause=True)
             return
         pausing = self.task == PAUSE_TASK
         transition(

@@ -24,7 +24,8 @@ from service.jobs.api import pause as pause_api
 from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.service import create_job
 from service.jobs.lifecycle import pause as pause_steps
-from service.jobs.lifecycle.adapters import adapter_for
+from service.jobs.lifecycle.adapters import adapter_for, operator_adapter
+from service.jobs.lifecycle.adopt import apply_provider_job
 from service.jobs.lifecycle.kind import PAUSE_TASK, POLL_TASK, RESUME_TASK, next_task
 from service.jobs.lifecycle.launch import launch_job
 from service.jobs.lifecycle.poll import poll_job
@@ -105,6 +106,31 @@ def test_an_openai_job_pauses_and_resumes_at_openai(paced: Paced) -> None:
     paced.clock.advance(2.5)
     paced.poll()
     assert paced.job().status == JobStatus.SUCCEEDED
+
+
+def test_a_snapshot_that_crosses_a_pending_pause_or_resume_does_not_undo_it(
+    paced: Paced,
+) -> None:
+    """A sweep round or poll whose snapshot was taken before the pause (or resume) reached
+    OpenAI must not move the job back: the pending step decides."""
+    adapter = operator_adapter(paced.settings, "openai")
+
+    def fold_snapshot() -> Job:
+        found = adapter.get_job(paced.job().provider_job_id or "")
+        with session_scope(paced.database.sessions) as session:
+            job = session.get(Job, paced.job_id)
+            assert job is not None
+            apply_provider_job(session, paced.settings, job, found)
+            return job
+
+    paced.ask("pause")
+    crossed = fold_snapshot()  # OpenAI still says running
+    assert crossed.status == JobStatus.PAUSING and next_task(crossed) == PAUSE_TASK
+    pause_steps.pause_job(paced.database.sessions, paced.settings, paced.job_id, adapter_for)
+    assert paced.job().status == JobStatus.PAUSED
+    paced.ask("resume")
+    crossed = fold_snapshot()  # OpenAI still says paused
+    assert crossed.status == JobStatus.RUNNING and next_task(crossed) == RESUME_TASK
 
 
 def test_a_pause_openai_refuses_leaves_the_job_running_and_polling(paced: Paced) -> None:
