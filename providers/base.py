@@ -65,7 +65,8 @@ class ProviderConfig:
     Vertex ``http://host:port`` (google-genai adds ``/v1/projects/…``).
 
     Vertex authenticates with a service account instead of a key: ``credentials_file`` (its
-    JSON key file; the file's ``token_uri`` says where tokens come from), in ``project`` and
+    JSON key file; the file's ``token_uri`` says where tokens come from) or the same key's
+    fields in ``credentials_info``, in ``project`` and
     ``location``, with datasets uploaded to ``bucket`` through Cloud Storage at
     ``storage_base_url`` (``None``: the real service). On OpenAI ``project`` (and
     ``organization``) choose the ``OpenAI-Project`` (``OpenAI-Organization``) the key acts in.
@@ -80,6 +81,9 @@ class ProviderConfig:
     project: str | None = None
     location: str | None = None
     credentials_file: str | None = None
+    credentials_info: Mapping[str, str] | None = field(default=None, repr=False)
+    """Vertex: the service account's key itself (the JSON file's fields), used instead of
+    ``credentials_file`` when set (a tenant's own account, kept encrypted by the service)."""
     bucket: str | None = None
     storage_base_url: str | None = None
 

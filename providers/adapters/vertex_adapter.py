@@ -87,7 +87,7 @@ def missing_settings(config: ProviderConfig) -> list[str]:
     needed = {
         "project": config.project,
         "location": config.location,
-        "credentials_file": config.credentials_file,
+        "credentials_file": config.credentials_file or config.credentials_info,
         "bucket": config.bucket,
     }
     return [name for name, value in needed.items() if not value]
@@ -120,16 +120,21 @@ class VertexAdapter(ProviderAdapter):
                 code="provider_not_configured",
                 param=missing[0],
             )
-        assert config.credentials_file and config.bucket  # narrowed by missing_settings
+        assert config.bucket  # narrowed by missing_settings
         with translated(self.name):
             try:
-                credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-                    config.credentials_file, scopes=[CLOUD_PLATFORM]
-                )
+                if config.credentials_info:
+                    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                        dict(config.credentials_info), scopes=[CLOUD_PLATFORM]
+                    )
+                else:
+                    credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                        config.credentials_file, scopes=[CLOUD_PLATFORM]
+                    )
             except (OSError, ValueError, KeyError) as exc:
                 raise ProviderPermanentError(
                     self.name,
-                    f"cannot read the service-account key file: {exc}",
+                    f"cannot read the service-account key: {exc}",
                     code="invalid_credentials",
                     param="credentials_file",
                 ) from None

@@ -15,13 +15,43 @@ from service.db.models import ProviderCredential
 router = APIRouter(prefix="/v1", tags=["provider credentials"])
 
 
+_ID = Field(default=None, max_length=service.MAX_ID_CHARS)
+_URL = Field(default=None, max_length=2048)
+
+
+class ServiceAccountKey(BaseModel):
+    """A Google service account's JSON key file, as Google writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["service_account"]
+    project_id: str | None = _ID
+    private_key_id: str = Field(min_length=4, max_length=service.MAX_ID_CHARS)
+    private_key: str = Field(min_length=1, max_length=8192)
+    client_email: str = Field(min_length=3, max_length=service.MAX_ID_CHARS)
+    client_id: str | None = _ID
+    auth_uri: str | None = _URL
+    token_uri: str = Field(min_length=1, max_length=2048)
+    auth_provider_x509_cert_url: str | None = _URL
+    client_x509_cert_url: str | None = _URL
+    universe_domain: str | None = _ID
+
+
 class CredentialsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str = Field(min_length=1, max_length=service.MAX_KEY_CHARS)
-    account_id: str | None = Field(default=None, max_length=service.MAX_ID_CHARS)
-    organization: str | None = Field(default=None, max_length=service.MAX_ID_CHARS)
-    project: str | None = Field(default=None, max_length=service.MAX_ID_CHARS)
+    api_key: str | None = Field(default=None, min_length=1, max_length=service.MAX_KEY_CHARS)
+    account_id: str | None = _ID
+    organization: str | None = _ID
+    project: str | None = _ID
+    service_account: ServiceAccountKey | None = Field(
+        default=None, description="Vertex only: the service account's JSON key (not api_key)"
+    )
+    bucket: str | None = Field(
+        default=None,
+        max_length=service.MAX_ID_CHARS,
+        description="Vertex only: the Cloud Storage bucket the tenant's datasets go to",
+    )
 
 
 class CredentialsView(BaseModel):
@@ -31,6 +61,7 @@ class CredentialsView(BaseModel):
     account_id: str | None
     organization: str | None
     project: str | None
+    bucket: str | None
     created_at: int
     updated_at: int
 
@@ -53,6 +84,7 @@ def _view(row: ProviderCredential) -> CredentialsView:
         account_id=row.account_id,
         organization=row.organization,
         project=row.project,
+        bucket=row.bucket,
         created_at=int(row.created_at.timestamp()),
         updated_at=int(row.updated_at.timestamp()),
     )
@@ -78,12 +110,17 @@ def put_credentials(
     settings: SettingsDep,
 ) -> CredentialsView:
     """Store (or replace) the tenant's own key for ``provider``; its jobs use it from now on.
+    Vertex takes a service account instead: ``service_account`` (its JSON key) and ``bucket``.
     Needs a tenant admin (or operator) key."""
     fields = service.CredentialFields(
         api_key=body.api_key,
         account_id=body.account_id,
         organization=body.organization,
         project=body.project,
+        bucket=body.bucket,
+        service_account=(
+            body.service_account.model_dump(exclude_none=True) if body.service_account else None
+        ),
     )
     return _view(service.store_credentials(session, settings, caller.tenant_id, provider, fields))
 

@@ -5,6 +5,8 @@ whose key a provider call uses: jobs today, eval runs and studies alike)."""
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -29,7 +31,11 @@ EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
     "together": (),
     "mistral": (),
     "fireworks": ("account_id",),
+    "vertex": ("project", "bucket"),
 }
+# Providers whose secret is a service account's JSON key rather than an API key.
+SERVICE_ACCOUNT_PROVIDERS = frozenset({"vertex"})
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
 class CredentialSource(StrEnum):
@@ -47,6 +53,9 @@ class ProviderCredentials:
     account_id: str | None = None
     organization: str | None = None
     project: str | None = None
+    service_account_json: str | None = field(default=None, repr=False)
+    """Vertex: the tenant's own service account key (JSON); None: the operator's key file."""
+    bucket: str | None = None
 
 
 class CredentialsMissing(ProviderPermanentError):
@@ -64,10 +73,12 @@ class CredentialsMissing(ProviderPermanentError):
 
 @dataclass(frozen=True)
 class CredentialFields:
-    api_key: str
+    api_key: str | None
     account_id: str | None = None
     organization: str | None = None
     project: str | None = None
+    bucket: str | None = None
+    service_account: Mapping[str, str] | None = field(default=None, repr=False)
 
 
 def checked_provider(provider: str) -> str:
@@ -87,19 +98,39 @@ def store_credentials(
     """Create or replace the tenant's credentials for ``provider``."""
     provider = checked_provider(provider)
     _check_fields(provider, fields)
+    project = fields.project
+    if provider in SERVICE_ACCOUNT_PROVIDERS:
+        account = dict(fields.service_account or {})
+        _check_service_account(settings, account)
+        secret, last4 = json.dumps(account, sort_keys=True), account["private_key_id"][-4:]
+        project = project or account.get("project_id")
+        if not project:
+            raise InvalidRequest(
+                "vertex credentials need the project jobs run in: send project, or a "
+                "service_account with its project_id",
+                param="project",
+            )
+    else:
+        assert fields.api_key is not None  # _check_fields
+        secret, last4 = fields.api_key, fields.api_key[-4:]
     repository = CredentialRepository(session)
     row = repository.get(tenant_id, provider)
-    ciphertext = keyring_for(settings).encrypt(fields.api_key)
+    ciphertext = keyring_for(settings).encrypt(secret)
     if row is None:
         row = ProviderCredential(tenant_id=tenant_id, provider=provider)
         session.add(row)
     row.api_key_encrypted = ciphertext
-    row.api_key_last4 = fields.api_key[-4:]
+    row.api_key_last4 = last4
     row.account_id = fields.account_id
     row.organization = fields.organization
-    row.project = fields.project
+    row.project = project
+    row.bucket = fields.bucket
     session.flush()
     return row
+
+
+def has_own_credentials(session: Session, tenant_id: str, provider: str) -> bool:
+    return CredentialRepository(session).get(tenant_id, provider) is not None
 
 
 def get_credentials(session: Session, tenant_id: str, provider: str) -> ProviderCredential:
@@ -125,6 +156,15 @@ def credentials_for(
     """The tenant's own credentials when it stored some, else the operator's if the tenant may
     fall back on them; raises ``CredentialsMissing`` otherwise."""
     row = CredentialRepository(session).get(tenant_id, provider)
+    if row is not None and provider in SERVICE_ACCOUNT_PROVIDERS:
+        return ProviderCredentials(
+            provider=provider,
+            source=CredentialSource.TENANT,
+            api_key="",
+            project=row.project,
+            service_account_json=_plaintext(settings, row.api_key_encrypted),
+            bucket=row.bucket,
+        )
     if row is not None:
         return ProviderCredentials(
             provider=provider,
@@ -179,9 +219,36 @@ def _plaintext(settings: Settings, ciphertext: str) -> str:
 
 
 def _check_fields(provider: str, fields: CredentialFields) -> None:
-    _check_token(fields.api_key, "api_key", MAX_KEY_CHARS)
+    if provider in SERVICE_ACCOUNT_PROVIDERS:
+        if fields.api_key is not None:
+            raise InvalidRequest(
+                f"{provider} credentials are a service account: send service_account (its JSON "
+                "key) and bucket, not api_key",
+                param="api_key",
+                code="unknown_parameter",
+            )
+        if not fields.service_account:
+            raise InvalidRequest(
+                f"{provider} credentials need service_account (the service account's JSON key)",
+                param="service_account",
+            )
+        if not fields.bucket:
+            raise InvalidRequest(
+                f"{provider} credentials need the Cloud Storage bucket datasets go to",
+                param="bucket",
+            )
+    else:
+        if fields.service_account is not None:
+            raise InvalidRequest(
+                f"{provider} credentials take an api_key, not a service_account",
+                param="service_account",
+                code="unknown_parameter",
+            )
+        if fields.api_key is None:
+            raise InvalidRequest(f"{provider} credentials need an api_key", param="api_key")
+        _check_token(fields.api_key, "api_key", MAX_KEY_CHARS)
     allowed = EXTRA_FIELDS[provider]
-    for name in ("account_id", "organization", "project"):
+    for name in ("account_id", "organization", "project", "bucket"):
         value = getattr(fields, name)
         if value is None:
             continue
@@ -206,4 +273,18 @@ def _check_token(value: str, name: str, limit: int) -> None:
     if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
         raise InvalidRequest(
             f"{name} must be printable ASCII without spaces", param=name, code="invalid_value"
+        )
+
+
+def _check_service_account(settings: Settings, account: Mapping[str, str]) -> None:
+    """Only a token endpoint we trust: google-auth posts the signed assertion to the key's
+    ``token_uri`` from our workers, so any other address would let a tenant make our workers
+    call a host of its choosing."""
+    trusted = {GOOGLE_TOKEN_URI}
+    if settings.vertex_base_url:  # a server pointed at another Vertex endpoint (an emulator)
+        trusted.add(settings.vertex_base_url.rstrip("/") + "/token")
+    if account.get("token_uri") not in trusted:
+        raise InvalidRequest(
+            f"service_account.token_uri must be {GOOGLE_TOKEN_URI}",
+            param="service_account.token_uri",
         )

@@ -85,6 +85,9 @@ class ProviderCredential(Base):
     account_id: Mapped[str | None] = mapped_column(String(255))
     organization: Mapped[str | None] = mapped_column(String(255))
     project: Mapped[str | None] = mapped_column(String(255))
+    # Vertex: the Cloud Storage bucket the tenant's datasets go to (its service account's own;
+    # the account's key, the secret, is what ``api_key_encrypted`` holds for Vertex).
+    bucket: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

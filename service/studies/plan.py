@@ -19,7 +19,7 @@ from providers.catalog import ModelInfo, resolve_provider
 from service.billing.budget import BudgetExceeded, budget_status
 from service.billing.catalog import hourly_rate, lookup_model, service_catalog
 from service.billing.lifecycle import lifecycle_warnings
-from service.credentials.service import require_credentials
+from service.credentials.service import has_own_credentials, require_credentials
 from service.datasets.tokens import counter_for, model_tokenizer_dir
 from service.db.models import File
 from service.errors import InvalidRequest, NotFound
@@ -258,7 +258,12 @@ def plan_study(
         where = f"candidates[{index}]"
         request = _job_request(candidate, train.id, body.validation_file)
         try:
-            target = resolve_target(request, settings, today)
+            target = resolve_target(
+                request,
+                settings,
+                today,
+                own_vertex_account=has_own_credentials(session, tenant_id, "vertex"),
+            )
             if target.provider != "local":
                 require_credentials(session, settings, tenant_id, target.provider)
             training = checked_report(

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from service.billing.lifecycle import LifecycleWarning, lifecycle_warnings
-from service.credentials.service import require_credentials
+from service.credentials.service import has_own_credentials, require_credentials
 from service.db.models import Checkpoint, Job, JobEvent
 from service.db.types import utcnow
 from service.encryption.keyring import keyring_for
@@ -69,7 +69,12 @@ def create_job_with_warnings(
     """Checked before anything is queued; ``today`` (default: the UTC date) decides what a
     closing provider still takes."""
     day = today or utcnow().date()
-    target = resolve_target(request, settings, day)
+    target = resolve_target(
+        request,
+        settings,
+        day,
+        own_vertex_account=has_own_credentials(session, tenant_id, "vertex"),
+    )
     repository = JobRepository(session)
     training = checked_report(
         repository, settings, tenant_id, request.training_file, "training_file", target

@@ -32,10 +32,24 @@ class Target:
     """``provider_options`` as the provider's allow-list read them."""
 
 
+def _vertex_missing(settings: Settings, own_vertex_account: bool) -> list[str]:
+    """What this server lacks to run a Vertex job: with the tenant's own service account (its
+    key, project and bucket), only the location the operator sets."""
+    missing = settings.vertex_missing_settings()
+    if own_vertex_account:
+        return [name for name in missing if name == "TUNEFORGE_VERTEX_LOCATION"]
+    return missing
+
+
 def resolve_target(
-    request: CreateJobRequest, settings: Settings, today: date | None = None
+    request: CreateJobRequest,
+    settings: Settings,
+    today: date | None = None,
+    *,
+    own_vertex_account: bool = False,
 ) -> Target:
-    """``today`` (default: the UTC date) decides whether a closing provider still takes jobs."""
+    """``today`` (default: the UTC date) decides whether a closing provider still takes jobs;
+    ``own_vertex_account``: the tenant stored a Vertex service account of its own."""
     day = today or utcnow().date()
     provider, provider_model = resolve_provider(request.model, request.provider)
     raw_options = dict(request.provider_options or {})
@@ -55,7 +69,7 @@ def resolve_target(
             param="provider",
             code="unknown_provider",
         )
-    if provider == "vertex" and (missing := settings.vertex_missing_settings()):
+    if provider == "vertex" and (missing := _vertex_missing(settings, own_vertex_account)):
         raise InvalidRequest(
             "Vertex AI is not configured on this server: set "
             f"{', '.join(missing)} (a service-account key file, the project and location jobs "

@@ -5,6 +5,7 @@ builds an adapter for tenant work."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
@@ -24,8 +25,10 @@ AdapterFactory = Callable[[Settings, ProviderCredentials], ProviderAdapter]
 
 def provider_config(settings: Settings, credentials: ProviderCredentials) -> ProviderConfig:
     base_url: str | None = getattr(settings, f"{credentials.provider}_base_url", None)
-    vertex = credentials.provider == "vertex"  # a service account of the operator's, no key
-    key_file = settings.vertex_credentials_file
+    vertex = credentials.provider == "vertex"  # a service account, no key
+    # The tenant's own account (its key and bucket) or the operator's (key file, bucket).
+    own = json.loads(credentials.service_account_json) if credentials.service_account_json else None
+    key_file = None if own else settings.vertex_credentials_file
     return ProviderConfig(
         api_key=credentials.api_key,
         base_url=base_url,
@@ -36,7 +39,8 @@ def provider_config(settings: Settings, credentials: ProviderCredentials) -> Pro
         max_retries=0,  # our tasks retry on their own schedule, after reconciling by tag
         location=settings.vertex_location if vertex else None,
         credentials_file=str(key_file) if vertex and key_file is not None else None,
-        bucket=settings.vertex_bucket if vertex else None,
+        credentials_info=own if vertex else None,
+        bucket=(credentials.bucket if own else settings.vertex_bucket) if vertex else None,
         storage_base_url=settings.vertex_storage_base_url if vertex else None,
     )
 
