@@ -29,6 +29,10 @@ from service.tenants.service import create_api_key, create_tenant
 DEMO_MODEL = "tiny-chat"
 TERMINAL = ("succeeded", "failed", "cancelled")
 
+# One worker serves the demo's every queue, webhook deliveries included (serve gives those a
+# worker of their own).
+DEMO_WORKER_QUEUES = "default,gpu,webhooks"
+
 
 def _build_model(models_dir: Path) -> Path:
     target = models_dir / DEMO_MODEL
@@ -151,7 +155,7 @@ def _embedded_service(
     try:
         api = _spawn(["api", "--host", "127.0.0.1", "--port", str(port)], env, logs / "api.log")
         children.append(("API", api))
-        worker_args = ["worker", "--queues", "default,gpu", "--beat"]
+        worker_args = ["worker", "--queues", DEMO_WORKER_QUEUES, "--beat"]
         children.append(("worker", _spawn(worker_args, env, logs / "worker.log")))
         deadline = time.monotonic() + 60
         while not _healthy(base):

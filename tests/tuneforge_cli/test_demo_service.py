@@ -52,3 +52,11 @@ def test_another_program_on_the_port_is_named() -> None:
 def test_a_free_port_is_no_problem() -> None:
     port = free_port()
     assert foreign_service_problem(f"http://127.0.0.1:{port}", port, "key", "db") is None
+
+
+def test_the_demo_worker_serves_every_queue() -> None:
+    """Deliveries have a queue of their own: a demo worker without it would never send one."""
+    from tuneforge_cli.demo import DEMO_WORKER_QUEUES
+    from workers.celery_app import QUEUES
+
+    assert set(DEMO_WORKER_QUEUES.split(",")) == set(QUEUES)
