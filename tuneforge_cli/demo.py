@@ -1,7 +1,10 @@
 """``tuneforge demo``: the newcomer's first run. Builds a tiny chat model locally, starts the
 embedded service (API + a worker on ``default,gpu``) unless its own already answers (a foreign
-service on the port is named and refused), submits a ``local/`` job through the REST API,
-streams its progress and prints where the adapter is. Everything it started is stopped on exit."""
+service on the port is named and refused), uploads a structured-extraction dataset (a sentence
+in, the record as JSON out), splits off a held-out 20%, submits a ``local/`` job on the rest
+through the REST API, streams its progress, then evaluates the base model against the tuned
+one on the held-out part (``demo_eval``) and prints the table. Everything it started is stopped
+on exit."""
 
 from __future__ import annotations
 
@@ -25,8 +28,11 @@ from service.db.database import Database
 from service.db.session import session_scope
 from service.settings import Settings, get_settings
 from service.tenants.service import create_api_key, create_tenant
+from tuneforge_cli import demo_eval
 
 DEMO_MODEL = "tiny-chat"
+DEMO_EXAMPLES = 200
+HELD_OUT = 0.2
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 # One worker serves the demo's every queue, webhook deliveries included (serve gives those a
@@ -184,9 +190,9 @@ def _demo_key(settings: Settings) -> str:
 
 
 def _demo_dataset() -> bytes:
-    from local_gpu.tiny import synthetic_conversations
+    from local_gpu.tiny import synthetic_extractions
 
-    records = synthetic_conversations(32, seed=11)
+    records = synthetic_extractions(DEMO_EXAMPLES, seed=11)
     return "".join(json.dumps(record) + "\n" for record in records).encode()
 
 
@@ -251,6 +257,40 @@ def _report(job: dict[str, Any], settings: Settings, base: str) -> None:
             typer.echo(f"  {base}/v1/fine_tuning/jobs/{job['id']}/results/{name}")
 
 
+def _evaluate(client: httpx.Client, tuned_model: str, test_file: str, timeout_s: float) -> bool:
+    """Base vs tuned on the held-out file through the evals API; print the table."""
+    base_model = f"local/{DEMO_MODEL}"
+    evaluation = demo_eval.create_eval(client, _check)
+    typer.echo(
+        f"\n• evaluating on the held-out part: eval {evaluation['id']}, "
+        f"{base_model} vs {tuned_model} (real generation on the local worker)"
+    )
+    runs = {
+        model: demo_eval.start_run(client, _check, evaluation["id"], model, test_file)
+        for model in (base_model, tuned_model)
+    }
+    done = {
+        model: demo_eval.wait_run(client, _check, evaluation["id"], run["id"], timeout_s)
+        for model, run in runs.items()
+    }
+    for model, run in done.items():
+        if run["status"] != "completed":
+            error = (run.get("error") or {}).get("message", "")
+            typer.echo(f"error: the run of {model} is {run['status']} {error}", err=True)
+            return False
+    comparison = _check(
+        client.get(
+            f"/v1/evals/{evaluation['id']}/compare",
+            params={"runs": f"{done[tuned_model]['id']},{done[base_model]['id']}"},
+        ),
+        "comparing the runs",
+    )
+    typer.echo("")
+    for line in demo_eval.table(evaluation, done[base_model], done[tuned_model], comparison):
+        typer.echo(line)
+    return True
+
+
 def demo(
     port: int = typer.Option(8765, help="Port of the demo service (started if not running)."),
     timeout: float = typer.Option(600, help="Seconds to wait for the job to finish."),
@@ -270,27 +310,39 @@ def demo(
         client = stack.enter_context(
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         )
-        files = {"file": ("demo-train.jsonl", _demo_dataset(), "application/jsonl")}
+        files = {"file": ("demo-records.jsonl", _demo_dataset(), "application/jsonl")}
         uploaded = _check(
             client.post("/v1/files", files=files, data={"purpose": "fine-tune"}), "upload"
         )
-        typer.echo(f"• uploaded a 32-conversation dataset as {uploaded['id']}")
+        split = _check(
+            client.post(
+                f"/v1/files/{uploaded['id']}/split",
+                json={"test_fraction": HELD_OUT, "seed": "demo"},
+            ),
+            "splitting the dataset",
+        )
+        train, test = split["train_file"], split["test_file"]
+        typer.echo(
+            f"• uploaded {DEMO_EXAMPLES} extraction chats (a sentence in, the record as JSON out)"
+            f" as {uploaded['id']}; held out {split['report'].get('test_examples', '?')} "
+            f"for evaluation ({test['id']}), training on {train['id']}"
+        )
         job = _check(
             client.post(
                 "/v1/fine_tuning/jobs",
                 json={
                     "model": f"local/{DEMO_MODEL}",
-                    "training_file": uploaded["id"],
+                    "training_file": train["id"],
                     "suffix": "demo",
                     "hyperparameters": {
-                        "n_epochs": 2,
+                        "n_epochs": 4,
                         "batch_size": 2,
                         "learning_rate_multiplier": 10,
                     },
                     "provider_options": {
                         "max_seq_len": 256,
-                        "progress_every": 2,
-                        "checkpoint_every": 8,
+                        "progress_every": 20,
+                        "checkpoint_every": 80,
                     },
                 },
             ),
@@ -298,7 +350,10 @@ def demo(
         )
         typer.echo(f"• submitted {job['id']} (model local/{DEMO_MODEL}); progress:")
         final = _follow(client, job["id"], timeout)
+        evaluated = False
         _report(final, settings, base)
+        if final["status"] == "succeeded":
+            evaluated = _evaluate(client, final["fine_tuned_model"], test["id"], timeout)
         typer.echo(f"\ndemo finished in {time.monotonic() - started:.0f}s")
-    if final["status"] != "succeeded":
+    if final["status"] != "succeeded" or not evaluated:
         raise typer.Exit(1)
