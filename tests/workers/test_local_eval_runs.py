@@ -75,6 +75,8 @@ def _wait_run(sdk: openai.OpenAI, eval_id: str, run_id: str, stack: LocalStack) 
     while time.monotonic() < deadline:
         run = sdk.evals.runs.retrieve(run_id, eval_id=eval_id)
         if run.status in ("completed", "failed", "canceled"):
+            if run.status != "completed":
+                print(stack.processes.logs())
             return run
         time.sleep(0.5)
     print(stack.processes.logs())
