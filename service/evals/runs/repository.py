@@ -106,12 +106,13 @@ class RunRepository:
             if self.session.get_bind().dialect.name == "postgresql"
             else sqlite.insert(EvalRunOutputItem)
         )
-        result = self.session.execute(
-            insert.values(**values).on_conflict_do_nothing(
-                index_elements=["run_id", "datasource_item_id"]
-            )
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        # RETURNING says whether the row went in: psycopg reports rowcount -1 for this insert.
+        inserted = self.session.execute(
+            insert.values(**values)
+            .on_conflict_do_nothing(index_elements=["run_id", "datasource_item_id"])
+            .returning(EvalRunOutputItem.id)
+        ).first()
+        return inserted is not None
 
     def items_of(self, run_id: str) -> list[EvalRunOutputItem]:
         return list(

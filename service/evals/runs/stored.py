@@ -13,6 +13,18 @@ from service.evals.graders.grade import GraderResult
 from service.evals.runs.items import ItemOutcome, ItemStatus, ModelUsage
 
 
+def storable(value: Any) -> Any:
+    """``value`` with every NUL character replaced (U+FFFD): PostgreSQL's JSONB and text
+    refuse U+0000, and a model's raw output can hold one (a random-init local model does)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
 def _result(result: GraderResult) -> dict[str, Any]:
     stored: dict[str, Any] = {
         "name": result.name,
@@ -40,12 +52,12 @@ def output_item(
         run_id=run_id,
         eval_id=eval_id,
         datasource_item_id=outcome.index,
-        datasource_item=outcome.item,
-        sample=sample,
-        results=[_result(r) for r in outcome.results],
+        datasource_item=storable(outcome.item),
+        sample=storable(sample),
+        results=storable([_result(r) for r in outcome.results]),
         status=str(outcome.status),
-        usage={model: asdict(used) for model, used in outcome.usage.items()},
-        error=outcome.error,
+        usage=storable({model: asdict(used) for model, used in outcome.usage.items()}),
+        error=storable(outcome.error),
         created_at=utcnow(),
     )
 
