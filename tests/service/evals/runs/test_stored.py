@@ -33,7 +33,7 @@ def test_an_output_with_a_nul_character_is_stored(world: RunWorld) -> None:
         again = output_item(world.tenant_id, eval_id, run_id, outcome)
         assert not RunRepository(session).add_item(again)  # stored once
         (row,) = RunRepository(session).items_of(run_id)
-        assert row.sample["output"] == [{"role": "assistant", "content": "a\ufffdb"}]
+        assert (row.sample or {})["output"] == [{"role": "assistant", "content": "a\ufffdb"}]
         assert row.datasource_item["question"] == "q\ufffd"
         assert row.results[0]["name"] == "exact\ufffd"
         assert row.error == "bad \ufffd byte"
