@@ -30,6 +30,9 @@ from emulators.core import EmulatedJob, EmulatorState
 
 TrainingFor = Callable[[str], bytes | None]
 """The training file content of the succeeded job that produced ``model``, or None."""
+Refusal = Callable[[str], tuple[int, str] | None]
+"""(status, message) when the emulator refuses to serve ``model`` (e.g. a tuned model that
+serves only on a dedicated deployment), else None."""
 
 
 def _text(content: Any) -> str:
@@ -155,6 +158,7 @@ def add_chat_route(
     error_body: Callable[[int, str], dict[str, Any]],
     *,
     stop_reason: str = "stop",
+    refuse: Refusal | None = None,
 ) -> None:
     @app.post(path)
     async def chat_completions(request: Request) -> Any:
@@ -164,4 +168,7 @@ def add_chat_route(
             return JSONResponse(error_body(400, "The body is not JSON."), 400)
         if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
             return JSONResponse(error_body(400, "'model' and 'messages' are required."), 400)
+        refused = refuse(str(body["model"])) if refuse is not None else None
+        if refused is not None:
+            return JSONResponse(error_body(*refused), refused[0])
         return completion(body, training_for, stop_reason=stop_reason)

@@ -33,6 +33,7 @@ from emulators.core import (
 )
 from emulators.faults import ASGIApp, current_authorization, with_faults
 from emulators.timeline import Entry, timeline
+from emulators.together_endpoints import SERVERLESS_LORA_BASES, Endpoints, add_endpoint_routes
 
 SUCCESS_PATH = ["pending", "queued", "running", "running", "running", "uploading", "completed"]
 PRICE_PER_MILLION_TOKENS = 3.0
@@ -107,9 +108,15 @@ def model_limits(model: str) -> dict[str, Any]:
     }
 
 
+DEPLOY_PHASES = 3
+"""A dedicated endpoint's deployment is ready this many phases after its create."""
+
+
 def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASGIApp:
     state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
     app = FastAPI(title="Together fine-tuning emulator")
+    endpoints = Endpoints(ready_after_s=DEPLOY_PHASES * phase_seconds, clock=state.clock)
+    state.reset_hooks.append(endpoints.reset)
     checksums: dict[str, str] = {}
 
     def file_response(file_id: str) -> dict[str, Any]:
@@ -406,17 +413,52 @@ def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASG
             ]
         }
 
+    def tuned_base(model: str) -> str | None:
+        """The base model of the job whose output ``model`` is, else None."""
+        with state.lock:
+            jobs = list(state.jobs.values())
+        for job in jobs:
+            described = describe(job)
+            if described["status"] == "completed" and described["model_output_name"] == model:
+                return str(job.body.get("model", ""))
+        return None
+
+    tuned_training = training_of_succeeded(
+        state,
+        describe,
+        lambda d: d["model_output_name"] if d["status"] == "completed" else None,
+        lambda job: state.files.get(job.body.get("training_file", ""), {}).get("content"),
+    )
+
+    def training_for(model: str) -> bytes | None:
+        deployment = endpoints.serving(model)
+        return tuned_training(deployment.model if deployment is not None else model)
+
+    def refuse(model: str) -> tuple[int, str] | None:
+        deployment = endpoints.serving(model)
+        if deployment is not None:
+            live = endpoints.state(deployment)
+            if live == "DEPLOYMENT_STATE_READY":
+                return None
+            if live == "DEPLOYMENT_STATE_STOPPED":
+                return 404, f"The endpoint {model!r} is stopped."
+            return 503, f"The endpoint {model!r} is not ready yet."
+        base = tuned_base(model)
+        if base is not None and base not in SERVERLESS_LORA_BASES:
+            return 404, (
+                f"Unable to access model {model}: a fine-tuned model serves only on a dedicated "
+                "endpoint; create one and call its name."
+            )
+        return None
+
     add_chat_route(
         app,
         "/v1/chat/completions",
-        training_of_succeeded(
-            state,
-            describe,
-            lambda d: d["model_output_name"] if d["status"] == "completed" else None,
-            lambda job: state.files.get(job.body.get("training_file", ""), {}).get("content"),
-        ),
+        training_for,
         error_body,
         stop_reason="eos",  # Together's word for a natural stop
+        refuse=refuse,
     )
+    add_endpoint_routes(app, endpoints, error_body)
     add_control_routes(app, state, describe)
     return with_faults(app, state, error_body)

@@ -291,6 +291,27 @@ class ChatCompletion:
     usage: ChatUsage = field(default_factory=ChatUsage)
 
 
+class DeploymentState(StrEnum):
+    """Where a dedicated deployment stands (each provider's states map onto these)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A dedicated deployment serving one tuned model. ``model_to_call`` is the model string a
+    chat completion names to reach it (Together: the endpoint's name; Fireworks:
+    ``<model>#<deployment>``); ``id`` is what ``get_deployment``/``delete_deployment`` take."""
+
+    id: str
+    model_to_call: str
+    state: DeploymentState
+    message: str | None = None
+
+
 class ProviderAdapter(abc.ABC):
     """What the service may ask of any provider. All methods are synchronous and blocking."""
 
@@ -358,6 +379,20 @@ class ProviderAdapter(abc.ABC):
         raise ProviderPermanentError(
             self.name, "chat completions are not available through this adapter yet"
         )
+
+    def create_deployment(self, model: str, name: str) -> Deployment:
+        """Start a dedicated deployment of tuned ``model`` named ``name`` (our stable key: a
+        second create with the same name finds the first). It starts ``pending``."""
+        raise ProviderPermanentError(
+            self.name, "dedicated deployments are not available through this adapter yet"
+        )
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        raise ProviderPermanentError(self.name, "dedicated deployments are not available")
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        """Stop and delete the deployment; one already gone is no error."""
+        raise ProviderPermanentError(self.name, "dedicated deployments are not available")
 
 
 def tag_token(tag: str) -> str:

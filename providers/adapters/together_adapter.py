@@ -16,12 +16,14 @@ from typing import Any
 
 import together
 
+from providers.adapters import _together_endpoints
 from providers.adapters._chat import completion_from, request_kwargs
 from providers.adapters._stainless import translated
 from providers.base import (
     Capabilities,
     ChatCompletion,
     ChatRequest,
+    Deployment,
     JobError,
     JobPage,
     JobSpec,
@@ -87,6 +89,7 @@ class TogetherAdapter(ProviderAdapter):
             base_url=config.base_url,
             timeout=config.timeout,
             max_retries=config.max_retries,
+            project_id=config.project,
         )
 
     def _job(self, job: Any, events: list[Any] | None = None) -> ProviderJob:
@@ -279,6 +282,15 @@ class TogetherAdapter(ProviderAdapter):
                 **request_kwargs(request, max_tokens="max_tokens")
             )
         return completion_from(response, request.model)
+
+    def create_deployment(self, model: str, name: str) -> Deployment:
+        return _together_endpoints.create(self.client, model, name)
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return _together_endpoints.get(self.client, deployment_id)
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        _together_endpoints.delete(self.client, deployment_id)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
