@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     eval_run_concurrency: int = Field(default=8, ge=1, le=256)
     # Chat completions in flight to one provider from one worker process, all runs together.
     provider_chat_concurrency: int = Field(default=32, ge=1, le=1024)
+    # A run waiting for its model's dedicated deployment checks back this often.
+    deployment_poll_s: float = Field(default=15.0, gt=0, le=600)
     # Runs on a local model: items in flight (threads that only wait on the generator), the
     # most generated in one batch, and how long a batch waits to fill. Two batches in flight
     # let the generator group similar prompt lengths (bench/local_generate.py).
@@ -72,6 +74,9 @@ class Settings(BaseSettings):
     openai_webhook_secret: SecretStr | None = None
     together_api_key: SecretStr | None = None
     together_base_url: str | None = None
+    # The Together project dedicated endpoints are created in (a tuned model serves only on
+    # one); unset: the SDK's TOGETHER_PROJECT_ID.
+    together_project_id: str | None = Field(default=None, max_length=255)
     mistral_api_key: SecretStr | None = None
     mistral_base_url: str | None = None
     fireworks_api_key: SecretStr | None = None

@@ -9,6 +9,7 @@ from datetime import timedelta
 from service.db.database import get_database
 from service.db.session import session_scope
 from service.db.types import utcnow
+from service.evals.runs.deployments import sweep_orphans
 from service.evals.runs.kind import EVAL_RUN, RUN_TASK
 from service.evals.runs.step import RunItemsStep
 from service.jobs.lifecycle import cancel, launch, pause, poll
@@ -36,13 +37,16 @@ log = logging.getLogger(__name__)
 @celery_app.task(name="tuneforge.reconcile")
 def reconcile() -> None:
     """Hand every job whose next step is due to the workers, then re-send every overdue
-    outbox row, so a lost broker message or a dead worker only delays its work."""
+    outbox row, so a lost broker message or a dead worker only delays its work; stop the
+    dedicated deployments of ended eval runs."""
     settings = get_settings()
     idle = broker_idle(celery_app)
     with session_scope(get_database().sessions) as session:
         jobs = enqueue_due(session, settings, KINDS, utcnow(), broker_idle=idle)
         sent = relay_due(session, send_task)
     pruned = _prune_outbox(settings.outbox_retention_s)
+    # dedicated deployments still live on ended eval runs (a crash after the create)
+    sweep_orphans(get_database().sessions, settings, adapter_for)
     # Steps re-offered under keys already sent are no news: INFO only when something moved.
     if sent or pruned:
         log.info(

@@ -28,7 +28,7 @@ MAX_ID_CHARS = 255
 # (any other is refused, naming it).
 EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
     "openai": ("organization", "project"),
-    "together": (),
+    "together": ("project",),
     "mistral": (),
     "fireworks": ("account_id",),
     "vertex": ("project", "bucket"),
@@ -197,7 +197,9 @@ def operator_credentials(settings: Settings, provider: str) -> ProviderCredentia
         source=CredentialSource.OPERATOR,
         api_key=key.get_secret_value() if key is not None else "",
         account_id=settings.fireworks_account_id if provider == "fireworks" else None,
-        project=settings.vertex_project if provider == "vertex" else None,
+        project={"vertex": settings.vertex_project, "together": settings.together_project_id}.get(
+            provider
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -432,6 +433,13 @@ class EvalRun(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deployment: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The dedicated deployment the run created for a tuned model that serves only on one
+    (``service.evals.runs.deployments``): provider, id, model_to_call, state, times, rate."""
+    deployment_live: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), index=True
+    )
+    """True from the deployment's create until it is stopped: what the orphan sweep reads."""
 
 
 class EvalRunOutputItem(Base):

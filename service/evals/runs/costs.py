@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -80,6 +81,9 @@ def book_run_cost(
         routes = run_routes(session, settings, run.tenant_id, run.model, criteria)
     except InvalidRequest:
         routes = []  # a model no longer routable (its job deleted): nothing to price it by
+    if run.deployment is not None and routes:
+        # the samples name the deployed copy: priced as the tuned model it serves
+        routes.append(replace(routes[0], model=str(run.deployment.get("model_to_call"))))
     cost = usage_cost(routes, per_model_usage)
     run.cost = cost
     if cost is None or cost == 0:

@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 from providers.errors import ProviderError, ProviderPermanentError, ProviderRetryableError
 from service.db.models import EvalRun
 from service.errors import InvalidRequest
+from service.evals.runs import deployments
 from service.evals.runs.local import LocalInferenceUnavailable
 from service.evals.runs.routing import LOCAL
 from service.evals.runs.status import TERMINAL, RunStatus
 from service.evals.runs.transitions import transition_run
+from service.jobs.lifecycle.adapters import adapter_for
 from service.lifecycle.kind import ErrorBody, Kind, StepFailed, StepRetry
 from service.settings import Settings
 
@@ -50,6 +52,7 @@ def classify(exc: Exception) -> StepRetry | StepFailed | None:
 
 
 def fail(session: Session, settings: Settings, run: Any, failed: StepFailed) -> None:
+    deployments.stop_in_transaction(session, settings, run, adapter_for)
     transition_run(session, settings, run, RunStatus.FAILED, error=failed.error)
 
 

@@ -42,6 +42,11 @@ class ModelRoute:
     output_price: Decimal | None = None
     adapter: str | None = None
     """Local only: the LoRA adapter folder a local job (or checkpoint) saved."""
+    dedicated: bool = False
+    """A tuned model that serves only on a dedicated deployment (the catalog's ``serving``
+    of its base): the run deploys it first (``service.evals.runs.deployments``)."""
+    hosting_per_hour: Decimal | None = None
+    """USD per hour of that deployment (None: the catalog has no rate)."""
 
     @property
     def local(self) -> bool:
@@ -65,6 +70,7 @@ def _priced(
         prices = (info.inference_input_price, info.inference_output_price)
     else:
         prices = (info.base_input_price, info.base_output_price)
+    dedicated = tuned and info is not None and info.serving == "dedicated"
     return ModelRoute(
         requested=requested,
         provider=provider,
@@ -72,6 +78,8 @@ def _priced(
         input_price=prices[0],
         output_price=prices[1],
         adapter=adapter,
+        dedicated=dedicated and provider != LOCAL,
+        hosting_per_hour=info.hosting_per_hour if dedicated and info is not None else None,
     )
 
 

@@ -196,6 +196,13 @@ def cancel_run(
 
 def delete_run(session: Session, tenant_id: str, eval_id: str, run_id: str) -> str:
     run = get_run(session, tenant_id, eval_id, run_id)
+    if run.deployment_live:
+        raise InvalidRequest(
+            f"Eval run {run.id} still has a dedicated deployment running; it is deleted once "
+            "the deployment is stopped (cancel the run, then retry).",
+            param="run_id",
+            code="run_deployment_live",
+        )
     RunRepository(session).delete(run)
     return run_id
 

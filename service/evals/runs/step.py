@@ -1,5 +1,10 @@
 """The eval run's one step on the lifecycle engine: execute the run's items.
 
+A run whose sampled model serves only on a dedicated deployment first deploys it
+(``deployments``): the step creates it and comes back every ``deployment_poll_s`` until it is
+ready (a wait is not counted as a start), samples the deployed copy, and stops it before the run
+ends.
+
 ``begin`` (locked): stop a run whose cancel was asked, count the attempt, move it to
 in_progress, route its models, read the tenant's credentials and the indexes already stored.
 ``act`` (no transaction open, lease renewed by a heartbeat): sample and grade the items not yet
@@ -16,18 +21,21 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from providers.base import ChatCompletion, ChatRequest, ProviderAdapter
+from providers.base import ChatCompletion, ChatRequest, DeploymentState, ProviderAdapter
 from providers.errors import ProviderPermanentError
 from service.credentials.service import CredentialsMissing, ProviderCredentials
 from service.db.models import Eval, EvalRun
 from service.db.session import session_scope
+from service.db.types import utcnow
 from service.errors import InvalidRequest
 from service.evals.graders.grade import GradingContext
+from service.evals.runs import deployments
 from service.evals.runs.costs import run_routes
 from service.evals.runs.execute import execute_items
 from service.evals.runs.items import Completer, criteria_of
@@ -44,6 +52,7 @@ from service.evals.runs.stored import output_item
 from service.evals.runs.transitions import transition_run
 from service.files.repository import FileRepository
 from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
+from service.lifecycle import schedule
 from service.lifecycle.kind import StepAbandoned, StepContext, StepRetry
 from service.settings import Settings
 
@@ -67,12 +76,24 @@ class RunPlan:
     routes: tuple[ModelRoute, ...]
     credentials: dict[str, ProviderCredentials | CredentialsMissing]
     done: frozenset[int]
+    deployment: dict[str, Any] | None = None
+    """The run's deployment record, when its sampled model serves only on one."""
+
+    @property
+    def deploys(self) -> bool:
+        return (
+            bool(self.routes)
+            and self.routes[0].dedicated
+            and self.data_source.get("type") == "completions"
+        )
 
 
 @dataclass(frozen=True)
 class Executed:
     finished: bool
     """Every item is stored (False: stopped early by a cancel)."""
+    waiting: bool = False
+    """The run's deployment is not ready yet: come back later."""
 
 
 @dataclass(frozen=True)
@@ -89,18 +110,38 @@ class RunItemsStep:
         return True
 
     def begin(self, ctx: StepContext, session: Session, run: EvalRun) -> RunPlan | None:
-        return _begin(session, ctx.settings, run)
+        return _begin(session, ctx.settings, run, self.adapter_factory)
 
     def act(self, ctx: StepContext, plan: RunPlan) -> Executed:
+        adapter = None
+        if plan.deploys:
+            adapter = build_adapter(
+                self.adapter_factory, ctx.settings, plan.credentials[plan.routes[0].provider]
+            )
+            deployed = _deployed(ctx, plan, adapter)
+            if deployed is None:
+                return Executed(finished=False, waiting=True)
+            plan = deployed
         finished = _execute(ctx, plan, self.adapter_factory)
         if ctx.lease_lost.is_set():
             log.warning(
                 "lease on eval run %s was lost mid-run; another worker carries it on", plan.run_id
             )
             raise StepAbandoned(plan.run_id)
+        if adapter is not None and plan.deployment is not None:
+            deployments.stop(adapter, plan.deployment)
+            deployments.record_stopped(ctx.sessions, plan.run_id)
         return Executed(finished)
 
     def finish(self, ctx: StepContext, session: Session, run: EvalRun, result: Executed) -> None:
+        if result.waiting and run.cancel_requested_at is None:
+            run.attempts = max(0, run.attempts - 1)  # waiting for the deployment is no start
+            now = utcnow()
+            later = now + timedelta(seconds=ctx.settings.deployment_poll_s)
+            schedule.schedule(session, ctx.kind, run, later, now=now)
+            return
+        if result.waiting:  # canceled while its deployment was starting
+            deployments.stop_in_transaction(session, ctx.settings, run, self.adapter_factory)
         target = RunStatus.COMPLETED
         if run.cancel_requested_at is not None or not result.finished:
             target = RunStatus.CANCELED
@@ -111,11 +152,15 @@ class RunItemsStep:
         return max(1, run.attempts)
 
 
-def _begin(session: Session, settings: Settings, run: EvalRun) -> RunPlan | None:
+def _begin(
+    session: Session, settings: Settings, run: EvalRun, factory: AdapterFactory
+) -> RunPlan | None:
     if run.cancel_requested_at is not None:
+        deployments.stop_in_transaction(session, settings, run, factory)
         transition_run(session, settings, run, RunStatus.CANCELED)
         return None
     if run.attempts >= MAX_ATTEMPTS:
+        deployments.stop_in_transaction(session, settings, run, factory)
         transition_run(
             session,
             settings,
@@ -177,7 +222,31 @@ def _begin(session: Session, settings: Settings, run: EvalRun) -> RunPlan | None
         routes=tuple(routes),
         credentials=credentials,
         done=frozenset(RunRepository(session).stored_indexes(run.id)),
+        deployment=dict(run.deployment) if run.deployment_live and run.deployment else None,
     )
+
+
+def _deployed(ctx: StepContext, plan: RunPlan, adapter: ProviderAdapter) -> RunPlan | None:
+    """The plan with its sampled model on the run's ready deployment (created first when the
+    run has none live); None while it is starting."""
+    route = plan.routes[0]
+    record = plan.deployment
+    if record is None:
+        created = adapter.create_deployment(route.model, deployments.deployment_name(plan.run_id))
+        record = deployments.record_created(ctx.sessions, plan.run_id, route, created)
+        log.info("eval run %s: deployment %s of %s created", plan.run_id, created.id, route.model)
+    current = adapter.get_deployment(str(record["id"]))
+    if current.state is DeploymentState.PENDING:
+        return None
+    if current.state is not DeploymentState.READY:
+        raise ProviderPermanentError(
+            route.provider,
+            f"the dedicated deployment of {route.model} is {current.state}"
+            + (f": {current.message}" if current.message else ""),
+        )
+    deployments.record_ready(ctx.sessions, plan.run_id)
+    served = replace(route, model=current.model_to_call)
+    return replace(plan, routes=(served, *plan.routes[1:]), deployment=record)
 
 
 def _execute(ctx: StepContext, plan: RunPlan, factory: AdapterFactory) -> bool:

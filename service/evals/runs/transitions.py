@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Eval, EvalRun
 from service.db.types import utcnow
-from service.evals.runs import costs
+from service.evals.runs import costs, deployments
 from service.evals.runs.items import criteria_of
 from service.evals.runs.repository import RunRepository
 from service.evals.runs.status import TERMINAL, RunStatus
@@ -118,3 +118,4 @@ def _settle(session: Session, settings: Settings, run: EvalRun, now: datetime) -
     run.per_testing_criteria_results = summary.per_testing_criteria_results
     run.statistics = summary.statistics
     costs.book_run_cost(session, settings, run, summary.per_model_usage, now)
+    deployments.book_hosting(session, run, now)

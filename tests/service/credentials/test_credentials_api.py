@@ -80,7 +80,7 @@ def test_bad_credentials_bodies_are_400_naming_the_field(
         ("together", {"api_key": ""}, "api_key"),
         ("together", {"api_key": "has space"}, "api_key"),
         ("together", {"api_key": "x" * 1025}, "api_key"),
-        ("together", {"api_key": "k", "project": "p"}, "project"),
+        ("mistral", {"api_key": "k", "project": "p"}, "project"),
         ("together", {"api_key": "k", "secret": "s"}, "secret"),
         ("fireworks", {"api_key": "fw_key"}, "account_id"),
         ("openai", {"api_key": "sk-1", "account_id": "a"}, "account_id"),
@@ -95,6 +95,11 @@ def test_bad_credentials_bodies_are_400_naming_the_field(
         headers=headers,
     )
     assert ok.status_code == 200 and ok.json()["project"] == "proj_1"
+    # Together's project: where a tuned model's dedicated endpoint is created
+    ok = client.put(
+        f"{URL}/together", json={"api_key": "tg-1234", "project": "proj-2"}, headers=headers
+    )
+    assert ok.status_code == 200 and ok.json()["project"] == "proj-2"
 
 
 def test_without_fallback_a_tenant_needs_its_own_key_to_create_a_job(
