@@ -103,6 +103,18 @@ RUNS_FOR_S = 1e9
 """How long an emulated job runs unless the bench ends it: its estimate is far away."""
 
 
+async def _post(client: httpx.AsyncClient, url: str, **kwargs: object) -> httpx.Response:
+    """POST, again after a dropped keep-alive connection (a loaded box makes them common)."""
+    for attempt in range(5):
+        try:
+            return (await client.post(url, **kwargs)).raise_for_status()  # type: ignore[arg-type]
+        except httpx.TransportError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> dict[str, str]:
     """``count`` running provider jobs: id -> their progress as a listing shows it."""
     base = emulator.sdk_base_url
@@ -118,16 +130,19 @@ async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> dict[str
         for start in range(0, count, 200):
             answers = await asyncio.gather(
                 *(
-                    client.post(
-                        f"{base}/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id}
+                    _post(
+                        client,
+                        f"{base}/fine_tuning/jobs",
+                        json={"model": MODEL, "training_file": file_id},
                     )
                     for _ in range(min(200, count - start))
                 )
             )
-            ids = [answer.raise_for_status().json()["id"] for answer in answers]
+            ids = [answer.json()["id"] for answer in answers]
             planned = await asyncio.gather(
                 *(
-                    client.post(
+                    _post(
+                        client,
                         f"{emulator.base_url}/_emulator/jobs/{job_id}/finish_in",
                         json={"seconds": RUNS_FOR_S},
                     )
@@ -135,7 +150,7 @@ async def create_provider_jobs(emulator: EmulatorHandle, count: int) -> dict[str
                 )
             )
             for job_id, answer in zip(ids, planned, strict=True):
-                described = answer.raise_for_status().json()["job"]
+                described = answer.json()["job"]
                 jobs[job_id] = progress_of(_listed(described))
         return jobs
 

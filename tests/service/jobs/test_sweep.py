@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from emulators.testing import EmulatorHandle, running_emulator
+from service.credentials.service import CredentialFields, store_credentials
 from service.db.database import Database
 from service.db.models import Job, ProviderSweep
 from service.db.session import session_scope
@@ -187,3 +188,29 @@ def test_a_job_whose_details_fail_is_left_to_its_own_prompt_poll(fleet: Fleet) -
     assert job.next_poll_at is not None and job.next_poll_at <= utcnow()  # polled at once
     poll_job(fleet.database.sessions, fleet.settings, changed, adapter_for)
     assert _jobs(fleet)[changed].status == "succeeded"
+
+
+def test_a_tenant_with_its_own_key_is_swept_with_that_key_and_apart(fleet: Fleet) -> None:
+    with session_scope(fleet.database.sessions) as session:
+        tenant = make_tenant(session)
+        store_credentials(
+            session, fleet.settings, tenant.id, "openai", CredentialFields(api_key="sk-tenant-own")
+        )
+        file = make_file(session, fleet.settings, tenant)
+        request = CreateJobRequest(model="gpt-4o-mini-2024-07-18", training_file=file.id)
+        own_job = create_job(session, fleet.settings, tenant.id, request).id
+        tenant_id = tenant.id
+    launch_job(fleet.database.sessions, fleet.settings, own_job, adapter_for)
+    own = Fleet(
+        fleet.database, fleet.settings, fleet.emulator, [own_job], sweep_id("openai", tenant_id)
+    )
+    assert _sweep(own).tenant_id == tenant_id
+
+    _round(own)
+    lists = [r for r in fleet.emulator.requests() if r["path"] == "/v1/fine_tuning/jobs"]
+    assert lists[-1]["authorization"] == "Bearer sk-tenant-own"
+    assert _sweep(own).active_jobs == 1
+    _round(fleet)  # the operator's sweep watches the other tenant's jobs only
+    assert _sweep(fleet).active_jobs == JOBS
+    lists = [r for r in fleet.emulator.requests() if r["path"] == "/v1/fine_tuning/jobs"]
+    assert lists[-1]["authorization"] == "Bearer sk-test"
