@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from providers.base import JobStatus
 from service.db.models import Job
 from service.errors import RateLimited
 from service.settings import Settings
@@ -41,7 +42,7 @@ def test_unfinished_jobs_are_capped_per_tenant(
 
         finished = db_session.get(Job, created[0].json()["id"])
         assert finished is not None
-        finished.status = "cancelled"
+        finished.status = JobStatus.CANCELLED
         db_session.commit()
         assert client.post(URL, json=body, headers=headers).status_code == 200
 

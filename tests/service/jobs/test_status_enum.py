@@ -61,7 +61,7 @@ def test_the_move_table_covers_every_status_and_a_terminal_one_never_moves(
 ) -> None:
     assert set(MOVES) == set(JobStatus)
     for status in JOB.terminal:
-        assert MOVES[status] == frozenset()
+        assert MOVES[JobStatus(status)] == frozenset()
     assert can_move("queued", "succeeded") and can_move(JobStatus.RUNNING, JobStatus.PAUSING)
     assert can_move("pausing", "paused") and can_move("paused", "queued")
     assert can_move("paused", "running") and can_move("paused", "cancelled")
