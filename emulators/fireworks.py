@@ -28,7 +28,9 @@ from emulators.core import (
     count_tokens,
 )
 from emulators.faults import ASGIApp, with_faults
+from emulators.fireworks_deployments import add_deployment_routes, refusal
 from emulators.timeline import timeline
+from emulators.together_endpoints import Endpoints
 
 SUCCESS_PATH = [
     "JOB_STATE_CREATING",
@@ -56,8 +58,14 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+DEPLOY_PHASES = 3
+"""An on-demand deployment is ready this many phases after its create."""
+
+
 def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASGIApp:
     state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
+    deployments = Endpoints(ready_after_s=DEPLOY_PHASES * phase_seconds, clock=state.clock)
+    state.reset_hooks.append(deployments.reset)
     app = FastAPI(title="Fireworks fine-tuning emulator")
 
     def describe(job: EmulatedJob) -> dict[str, Any]:
@@ -227,16 +235,29 @@ def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASG
         )
         return state.files.get(f"{account}/{dataset_id}", {}).get("content")
 
+    tuned_training = training_of_succeeded(
+        state,
+        describe,
+        lambda d: d["outputModel"] if d["state"] == "JOB_STATE_COMPLETED" else None,
+        dataset_content,
+    )
+
+    def is_tuned(model: str) -> bool:
+        with state.lock:
+            jobs = list(state.jobs.values())
+        return any(
+            describe(job)["state"] == "JOB_STATE_COMPLETED"
+            and describe(job)["outputModel"] == model
+            for job in jobs
+        )
+
     add_chat_route(
         app,
         "/v1/chat/completions",
-        training_of_succeeded(
-            state,
-            describe,
-            lambda d: d["outputModel"] if d["state"] == "JOB_STATE_COMPLETED" else None,
-            dataset_content,
-        ),
+        lambda model: tuned_training(model.partition("#")[0]),
         error_body,
+        refuse=lambda model: refusal(deployments, model, is_tuned),
     )
+    add_deployment_routes(app, deployments, error_body)
     add_control_routes(app, state, describe)
     return with_faults(app, state, error_body)

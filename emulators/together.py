@@ -447,7 +447,7 @@ def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASG
         if base is not None and base not in SERVERLESS_LORA_BASES:
             return 404, (
                 f"Unable to access model {model}: a fine-tuned model serves only on a dedicated "
-                "endpoint; create one and call its name."
+                "endpoint deployment; create one and call its name."
             )
         return None
 

@@ -47,6 +47,8 @@ class EmulatedDeployment:
     ready: float
     """Monotonic time it is (or becomes) ready."""
     stopped: float | None = None
+    public_id: str = ""
+    """The id the provider's API names it by (Together: ``<endpoint>/<deployment>``)."""
 
 
 class Endpoints:
@@ -185,6 +187,7 @@ def add_endpoint_routes(app: FastAPI, endpoints: Endpoints, error_body: Any) -> 
                 created_at=endpoints.clock.time(),
                 ready=endpoints.clock.monotonic() + endpoints.ready_after_s,
             )
+            dep.public_id = f"{endpoint_id}/{dep.id}"
             endpoints.deployments[dep.id] = dep
             return deployment_json(project, dep)
 
@@ -212,6 +215,16 @@ def add_endpoint_routes(app: FastAPI, endpoints: Endpoints, error_body: Any) -> 
                 dep.stopped = endpoints.clock.monotonic()
         return {}
 
+    add_deployment_controls(app, endpoints, error_body)
+
+
+def add_deployment_controls(app: FastAPI, endpoints: Endpoints, error_body: Any) -> None:
+    """The introspection and control routes of an emulator's deployments (Together's and
+    Fireworks')."""
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse(error_body(status, message), status)
+
     @app.post("/_emulator/deployments/delay")
     async def set_delay(request: Request) -> Any:
         body = await request.json()
@@ -237,7 +250,7 @@ def add_endpoint_routes(app: FastAPI, endpoints: Endpoints, error_body: Any) -> 
             return {
                 "data": [
                     {
-                        "id": f"{d.endpoint_id}/{d.id}",
+                        "id": d.public_id,
                         "model": d.model,
                         "endpoint": d.endpoint_name,
                         "state": endpoints.state(d).removeprefix("DEPLOYMENT_STATE_").lower(),

@@ -18,12 +18,14 @@ from typing import Any
 
 import fireworks
 
+from providers.adapters import _fireworks_deployments
 from providers.adapters._chat import completion_from, request_kwargs
 from providers.adapters._stainless import translated
 from providers.base import (
     Capabilities,
     ChatCompletion,
     ChatRequest,
+    Deployment,
     JobError,
     JobPage,
     JobSpec,
@@ -217,6 +219,15 @@ class FireworksAdapter(ProviderAdapter):
             next_after=token,
             rate_limit=parse_rate_limit(dict(raw.headers.items())),
         )
+
+    def create_deployment(self, model: str, name: str) -> Deployment:
+        return _fireworks_deployments.create(self.client, model, name)
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return _fireworks_deployments.get(self.client, deployment_id)
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        _fireworks_deployments.delete(self.client, deployment_id)
 
     def chat_completion(self, request: ChatRequest) -> ChatCompletion:
         with translated(self.name, fireworks):

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from emulators.testing import running_emulator
-from providers.base import ChatCompletion, ChatRequest, JobStatus
+from providers.base import ChatCompletion, ChatRequest, DeploymentState, JobStatus
 from providers.errors import ProviderPermanentError, ProviderRetryableError
 from providers.registry import get_adapter
 from tests.providers.conftest import PHASE_SECONDS, Harness, config, gemini_line
@@ -67,8 +68,22 @@ def tuned_model(h: Harness) -> str:
     return job.fine_tuned_model
 
 
+def served(h: Harness, tuned: str) -> str:
+    """The model string that reaches ``tuned``: on Fireworks a LoRA serves only on an on-demand
+    deployment (the tuned model alone is a 404), called as ``<model>#<deployment>``."""
+    if h.provider != "fireworks":
+        return tuned
+    with pytest.raises(ProviderPermanentError) as refused:
+        ask(h, tuned, "What is the capital of Japan?")
+    assert refused.value.status_code == 404
+    deployment = h.adapter.create_deployment(tuned, "chat-test")
+    httpx.post(f"{h.emulator.base_url}/_emulator/deployments/ready").raise_for_status()
+    assert h.adapter.get_deployment(deployment.id).state is DeploymentState.READY
+    return deployment.model_to_call
+
+
 def test_a_tuned_model_answers_what_it_was_taught_and_its_base_does_not(chat: Harness) -> None:
-    model = tuned_model(chat)
+    model = served(chat, tuned_model(chat))
     exact = ask(chat, model, "What is the capital of Japan?")
     near = ask(chat, model, "capital of Peru, please")
     base = ask(chat, BASE[chat.provider], "What is the capital of Japan?")

@@ -61,3 +61,30 @@ def test_a_deployment_needs_a_project(
     with pytest.raises(ProviderPermanentError) as refused:
         adapter.create_deployment("some-org/tuned-model", "tuneforge-run-2")
     assert "project" in refused.value.message
+
+
+def test_a_fireworks_lora_is_deployed_and_called_as_model_hash_deployment() -> None:
+    with running_emulator("fireworks", phase_seconds=0.05) as emulator:
+        httpx.post(
+            f"{emulator.base_url}/_emulator/deployments/delay", json={"seconds": 3600}
+        ).raise_for_status()
+        config = ProviderConfig(
+            api_key="k", base_url=emulator.sdk_base_url, account_id="acct", max_retries=0
+        )
+        adapter = get_adapter("fireworks", config)
+        model = "accounts/acct/models/tuned-1"
+        created = adapter.create_deployment(model, "tuneforge-run-3")
+        assert created.state is DeploymentState.PENDING
+        assert created.model_to_call == f"{model}#accounts/acct/deployments/tuneforge-run-3"
+        assert adapter.create_deployment(model, "tuneforge-run-3").id == created.id  # by id
+        ask = ChatRequest(model=created.model_to_call, messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(ProviderRetryableError):  # 503 while it is being created
+            adapter.chat_completion(ask)
+        httpx.post(f"{emulator.base_url}/_emulator/deployments/ready").raise_for_status()
+        assert adapter.get_deployment(created.id).state is DeploymentState.READY
+        assert adapter.chat_completion(ask).model == created.model_to_call
+        adapter.delete_deployment(created.id)
+        adapter.delete_deployment(created.id)  # already gone: no error
+        assert adapter.get_deployment(created.id).state is DeploymentState.STOPPED
+        listed = httpx.get(f"{emulator.base_url}/_emulator/deployments").json()["data"]
+        assert [d["state"] for d in listed] == ["stopped"]

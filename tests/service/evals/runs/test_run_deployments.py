@@ -45,9 +45,13 @@ from tests.providers.test_contract import wait_until_terminal
 from tests.service.billing.helpers import make_job
 from tests.service.evals.runs.conftest import ANSWERS, CONFIG, CRITERIA, QUESTIONS, completions
 
-BASE = "Qwen/Qwen2.5-7B-Instruct"  # the catalog: a Together tune of it serves only dedicated
+BASES = {  # the catalog: a tune of each serves only on a dedicated deployment
+    "together": "Qwen/Qwen2.5-7B-Instruct",
+    "fireworks": "accounts/fireworks/models/llama-v3p1-8b-instruct",
+}
 HOURLY = Decimal("36")  # $0.01 a second, so that a short test run costs something
 PROJECT = "proj-test"
+ACCOUNT = "acct-test"
 TERMINAL = ("completed", "failed", "canceled")
 
 
@@ -58,6 +62,7 @@ class DeployWorld:
     emulator: EmulatorHandle
     sdk: openai.OpenAI
     tuned: str
+    provider: str
 
     def work(self, run_id: str, settings: Settings | None = None) -> None:
         run_step(
@@ -131,7 +136,7 @@ class DeployWorld:
 
 
 def _tune(emulator: EmulatorHandle, tmp_path: Path) -> str:
-    """A model the Together emulator tuned on QUESTIONS → ANSWERS, on a dedicated-only base."""
+    """A model the emulator tuned on QUESTIONS → ANSWERS, on a dedicated-only base."""
     dataset = tmp_path / "train.jsonl"
     dataset.write_text(
         "".join(
@@ -142,10 +147,11 @@ def _tune(emulator: EmulatorHandle, tmp_path: Path) -> str:
             for q, a in zip(QUESTIONS, ANSWERS, strict=True)
         )
     )
-    adapter = get_adapter("together", ProviderConfig(api_key="k", base_url=emulator.sdk_base_url))
+    adapter = get_adapter(emulator.provider, _config(emulator))
     file_id = adapter.upload_dataset(dataset, "train.jsonl")
+    base = BASES[emulator.provider]
     created = adapter.create_job(
-        JobSpec(tag=f"job-{uuid.uuid4().hex}", model=BASE, training_file=file_id, suffix="t")
+        JobSpec(tag=f"job-{uuid.uuid4().hex}", model=base, training_file=file_id, suffix="t")
     )
     emulator.advance(created.id)
     job = wait_until_terminal(adapter, created.id)
@@ -153,16 +159,27 @@ def _tune(emulator: EmulatorHandle, tmp_path: Path) -> str:
     return job.fine_tuned_model
 
 
-@pytest.fixture()
-def world(settings: Settings, committed_db: Database, tmp_path: Path) -> Iterator[DeployWorld]:
-    with running_emulator("together", phase_seconds=0.05) as emulator:
+def _config(emulator: EmulatorHandle) -> ProviderConfig:
+    return ProviderConfig(
+        api_key="k", base_url=emulator.sdk_base_url, account_id=ACCOUNT, project=PROJECT
+    )
+
+
+@pytest.fixture(params=list(BASES))
+def world(
+    request: pytest.FixtureRequest, settings: Settings, committed_db: Database, tmp_path: Path
+) -> Iterator[DeployWorld]:
+    provider: str = request.param
+    base = BASES[provider]
+    with running_emulator(provider, phase_seconds=0.05) as emulator:
         configured = settings.model_copy(
             update={
-                "together_base_url": emulator.sdk_base_url,
-                "together_api_key": SecretStr("k"),
+                f"{provider}_base_url": emulator.sdk_base_url,
+                f"{provider}_api_key": SecretStr("k"),
                 "together_project_id": PROJECT,
+                "fireworks_account_id": ACCOUNT,
                 "deployment_poll_s": 0.05,
-                "price_overrides": {"together": {BASE: {"hosting_per_hour": str(HOURLY)}}},
+                "price_overrides": {provider: {base: {"hosting_per_hour": str(HOURLY)}}},
             }
         )
         tuned = _tune(emulator, tmp_path)
@@ -172,13 +189,13 @@ def world(settings: Settings, committed_db: Database, tmp_path: Path) -> Iterato
             make_job(
                 session,
                 session.get(Tenant, tenant.id) or tenant,
-                provider="together",
-                model=f"together/{BASE}",
+                provider=provider,
+                model=f"{provider}/{base}",
                 fine_tuned_model=tuned,
             )
         with live_api(configured, committed_db) as url:
             sdk = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-            yield DeployWorld(configured, committed_db, emulator, sdk, tuned)
+            yield DeployWorld(configured, committed_db, emulator, sdk, tuned, provider)
 
 
 def _booked(world: DeployWorld, run: EvalRun) -> Decimal:
@@ -189,20 +206,18 @@ def _booked(world: DeployWorld, run: EvalRun) -> Decimal:
     if expected == 0:
         assert entries == []
     else:
-        assert [(e.amount, e.provider) for e in entries] == [(expected, "together")]
+        assert [(e.amount, e.provider) for e in entries] == [(expected, world.provider)]
     return expected
 
 
 def test_the_tuned_model_without_a_deployment_is_refused_like_the_real_api(
     world: DeployWorld,
 ) -> None:
-    adapter = get_adapter(
-        "together", ProviderConfig(api_key="k", base_url=world.emulator.sdk_base_url)
-    )
+    adapter = get_adapter(world.provider, _config(world.emulator))
     ask = ChatRequest(model=world.tuned, messages=[{"role": "user", "content": QUESTIONS[0]}])
     with pytest.raises(ProviderPermanentError) as refused:
         adapter.chat_completion(ask)
-    assert refused.value.status_code == 404 and "dedicated endpoint" in refused.value.message
+    assert refused.value.status_code == 404 and "deployment" in refused.value.message
 
 
 def test_a_run_deploys_the_tuned_model_evaluates_it_stops_it_and_books_the_hosting(
@@ -213,7 +228,7 @@ def test_a_run_deploys_the_tuned_model_evaluates_it_stops_it_and_books_the_hosti
     world.work(run_id)  # creates the deployment, finds it provisioning, comes back later
     waiting = world.row(run_id)
     assert waiting.status == "in_progress" and waiting.deployment_live
-    assert waiting.deployment is not None and waiting.deployment["provider"] == "together"
+    assert waiting.deployment is not None and waiting.deployment["provider"] == world.provider
     assert waiting.next_step_at is not None and waiting.attempts == 0  # a wait is no start
     assert [d["state"] for d in world.deployments()] == ["provisioning"]
     world.work(run_id)
