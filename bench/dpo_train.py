@@ -3,16 +3,20 @@
 Both train the same tiny model (built here, nothing downloaded) on the same synthetic
 preference pairs with the same LoRA (r=8, alpha 16, dropout 0.05, all linear layers), beta,
 pairs per step, learning rate, precision and torch threads, each in its own process. Timing
-covers the optimizer steps after --warmup-steps. Tokens/s is pairs/s times the mean real tokens
-of a pair (chosen + rejected, rendered with the model's chat template), the same factor for
-both, so the ratio is the ratio of pairs trained per second. Peak memory is the process's
-peak RSS (CPU) or peak CUDA allocation (GPU).
+covers the whole training loop, from its start (TRL: on_train_begin; ours: the event that
+describes the data, just before the loop) to the last optimizer step, so work done once
+before or at the first step (our reference log-probs) is counted; the steady rate over the
+steps after --warmup-steps is printed beside it. Tokens/s is pairs/s times the mean real
+tokens of a pair (chosen + rejected, rendered with the model's chat template), the same factor
+for both, so the ratio is the ratio of pairs trained per second. Peak memory is the process's
+peak RSS (CPU) or peak CUDA allocation (GPU). --repeat N runs the two N times, alternating,
+and reports the median of the N same-round ratios (the machine's load moves between rounds).
 
-Differences by design: ours packs a micro-batch's chosen and rejected sequences into rows of
-up to --max-len tokens and runs the LM head only on reply tokens; TRL pads chosen and rejected
-to the longest sequence and concatenates them into one padded batch. Both compute the
-reference with the adapter disabled, once per step (ours caches it per pair, which only pays
-from the second epoch; this bench runs less than one epoch).
+Differences by design: see local_gpu/dpo.py for ours (packed rows, the prompt shared by
+chosen and rejected, LM head only on reply tokens, reference log-probs computed in large
+no-grad chunks and cached); TRL pads chosen and rejected to the longest sequence,
+concatenates them into one padded batch and runs the reference forward every step. Both
+disable dropout for DPO (TRL's default disable_dropout=True; ours always).
 
     python bench/dpo_train.py                   # CPU
     python bench/dpo_train.py --device cuda     # GPU, bf16
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +52,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-len", type=int, default=256)
     parser.add_argument("--beta", type=float, default=0.1)
+    parser.add_argument("--repeat", type=int, default=1, help="alternating rounds (median)")
     parser.add_argument("--run", choices=["ours", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -66,6 +72,16 @@ def _steady(stamps: list[float], warmup: int, pairs_per_step: int) -> float:
     return pairs_per_step * (len(window) - 1) / max(window[-1] - window[0], 1e-9)
 
 
+def _rates(start: float, stamps: list[float], spec: dict[str, Any]) -> dict[str, float]:
+    """Whole-loop and steady pairs/s, and peak memory."""
+    pairs = spec["pairs_per_step"]
+    return {
+        "pairs_per_second": pairs * len(stamps) / max(stamps[-1] - start, 1e-9),
+        "steady_pairs_per_second": _steady(stamps, spec["warmup"], pairs),
+        "peak_mb": _peak_memory_mb(spec["device"]),
+    }
+
+
 def run_ours(spec: dict[str, Any]) -> dict[str, float]:
     import torch
 
@@ -79,11 +95,16 @@ def run_ours(spec: dict[str, Any]) -> dict[str, float]:
 
     torch.set_num_threads(spec["threads"])
     stamps: list[float] = []
+    began: list[float] = []
 
     def stamp(_: ProgressMetrics) -> None:
         if spec["device"] == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
+
+    def loop_starts(event: str) -> None:
+        if "preference pairs" in event:  # the data summary, emitted just before the loop
+            began.append(time.perf_counter())
 
     config = TrainingConfig(
         model_dir=Path(spec["model_dir"]),
@@ -104,11 +125,8 @@ def run_ours(spec: dict[str, Any]) -> dict[str, float]:
         checkpoint_every=10**6,
         torch_threads=spec["threads"],
     )
-    run_training(config, TrainingCallbacks(on_progress=stamp))
-    return {
-        "pairs_per_second": _steady(stamps, spec["warmup"], spec["pairs_per_step"]),
-        "peak_mb": _peak_memory_mb(spec["device"]),
-    }
+    run_training(config, TrainingCallbacks(on_progress=stamp, on_event=loop_starts))
+    return _rates(began[0], stamps, spec)
 
 
 def run_trl(spec: dict[str, Any]) -> dict[str, float]:
@@ -139,8 +157,12 @@ def run_trl(spec: dict[str, Any]) -> dict[str, float]:
         attn_implementation="sdpa",
     )
     stamps: list[float] = []
+    began: list[float] = []
 
     class Stamp(hf.TrainerCallback):  # type: ignore[misc]
+        def on_train_begin(self, *_: Any, **__: Any) -> None:
+            began.append(time.perf_counter())
+
         def on_step_end(self, *_: Any, **__: Any) -> None:
             if cuda:
                 torch.cuda.synchronize()
@@ -154,6 +176,7 @@ def run_trl(spec: dict[str, Any]) -> dict[str, float]:
         learning_rate=5e-4,
         lr_scheduler_type="linear",
         beta=spec["beta"],
+        disable_dropout=True,  # TRL's default, said out loud: ours turns dropout off too
         max_length=spec["max_len"],
         bf16=cuda,
         gradient_checkpointing=False,
@@ -181,10 +204,7 @@ def run_trl(spec: dict[str, Any]) -> dict[str, float]:
         callbacks=[Stamp()],
     )
     trainer.train()
-    return {
-        "pairs_per_second": _steady(stamps, spec["warmup"], spec["pairs_per_step"]),
-        "peak_mb": _peak_memory_mb(spec["device"]),
-    }
+    return _rates(began[0], stamps, spec)
 
 
 def _child(name: str, spec: dict[str, Any]) -> dict[str, float]:
@@ -228,34 +248,44 @@ def main() -> None:
     train_file = write_jsonl(work / "pairs.jsonl", synthetic_preferences(pairs, seed=5))
     per_pair = _mean_pair_tokens(model_dir, train_file, args.max_len)
     load_at_start = os.getloadavg()
-    results = {}
-    for name in ("trl", "ours"):
-        spec = {
-            "model_dir": str(model_dir),
-            "train_file": str(train_file),
-            "output_dir": str(work / f"out-{name}"),
-            "device": args.device,
-            "steps": args.steps,
-            "warmup": args.warmup_steps,
-            "pairs_per_step": args.pairs_per_step,
-            "threads": args.threads,
-            "max_len": args.max_len,
-            "beta": args.beta,
-        }
-        results[name] = _child(name, spec)
-        tokens = results[name]["pairs_per_second"] * per_pair
-        print(
-            f"  {name}: {tokens:,.0f} tok/s ({results[name]['pairs_per_second']:.2f} pairs/s), "
-            f"peak {results[name]['peak_mb']:,.0f} MB, load {os.getloadavg()[0]:.2f}",
-            flush=True,
-        )
-    ratio = results["ours"]["pairs_per_second"] / results["trl"]["pairs_per_second"]
-    memory = results["ours"]["peak_mb"] / results["trl"]["peak_mb"]
+    ratios: list[float] = []
+    steady_ratios: list[float] = []
+    memories: list[float] = []
+    for round_ in range(1, args.repeat + 1):
+        results = {}
+        for name in ("trl", "ours"):
+            spec = {
+                "model_dir": str(model_dir),
+                "train_file": str(train_file),
+                "output_dir": str(work / f"out-{name}-{round_}"),
+                "device": args.device,
+                "steps": args.steps,
+                "warmup": args.warmup_steps,
+                "pairs_per_step": args.pairs_per_step,
+                "threads": args.threads,
+                "max_len": args.max_len,
+                "beta": args.beta,
+            }
+            found = results[name] = _child(name, spec)
+            print(
+                f"  round {round_} {name}: {found['pairs_per_second'] * per_pair:,.0f} tok/s "
+                f"({found['pairs_per_second']:.2f} pairs/s; steady after warmup "
+                f"{found['steady_pairs_per_second'] * per_pair:,.0f} tok/s), "
+                f"peak {found['peak_mb']:,.0f} MB, load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+        ours, trl = results["ours"], results["trl"]
+        ratios.append(ours["pairs_per_second"] / trl["pairs_per_second"])
+        steady_ratios.append(ours["steady_pairs_per_second"] / trl["steady_pairs_per_second"])
+        memories.append(ours["peak_mb"] / trl["peak_mb"])
     print(
         f"DPO on {args.device}, {args.steps} steps of {args.pairs_per_step} pairs "
-        f"({per_pair:.0f} tokens a pair), {args.threads} threads: ours/TRL tokens/s "
-        f"{ratio:.2f}x (goal >= 1.5x), peak memory {memory:.2f}x (goal <= 1); "
-        f"load average at start {load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}"
+        f"({per_pair:.0f} tokens a pair), {args.threads} threads, {args.repeat} round(s): "
+        f"ours/TRL tokens/s {statistics.median(ratios):.2f}x (goal >= 1.5x; rounds "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}; steady after warmup "
+        f"{statistics.median(steady_ratios):.2f}x), peak memory "
+        f"{statistics.median(memories):.2f}x (goal <= 1); load average at start "
+        f"{load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}"
     )
 
 

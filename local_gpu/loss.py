@@ -15,7 +15,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from local_gpu.data import IGNORE_INDEX
 from local_gpu.packing import PackedBatch
 
 
@@ -48,6 +47,15 @@ class TargetLogits:
     owners: torch.Tensor  # [targets]: which collated example each target belongs to
 
 
+def uses_segment_attention(model: Any) -> bool:
+    """Whether the model's attention is segment_attention.py's (it reads the batch's segments:
+    masks other than causal, e.g. a DPO prompt shared by two replies, need it)."""
+    from local_gpu.segment_attention import SEGMENT_ATTENTION  # imports transformers
+
+    config = model.get_base_model().config
+    return bool(config._attn_implementation == SEGMENT_ATTENTION)
+
+
 def target_logits(
     model: Any, batch: PackedBatch, device: torch.device, autocast_dtype: torch.dtype | None
 ) -> TargetLogits:
@@ -56,18 +64,27 @@ def target_logits(
     decoder, head = causal_lm.get_decoder(), causal_lm.get_output_embeddings()
     input_ids = batch.input_ids.to(device, non_blocking=True)
     position_ids = batch.position_ids.to(device, non_blocking=True)
-    labels = batch.labels.to(device, non_blocking=True)
+    segments: dict[str, Any] = {}
+    if uses_segment_attention(model):
+        segments["segment_lengths"] = batch.segment_lengths
+        segments["segment_masks"] = [
+            [None if mask is None else mask.to(device) for mask in row]
+            for row in batch.segment_masks
+        ]
+    elif any(mask is not None for row in batch.segment_masks for mask in row):
+        raise ValueError("segments with their own attention masks need segment attention")
+    target_index = batch.target_index.to(device, non_blocking=True)
+    predict_index = batch.predict_index.to(device, non_blocking=True)
     with _autocast(device, autocast_dtype):
         # use_cache=False matters: with a cache, transformers ignores position_ids when it
         # builds the mask and packed examples would attend to each other.
         hidden = decoder(
-            input_ids=input_ids, position_ids=position_ids, use_cache=False
+            input_ids=input_ids, position_ids=position_ids, use_cache=False, **segments
         ).last_hidden_state
-        targets = labels[:, 1:]
-        keep = targets != IGNORE_INDEX
-        logits = head(hidden[:, :-1][keep])
-    owners = batch.owners.to(device, non_blocking=True)[:, 1:][keep]
-    return TargetLogits(model_logits(causal_lm.config, logits.float()), targets[keep], owners)
+        logits = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, predict_index))
+    targets = batch.labels.to(device, non_blocking=True).reshape(-1).index_select(0, target_index)
+    owners = batch.owners.to(device, non_blocking=True).reshape(-1).index_select(0, target_index)
+    return TargetLogits(model_logits(causal_lm.config, logits.float()), targets, owners)
 
 
 def summed_token_loss(

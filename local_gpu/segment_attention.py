@@ -4,7 +4,10 @@ Transformers keeps packed examples apart under SDPA by building a [rows, 1, L, L
 position_ids, which also rules out SDPA's fast causal kernel: attention then costs O(L^2) per
 row however short the examples are. Here each example (a run of positions starting at 0) gets
 its own causal SDPA call instead, so the cost is the sum of squared example lengths and no
-mask is built. Anything that is not a packed training forward (a padding mask, a KV cache)
+mask is built. A segment may bring its own small [length, length] mask instead of plain
+causal attention (a DPO prompt followed by two replies that each see the prompt but not each
+other): the caller passes `segment_lengths` and `segment_masks` per row through the model's
+forward kwargs. Anything that is not a packed training forward (a padding mask, a KV cache)
 goes to the stock SDPA path unchanged.
 """
 
@@ -45,6 +48,7 @@ def _segment_attention(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     lengths: list[list[int]] | None = kwargs.get("segment_lengths")
+    masks: list[list[torch.Tensor | None]] | None = kwargs.get("segment_masks")
     position_ids: torch.Tensor | None = kwargs.get("position_ids")
     packed_forward = attention_mask is None and query.shape[2] == key.shape[2] > 1
     if not packed_forward or (lengths is None and position_ids is None):
@@ -57,12 +61,14 @@ def _segment_attention(
     grouped = query.shape[1] != key.shape[1]
     outputs = []
     for row, row_lengths in enumerate(lengths):
+        row_masks = masks[row] if masks is not None else [None] * len(row_lengths)
         # split (not slicing) so the backward pass concatenates instead of summing zero-filled
         # full-size gradients, one per example.
         pieces = zip(
             torch.split(query[row : row + 1], row_lengths, dim=2),
             torch.split(key[row : row + 1], row_lengths, dim=2),
             torch.split(value[row : row + 1], row_lengths, dim=2),
+            row_masks,
             strict=True,
         )
         outputs.append(
@@ -72,12 +78,13 @@ def _segment_attention(
                         q,
                         k,
                         v,
+                        attn_mask=mask,
                         dropout_p=dropout,
-                        is_causal=True,
+                        is_causal=mask is None,
                         scale=scaling,
                         enable_gqa=grouped,
                     )
-                    for q, k, v in pieces
+                    for q, k, v, mask in pieces
                 ],
                 dim=2,
             )

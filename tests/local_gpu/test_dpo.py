@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from torch import nn
 
 from local_gpu import (
     DatasetError,
@@ -16,7 +18,15 @@ from local_gpu import (
     run_training,
 )
 from local_gpu.data import IGNORE_INDEX, load_pairs
-from local_gpu.loading import load_tokenizer
+from local_gpu.dpo import (
+    PairBatches,
+    PreferenceObjective,
+    disable_dropout,
+    dpo_losses,
+    shared_prompt_length,
+)
+from local_gpu.loading import load_for_training, load_tokenizer
+from local_gpu.loss import sequence_logps, uses_segment_attention
 from local_gpu.tiny import synthetic_conversations, synthetic_preferences, write_jsonl
 
 
@@ -160,3 +170,95 @@ def test_dpo_cancel_and_resume_continue_the_same_curve(
     assert sorted(cancelled) == [1, 2, 3]
     after_cancel = losses_of(tmp_path / "cancelled")
     assert min(after_cancel) == 4 and max(after_cancel) == max(uninterrupted)
+
+
+def _separate_log_probs(model: Any, example: Any) -> float:
+    """A reply's summed log-prob from the model's own forward on that sequence alone."""
+    ids = torch.tensor([example.input_ids])
+    with torch.no_grad():
+        logits = model(input_ids=ids, use_cache=False).logits[0, :-1].float()
+    labels = torch.tensor(example.labels[1:])
+    keep = labels != IGNORE_INDEX
+    token_logps = logits[keep].log_softmax(-1).gather(1, labels[keep].unsqueeze(1))
+    return float(token_logps.sum())
+
+
+def test_a_shared_prompt_forward_gives_each_reply_its_separate_log_probs_and_gradients(
+    tiny_model_dir: Path, preference_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    loaded = load_for_training(_config(tiny_model_dir, preference_files, tmp_path))
+    model = loaded.model
+    assert uses_segment_attention(model)
+    pairs = load_pairs(preference_files[0], loaded.tokenizer, 256).pairs
+    with torch.no_grad():  # a trained-looking adapter, so policy and base differ
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.05, generator=torch.Generator().manual_seed(len(name)))
+    indices = [3, 0, 7, 5, 11]
+    shared = PairBatches(pairs, 256, packing=True, share_prompt=True).collate(indices)
+    apart = PairBatches(pairs, 256, packing=True, share_prompt=False).collate(indices)
+    assert all(shared_prompt_length(pairs[i]) > 5 for i in indices)
+    assert shared.real_tokens < apart.real_tokens
+    assert any(mask is not None for row in shared.segment_masks for mask in row)
+
+    grads = []
+    for batch in (shared, apart):
+        model.zero_grad(set_to_none=True)
+        logps = sequence_logps(model, batch, 2 * len(indices), loaded.device, None)
+        logps.sum().backward()  # type: ignore[no-untyped-call]
+        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+        expected = [
+            _separate_log_probs(model, sequence)
+            for i in indices
+            for sequence in (pairs[i].chosen, pairs[i].rejected)
+        ]
+        assert logps.tolist() == pytest.approx(expected, abs=1e-4)
+    for with_shared, separate in zip(*grads, strict=True):
+        torch.testing.assert_close(with_shared, separate, rtol=1e-4, atol=2e-5)
+
+
+def test_dpo_losses_match_the_formula() -> None:
+    policy = torch.tensor([-10.0, -12.0, -7.5, -7.0])
+    reference = torch.tensor([-11.0, -11.5, -8.0, -6.0])
+    losses, chosen, rejected = dpo_losses(policy, reference, beta=0.2)
+    margin_0 = 0.2 * ((-10.0 + 11.0) - (-12.0 + 11.5))
+    margin_1 = 0.2 * ((-7.5 + 8.0) - (-7.0 + 6.0))
+    expected = [math.log1p(math.exp(-margin_0)), math.log1p(math.exp(-margin_1))]
+    assert losses.tolist() == pytest.approx(expected, rel=1e-6)
+    assert chosen.tolist() == pytest.approx([0.2, 0.1], rel=1e-6)
+    assert rejected.tolist() == pytest.approx([-0.1, -0.2], rel=1e-6)
+
+
+def test_reference_log_probs_take_one_forward_per_chunk_and_none_after_the_first_epoch(
+    tiny_model_dir: Path,
+    preference_files: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = _config(tiny_model_dir, preference_files, tmp_path, rows_per_batch=2)
+    loaded = load_for_training(config)
+    pairs = load_pairs(preference_files[0], loaded.tokenizer, 256)
+    objective = PreferenceObjective(loaded, config, pairs, None, packing=True)
+    reference_forwards = 0
+    disable = loaded.model.disable_adapter
+
+    def counted() -> Any:
+        nonlocal reference_forwards
+        reference_forwards += 1
+        return disable()
+
+    monkeypatch.setattr(loaded.model, "disable_adapter", counted)
+    for step in range(objective.steps_per_epoch):  # 12 steps of 2 pairs
+        objective.train_step(0, step)
+    # 24 pairs, ~2,200 tokens, in chunks of up to 4 * 2 * 256 tokens: two forwards, not 12.
+    assert pairs.tokens > 2 * 2 * 256
+    assert reference_forwards == 2
+    for step in range(objective.steps_per_epoch):
+        objective.train_step(1, step)
+    assert reference_forwards == 2
+
+
+def test_dpo_turns_dropout_off() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1), nn.Dropout(0.0))
+    assert disable_dropout(model) == 1
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, nn.Dropout))
