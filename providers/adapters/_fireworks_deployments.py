@@ -39,9 +39,11 @@ def _deployment(client: fireworks.Fireworks, deployment_id: str, raw: Any) -> De
 
 
 def create(client: fireworks.Fireworks, model: str, name: str) -> Deployment:
+    """Under our deployment id; never retried by the SDK: a retry by the caller gets 409 and
+    reads the first."""
     try:
         with translated(PROVIDER, fireworks):
-            raw = client.deployments.create(
+            raw = client.with_options(max_retries=0).deployments.create(
                 base_model=model, deployment_id=name, min_replica_count=1, max_replica_count=1
             )
     except ProviderError as exc:

@@ -62,15 +62,18 @@ def _endpoint_named(client: together.Together, project: str, name: str) -> Any:
 
 
 def create(client: together.Together, model: str, name: str) -> Deployment:
+    """Find-or-create by ``name``; the POSTs are never retried by the SDK (a retried POST could
+    start a second paid deployment): the caller retries, and finds the first by its name."""
     project = _project(client)
+    once = client.with_options(max_retries=0)
     with translated(PROVIDER, together):
         endpoint = _endpoint_named(client, project, name)
         if endpoint is None:
-            endpoint = client.endpoints.create(project_id=project, name=name)
+            endpoint = once.endpoints.create(project_id=project, name=name)
         existing = list(client.endpoints.deployments.list(endpoint.id, project_id=project))
         if existing:
             return _deployment(endpoint, existing[0])
-        deployment = client.endpoints.deployments.create(
+        deployment = once.endpoints.deployments.create(
             endpoint.id, project_id=project, name=name, model=model, autoscaling=ONE_REPLICA
         )
     return _deployment(endpoint, deployment)

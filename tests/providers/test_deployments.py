@@ -88,3 +88,18 @@ def test_a_fireworks_lora_is_deployed_and_called_as_model_hash_deployment() -> N
         assert adapter.get_deployment(created.id).state is DeploymentState.STOPPED
         listed = httpx.get(f"{emulator.base_url}/_emulator/deployments").json()["data"]
         assert [d["state"] for d in listed] == ["stopped"]
+
+
+def test_the_sdk_never_retries_a_deployment_create(emulator: EmulatorHandle) -> None:
+    """A create whose answer is lost is not re-sent by the SDK (a second paid deployment): the
+    caller's retry finds the first by its name."""
+    adapter = get_adapter(
+        "together",
+        ProviderConfig(api_key="k", base_url=emulator.sdk_base_url, project="proj", max_retries=2),
+    )
+    emulator.inject(kind="drop_after", method="POST", path="/deployments$", count=1)
+    with pytest.raises(ProviderRetryableError):
+        adapter.create_deployment("some-org/tuned-model", "tuneforge-run-4")
+    found = adapter.create_deployment("some-org/tuned-model", "tuneforge-run-4")
+    listed = httpx.get(f"{emulator.base_url}/_emulator/deployments").json()["data"]
+    assert [d["id"] for d in listed] == [found.id]

@@ -301,3 +301,32 @@ def test_a_deployment_left_live_by_a_lost_lease_is_stopped_by_the_reconciler(
     assert [d["state"] for d in world.deployments()] == ["stopped"]
     hosting = _booked(world, run)
     assert hosting > 0 and run.cost == hosting
+
+
+def test_a_create_whose_answer_was_lost_is_found_again_not_doubled(world: DeployWorld) -> None:
+    # the provider creates the deployment, then the connection drops before the answer
+    world.emulator.inject(kind="drop_after", method="POST", path="/deployments$", count=1)
+    _, run_id = world.run()
+    world.work(run_id)  # a retryable failure: the step backs off
+    assert world.row(run_id).status == "in_progress"
+    assert len(world.deployments()) == 1  # created, though nobody heard of it
+
+    run = world.work_until_done(run_id)
+    assert run.status == "completed"
+    assert [d["state"] for d in world.deployments()] == ["stopped"]  # the same one, stopped
+    _booked(world, run)
+
+
+def test_a_run_that_fails_stops_its_deployment(world: DeployWorld) -> None:
+    world.slow_deployments()
+    _, run_id = world.run()
+    world.work(run_id)  # created, provisioning
+    world.emulator.inject(
+        kind="status", status=400, method="GET", path="/deployments/[^/]+$", count=1
+    )
+    run = world.work_until_done(run_id)  # the provider refuses: the run fails
+    assert run.status == "failed" and run.error is not None
+    assert run.error["message"].startswith(f"{world.provider}: ")  # the provider's refusal
+    assert [d["state"] for d in world.deployments()] == ["stopped"]
+    assert not run.deployment_live
+    _booked(world, run)
