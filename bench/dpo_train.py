@@ -10,7 +10,9 @@ steps after --warmup-steps is printed beside it. Tokens/s is pairs/s times the m
 tokens of a pair (chosen + rejected, rendered with the model's chat template), the same factor
 for both, so the ratio is the ratio of pairs trained per second. Peak memory is the process's
 peak RSS (CPU) or peak CUDA allocation (GPU). --repeat N runs the two N times, alternating,
-and reports the median of the N same-round ratios (the machine's load moves between rounds).
+and reports the median of the N same-round ratios (the machine's load moves between rounds);
+pairs per CPU-second of the loop (process user + system time) are reported beside wall time,
+being less sensitive to other processes on a shared machine.
 
 Differences by design: see local_gpu/dpo.py for ours (packed rows, the prompt shared by
 chosen and rejected, LM head only on reply tokens, reference log-probs computed in large
@@ -72,10 +74,18 @@ def _steady(stamps: list[float], warmup: int, pairs_per_step: int) -> float:
     return pairs_per_step * (len(window) - 1) / max(window[-1] - window[0], 1e-9)
 
 
-def _rates(start: float, stamps: list[float], spec: dict[str, Any]) -> dict[str, float]:
-    """Whole-loop and steady pairs/s, and peak memory."""
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rates(
+    start: float, stamps: list[float], cpu: tuple[float, float], spec: dict[str, Any]
+) -> dict[str, float]:
+    """Whole-loop and steady pairs/s, pairs per CPU-second of the loop, and peak memory."""
     pairs = spec["pairs_per_step"]
     return {
+        "pairs_per_cpu_second": pairs * len(stamps) / max(cpu[1] - cpu[0], 1e-9),
         "pairs_per_second": pairs * len(stamps) / max(stamps[-1] - start, 1e-9),
         "steady_pairs_per_second": _steady(stamps, spec["warmup"], pairs),
         "peak_mb": _peak_memory_mb(spec["device"]),
@@ -96,15 +106,18 @@ def run_ours(spec: dict[str, Any]) -> dict[str, float]:
     torch.set_num_threads(spec["threads"])
     stamps: list[float] = []
     began: list[float] = []
+    cpu: list[float] = []
 
     def stamp(_: ProgressMetrics) -> None:
         if spec["device"] == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
+        cpu[1:] = [_cpu_seconds()]
 
     def loop_starts(event: str) -> None:
         if "preference pairs" in event:  # the data summary, emitted just before the loop
             began.append(time.perf_counter())
+            cpu.append(_cpu_seconds())
 
     config = TrainingConfig(
         model_dir=Path(spec["model_dir"]),
@@ -126,7 +139,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, float]:
         torch_threads=spec["threads"],
     )
     run_training(config, TrainingCallbacks(on_progress=stamp, on_event=loop_starts))
-    return _rates(began[0], stamps, spec)
+    return _rates(began[0], stamps, (cpu[0], cpu[1]), spec)
 
 
 def run_trl(spec: dict[str, Any]) -> dict[str, float]:
@@ -158,15 +171,18 @@ def run_trl(spec: dict[str, Any]) -> dict[str, float]:
     )
     stamps: list[float] = []
     began: list[float] = []
+    cpu: list[float] = []
 
     class Stamp(hf.TrainerCallback):  # type: ignore[misc]
         def on_train_begin(self, *_: Any, **__: Any) -> None:
             began.append(time.perf_counter())
+            cpu.append(_cpu_seconds())
 
         def on_step_end(self, *_: Any, **__: Any) -> None:
             if cuda:
                 torch.cuda.synchronize()
             stamps.append(time.perf_counter())
+            cpu[1:] = [_cpu_seconds()]
 
     args = trl_any.DPOConfig(
         output_dir=spec["output_dir"],
@@ -204,7 +220,7 @@ def run_trl(spec: dict[str, Any]) -> dict[str, float]:
         callbacks=[Stamp()],
     )
     trainer.train()
-    return _rates(began[0], stamps, spec)
+    return _rates(began[0], stamps, (cpu[0], cpu[1]), spec)
 
 
 def _child(name: str, spec: dict[str, Any]) -> dict[str, float]:
@@ -250,6 +266,7 @@ def main() -> None:
     load_at_start = os.getloadavg()
     ratios: list[float] = []
     steady_ratios: list[float] = []
+    cpu_ratios: list[float] = []
     memories: list[float] = []
     for round_ in range(1, args.repeat + 1):
         results = {}
@@ -270,20 +287,24 @@ def main() -> None:
             print(
                 f"  round {round_} {name}: {found['pairs_per_second'] * per_pair:,.0f} tok/s "
                 f"({found['pairs_per_second']:.2f} pairs/s; steady after warmup "
-                f"{found['steady_pairs_per_second'] * per_pair:,.0f} tok/s), "
+                f"{found['steady_pairs_per_second'] * per_pair:,.0f} tok/s; "
+                f"{found['pairs_per_cpu_second'] * per_pair:,.0f} tok per CPU-s), "
                 f"peak {found['peak_mb']:,.0f} MB, load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
         ours, trl = results["ours"], results["trl"]
         ratios.append(ours["pairs_per_second"] / trl["pairs_per_second"])
         steady_ratios.append(ours["steady_pairs_per_second"] / trl["steady_pairs_per_second"])
+        cpu_ratios.append(ours["pairs_per_cpu_second"] / trl["pairs_per_cpu_second"])
         memories.append(ours["peak_mb"] / trl["peak_mb"])
     print(
         f"DPO on {args.device}, {args.steps} steps of {args.pairs_per_step} pairs "
         f"({per_pair:.0f} tokens a pair), {args.threads} threads, {args.repeat} round(s): "
         f"ours/TRL tokens/s {statistics.median(ratios):.2f}x (goal >= 1.5x; rounds "
         f"{', '.join(f'{r:.2f}' for r in ratios)}; steady after warmup "
-        f"{statistics.median(steady_ratios):.2f}x), peak memory "
+        f"{statistics.median(steady_ratios):.2f}x; pairs per CPU-second of the loop "
+        f"{statistics.median(cpu_ratios):.2f}x, rounds {', '.join(f'{r:.2f}' for r in cpu_ratios)}"
+        "), peak memory "
         f"{statistics.median(memories):.2f}x (goal <= 1); load average at start "
         f"{load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}"
     )
