@@ -34,8 +34,12 @@ class RunObject(BaseModel):
     estimated_cost: Money | None = None
     """Ours: the upper bound the run was checked against the budget with."""
     cost: Money | None = None
-    """Ours: inference tokens × the catalog's inference prices; null while running or when a
-    model used has no price."""
+    """Ours: inference tokens × the catalog's inference prices (plus the hosting of a dedicated
+    deployment); null while running or when a model used has no price."""
+    deployment: dict[str, Any] | None = None
+    """Ours: the dedicated deployment the run made for a tuned model that serves only on one
+    (provider, id, model, model_to_call, state, created_at, ready_at, stopped_at, hosted_s,
+    hosting_per_hour); null when it needed none."""
 
 
 class RunList(BaseModel):
@@ -103,7 +107,14 @@ def run_object(run: EvalRun, live_counts: dict[str, int] | None = None) -> RunOb
         statistics=run.statistics,
         estimated_cost=money(run.estimated_cost),
         cost=money(run.cost),
+        deployment=_deployment(run.deployment),
     )
+
+
+def _deployment(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {key: value for key, value in record.items() if key != "booked"}
 
 
 def output_item_object(row: EvalRunOutputItem) -> OutputItemObject:

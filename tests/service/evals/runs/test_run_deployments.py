@@ -250,6 +250,9 @@ def test_a_run_deploys_the_tuned_model_evaluates_it_stops_it_and_books_the_hosti
     assert hosting > 0 and run.cost == hosting  # tokens of a dedicated model cost nothing more
     shown = world.sdk.evals.runs.retrieve(run_id, eval_id=eval_id)
     assert (shown.model_extra or {})["cost"] == {"amount": str(hosting), "currency": "USD"}
+    shown_deployment = (shown.model_extra or {})["deployment"]
+    assert (shown_deployment["provider"], shown_deployment["state"]) == (world.provider, "stopped")
+    assert shown_deployment["model_to_call"] == deployed[0]["endpoint"]
 
 
 def test_cancel_mid_run_stops_the_deployment(world: DeployWorld) -> None:
