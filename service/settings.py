@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     provider_chat_concurrency: int = Field(default=32, ge=1, le=1024)
     # A run waiting for its model's dedicated deployment checks back this often.
     deployment_poll_s: float = Field(default=15.0, gt=0, le=600)
+    # The hosting hours of a dedicated deployment a run's budget check counts before it starts.
+    deployment_budget_hours: float = Field(default=1.0, gt=0, le=168)
     # Runs on a local model: items in flight (threads that only wait on the generator), the
     # most generated in one batch, and how long a batch waits to fill. Two batches in flight
     # let the generator group similar prompt lengths (bench/local_generate.py).

@@ -107,13 +107,22 @@ def book_run_cost(
 
 
 def estimate_run_cost(
-    routes: list[ModelRoute], plan: SamplingPlan | None, rows: list[tuple[int, dict[str, Any]]]
+    routes: list[ModelRoute],
+    plan: SamplingPlan | None,
+    rows: list[tuple[int, dict[str, Any]]],
+    hosting_hours: Decimal = Decimal(1),
 ) -> Decimal | None:
     """Upper bound of the sampling cost: items × (prompt estimate + max completion tokens) at
-    the sampled model's prices. None when unpriced; zero when nothing is sampled."""
+    the sampled model's prices, plus ``hosting_hours`` of its dedicated deployment when it
+    needs one. None when unpriced; zero when nothing is sampled."""
     if plan is None or not routes:
         return Decimal(0)
     route = routes[0]
+    hosting = (
+        route.hosting_per_hour * hosting_hours
+        if route.dedicated and route.hosting_per_hour is not None
+        else Decimal(0)
+    )
     completion = plan.max_completion_tokens or DEFAULT_MAX_COMPLETION_TOKENS
     prompt_tokens = 0
     for _, row in rows:
@@ -125,4 +134,4 @@ def estimate_run_cost(
         chars = sum(len(str(m.get("content", ""))) for m in messages)
         prompt_tokens += math.ceil(chars / CHARS_PER_TOKEN_BOUND) + 4 * len(messages)
     cost = inference_cost(route, prompt_tokens, completion * len(rows))
-    return None if cost is None else cost.quantize(QUANTUM)
+    return None if cost is None else (cost + hosting).quantize(QUANTUM)

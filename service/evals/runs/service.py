@@ -5,6 +5,7 @@ budget), retrieve, list, cancel, delete; and a run's output items."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -57,7 +58,8 @@ def create_run(
     model = source.model if isinstance(source, CompletionsDataSource) else None
     routes = run_routes(session, settings, tenant_id, model, list(evaluation.testing_criteria))
     _check_credentials(session, settings, tenant_id, routes, model)
-    estimate = estimate_run_cost(routes, sampling, rows)
+    hours = Decimal(str(settings.deployment_budget_hours))
+    estimate = estimate_run_cost(routes, sampling, rows, hours)
     repository = RunRepository(session)
     TenantRepository(session).lock(tenant_id)
     check_active_eval_runs(settings, repository.active_count(tenant_id))

@@ -29,7 +29,7 @@ from providers.errors import ProviderPermanentError
 from providers.registry import get_adapter
 from service.billing.estimate import hours_cost
 from service.db.database import Database
-from service.db.models import CostLedgerEntry, EvalRun, EvalRunOutputItem, Tenant
+from service.db.models import CostLedgerEntry, EvalRun, EvalRunOutputItem, Job, Tenant
 from service.db.session import session_scope
 from service.db.types import utcnow
 from service.evals.runs.deployments import EVALUATION_HOSTING, sweep_orphans
@@ -38,6 +38,7 @@ from service.evals.runs.step import RunItemsStep
 from service.jobs.lifecycle.adapters import adapter_for
 from service.lifecycle.runner import run_step
 from service.settings import Settings
+from service.tenants.service import set_monthly_budget
 from tests.e2e.harness import wait_for
 from tests.factories import make_key, make_tenant
 from tests.live import live_api
@@ -333,3 +334,20 @@ def test_a_run_that_fails_stops_its_deployment(world: DeployWorld) -> None:
     assert [d["state"] for d in world.deployments()] == ["stopped"]
     assert not run.deployment_live
     _booked(world, run)
+
+
+def test_a_run_whose_hosting_the_budget_cannot_pay_is_refused_before_anything_is_deployed(
+    world: DeployWorld,
+) -> None:
+    with session_scope(world.database.sessions) as session:
+        job = session.scalars(select(Job).where(Job.fine_tuned_model == world.tuned)).one()
+        tenant = session.get(Tenant, job.tenant_id)
+        assert tenant is not None
+        set_monthly_budget(session, tenant, Decimal("30"))  # below one hour at $36
+    eval_id = world.sdk.evals.create(data_source_config=CONFIG, testing_criteria=CRITERIA).id
+    with pytest.raises(openai.BadRequestError) as refused:
+        world.sdk.evals.runs.create(eval_id, data_source=completions(world.tuned, 3))
+    assert refused.value.code == "budget_exceeded"
+    assert world.deployments() == []
+    with session_scope(world.database.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(EvalRun)) == 0
