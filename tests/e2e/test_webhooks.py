@@ -99,6 +99,10 @@ def test_a_job_produces_one_signed_delivery_per_subscribed_endpoint_and_metrics(
     tmp_path: Path,
 ) -> None:
     processes.env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
+    # The emulator's job runs for about a second: the sweep must list it about as often as the
+    # harness's polls would, or it sees the job only once it has succeeded (no running event).
+    processes.env["TUNEFORGE_SWEEP_MIN_INTERVAL_S"] = "0.3"
+    processes.env["TUNEFORGE_SWEEP_MAX_INTERVAL_S"] = "1.5"
     base = processes.start_api()
     processes.start_worker()
     headers = {"Authorization": f"Bearer {api_key}"}
