@@ -28,10 +28,16 @@ class EvalRow:
 class ItemPair:
     """One data-source item: this run's graded output and, when compared, the other run's."""
 
-    index: int
-    item: dict[str, Any]
     mine: EvalRunOutputItem
     theirs: EvalRunOutputItem | None
+
+    @property
+    def index(self) -> int:
+        return self.mine.datasource_item_id
+
+    @property
+    def item(self) -> dict[str, Any]:
+        return self.mine.datasource_item
 
 
 @dataclass(frozen=True)
@@ -140,15 +146,7 @@ class DashboardEvalQueries:
                 )
             ):
                 theirs[other.datasource_item_id] = other
-        pairs = [
-            ItemPair(
-                item.datasource_item_id,
-                item.datasource_item,
-                item,
-                theirs.get(item.datasource_item_id),
-            )
-            for item in mine
-        ]
+        pairs = [ItemPair(item, theirs.get(item.datasource_item_id)) for item in mine]
         return ItemPage(pairs, total, page, pages)
 
     def runs_of_job(self, job: Job) -> list[EvalRun]:

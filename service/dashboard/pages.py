@@ -318,7 +318,6 @@ def eval_run(
         items=queries.items(run, other, status or None, page),
         status=status,
         item_statuses=ITEM_STATUSES,
-        criteria=[str(c.get("id")) for c in evaluation.testing_criteria],
     )
 
 
