@@ -18,6 +18,7 @@ import httpx
 import openai
 import pytest
 
+from emulators.clock import ManualClock
 from emulators.testing import EmulatorHandle, running_emulator
 from service.webhooks.events import (
     CHECKPOINT_CREATED,
@@ -29,12 +30,20 @@ from tests.e2e.harness import Processes, wait_for
 from tests.service.webhooks.helpers import verify_with_both_libraries
 from tests.service.webhooks.receiver import Receiver, running_receiver
 
+PHASE_S = 1.0
+
 
 @pytest.fixture()
-def emulators() -> Iterator[dict[str, EmulatorHandle]]:
-    """Slower phases than the shared fixture: the run lasts a few polls, so ``running`` is seen
-    (a job that finishes between two polls goes straight to ``succeeded``, and says so)."""
-    with running_emulator("openai", phase_seconds=0.8) as openai_emu:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture()
+def emulators(clock: ManualClock) -> Iterator[dict[str, EmulatorHandle]]:
+    """The emulator's job moves only when the test advances its clock: the test holds it in
+    ``running`` until our side has seen it there (a job that finishes between two reads goes
+    straight to ``succeeded``, and says so; on a loaded box that can happen at any phase length)."""
+    with running_emulator("openai", phase_seconds=PHASE_S, clock=clock) as openai_emu:
         yield {"openai": openai_emu}
 
 
@@ -70,6 +79,16 @@ class ProviderTerminalWatch:
         self._thread.join(timeout=5)
 
 
+RUNNING_AT_S = 2 * PHASE_S  # validating_files, queued, then running for three phases
+FINISHED_AT_S = 5 * PHASE_S
+
+
+def _delivered(receiver: Receiver, path: str, event: str) -> bool:
+    with receiver.lock:
+        bodies = [item.body for item in receiver.received if item.path == path]
+    return any(json.loads(body)["type"] == event for body in bodies)
+
+
 def _deliveries_settled(base: str, headers: dict[str, str], job_id: str) -> bool:
     listed = httpx.get(
         f"{base}/v1/webhook_deliveries",
@@ -94,15 +113,12 @@ def _metric(text: str, name: str, **labels: str) -> float:
 def test_a_job_produces_one_signed_delivery_per_subscribed_endpoint_and_metrics(
     processes: Processes,
     emulators: dict[str, EmulatorHandle],
+    clock: ManualClock,
     api_key: str,
     training_path: Path,
     tmp_path: Path,
 ) -> None:
     processes.env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
-    # The emulator's job runs for about a second: the sweep must list it about as often as the
-    # harness's polls would, or it sees the job only once it has succeeded (no running event).
-    processes.env["TUNEFORGE_SWEEP_MIN_INTERVAL_S"] = "0.3"
-    processes.env["TUNEFORGE_SWEEP_MAX_INTERVAL_S"] = "1.5"
     base = processes.start_api()
     processes.start_worker()
     headers = {"Authorization": f"Bearer {api_key}"}
@@ -128,6 +144,14 @@ def test_a_job_produces_one_signed_delivery_per_subscribed_endpoint_and_metrics(
         )
         watch = ProviderTerminalWatch(emulators["openai"])
         try:
+            wait_for(lambda: emulators["openai"].job_count() == 1, 60, "the provider's job")
+            clock.advance(RUNNING_AT_S)
+            wait_for(
+                lambda: _delivered(receiver, "/all", JOB_RUNNING),
+                60,
+                "the running webhook",
+            )
+            clock.advance(FINISHED_AT_S - RUNNING_AT_S)
             wait_for(
                 lambda: client.fine_tuning.jobs.retrieve(job.id).status == "succeeded",
                 60,
