@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from providers.errors import ProviderError, ProviderPermanentError, ProviderRetryableError
 from service.settings import Settings
 
 PlanT = TypeVar("PlanT")
@@ -36,11 +37,13 @@ class StepRetry(Exception):
 
 
 class StepFailed(Exception):
-    """A permanent, classified failure: the work ends failed with ``error``. ``usage`` is what
-    the kind books for the failed work (its own type; None when nothing was used)."""
+    """A permanent, classified failure: the work ends failed with ``error`` (``reason`` is its
+    message). ``usage`` is what the kind books for the failed work (its own type; None when
+    nothing was used)."""
 
     def __init__(self, error: ErrorBody, usage: Any = None) -> None:
-        super().__init__(str(error.get("message")))
+        self.reason = str(error.get("message"))
+        super().__init__(self.reason)
         self.error = error
         self.usage = usage
 
@@ -53,6 +56,30 @@ class StepAbandoned(Exception):
 class Classifier(Protocol):
     def __call__(self, exc: Exception) -> StepRetry | StepFailed | None:
         """The verdict on an exception from ``act``; None: unexpected (logged, retried)."""
+
+
+def provider_error(exc: ProviderError) -> ErrorBody:
+    return {
+        "code": exc.code or "provider_error",
+        "message": f"{exc.provider}: {exc.message}",
+        "param": exc.param,
+    }
+
+
+def classify_provider_errors(exc: Exception) -> StepRetry | StepFailed | None:
+    """The provider adapters' own errors are already classified at their edge: a retryable one
+    backs off (honouring its Retry-After), a permanent one fails the work with its message."""
+    if isinstance(exc, ProviderRetryableError):
+        return StepRetry(exc.message, exc.retry_after)
+    if isinstance(exc, ProviderPermanentError):
+        return StepFailed(provider_error(exc))
+    return None
+
+
+def classify_nothing(exc: Exception) -> StepRetry | StepFailed | None:
+    """For a kind whose steps touch only our database: whatever they raise is unexpected (the
+    runner logs it and retries)."""
+    return None
 
 
 @dataclass(frozen=True)

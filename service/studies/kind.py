@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.db.models import Study
-from service.lifecycle.kind import Kind, StepFailed, StepRetry
+from service.lifecycle.kind import Kind, StepFailed, classify_nothing
 from service.settings import Settings
 from service.studies.schemas import TERMINAL, StudyStatus
 from service.studies.transitions import transition
@@ -21,16 +21,11 @@ def next_task(study: Study) -> str:
     return STEP_TASK
 
 
-def classify(exc: Exception) -> StepRetry | StepFailed | None:
-    """A study's step touches only our database: anything unexpected is retried."""
-    return None
-
-
 def fail(session: Session, settings: Settings, study: Any, failed: StepFailed) -> None:
     transition(
         study,
         StudyStatus.FAILED,
-        reason=str(failed.error.get("message")),
+        reason=failed.reason,
         error=failed.error,
         level="error",
     )
@@ -43,6 +38,6 @@ STUDY = Kind(
     terminal=TERMINAL,
     next_task=next_task,
     fail=fail,
-    classify=classify,
+    classify=classify_nothing,  # its step touches only our database
     due_column="next_step_at",
 )

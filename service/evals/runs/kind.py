@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from providers.errors import ProviderError, ProviderPermanentError, ProviderRetryableError
 from service.db.models import EvalRun
 from service.errors import InvalidRequest
 from service.evals.runs import deployments
@@ -17,7 +16,7 @@ from service.evals.runs.routing import LOCAL
 from service.evals.runs.status import TERMINAL, RunStatus
 from service.evals.runs.transitions import transition_run
 from service.jobs.lifecycle.adapters import adapter_for
-from service.lifecycle.kind import ErrorBody, Kind, StepFailed, StepRetry
+from service.lifecycle.kind import Kind, StepFailed, StepRetry, classify_provider_errors
 from service.settings import Settings
 
 RUN_TASK = "tuneforge.eval_run"
@@ -29,19 +28,10 @@ def next_task(run: EvalRun) -> str:
     return LOCAL_RUN_TASK if run.provider == LOCAL else RUN_TASK
 
 
-def _provider_error(exc: ProviderError) -> ErrorBody:
-    return {
-        "code": exc.code or "provider_error",
-        "message": f"{exc.provider}: {exc.message}",
-        "param": exc.param,
-    }
-
-
 def classify(exc: Exception) -> StepRetry | StepFailed | None:
-    if isinstance(exc, ProviderRetryableError):
-        return StepRetry(exc.message, exc.retry_after)
-    if isinstance(exc, ProviderPermanentError):
-        return StepFailed(_provider_error(exc))
+    verdict = classify_provider_errors(exc)
+    if verdict is not None:
+        return verdict
     if isinstance(exc, InvalidRequest):
         return StepFailed({"code": exc.code, "message": exc.message, "param": exc.param})
     if isinstance(exc, LocalInferenceUnavailable):

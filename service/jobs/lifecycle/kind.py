@@ -9,10 +9,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from providers.base import JobStatus
-from providers.errors import ProviderError, ProviderPermanentError, ProviderRetryableError
 from service.db.models import Job
 from service.jobs.transitions import FAILED, TERMINAL, transition
-from service.lifecycle.kind import ErrorBody, Kind, StepFailed, StepRetry
+from service.lifecycle.kind import Kind, StepFailed, classify_provider_errors
 from service.settings import Settings
 
 LAUNCH_TASK = "tuneforge.launch_job"
@@ -45,29 +44,12 @@ def next_task(job: Job) -> str:
     return POLL_TASK
 
 
-def provider_error(exc: ProviderError) -> ErrorBody:
-    return {
-        "code": exc.code or "provider_error",
-        "message": f"{exc.provider}: {exc.message}",
-        "param": exc.param,
-    }
-
-
-def classify(exc: Exception) -> StepRetry | StepFailed | None:
-    """The provider adapters' own errors are already classified at their edge."""
-    if isinstance(exc, ProviderRetryableError):
-        return StepRetry(exc.message, exc.retry_after)
-    if isinstance(exc, ProviderPermanentError):
-        return StepFailed(provider_error(exc))
-    return None
-
-
 def fail(session: Session, settings: Settings, job: Any, failed: StepFailed) -> None:
     transition(
         session,
         job,
         FAILED,
-        reason=str(failed.error["message"]),
+        reason=failed.reason,
         error=failed.error,
         usage=failed.usage,
         settings=settings,
@@ -81,7 +63,7 @@ JOB = Kind(
     terminal=TERMINAL,
     next_task=next_task,
     fail=fail,
-    classify=classify,
+    classify=classify_provider_errors,
     due_column="next_poll_at",
     prompt_tasks={POLL_TASK: PROMPT_POLL_TASK},
     bulk_tasks=frozenset({POLL_TASK}),

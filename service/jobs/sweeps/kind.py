@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 
 from service.db.models import ProviderSweep
 from service.db.types import utcnow
-from service.jobs.lifecycle.kind import classify
 from service.lifecycle import pacing, schedule
-from service.lifecycle.kind import Kind, StepFailed
+from service.lifecycle.kind import Kind, StepFailed, classify_provider_errors
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,10 +27,9 @@ class SweepStatus(StrEnum):
 
 
 def fail(session: Session, settings: Settings, sweep: Any, failed: StepFailed) -> None:
-    message = str(failed.error.get("message"))
-    log.warning("sweep %s failed: %s; trying again later", sweep.id, message)
+    log.warning("sweep %s failed: %s; trying again later", sweep.id, failed.reason)
     sweep.failures += 1
-    sweep.last_error = message[:2000]
+    sweep.last_error = failed.reason[:2000]
     now = utcnow()
     delay = max(pacing.backoff_s(sweep.failures, settings), settings.sweep_max_interval_s)
     schedule.schedule(session, SWEEP, sweep, pacing.after(now, delay), now=now)
@@ -44,6 +42,6 @@ SWEEP = Kind(
     terminal=frozenset({SweepStatus.RETIRED}),
     next_task=lambda sweep: SWEEP_TASK,
     fail=fail,
-    classify=classify,
+    classify=classify_provider_errors,
     due_column="next_sweep_at",
 )
