@@ -27,10 +27,10 @@ from emulators.core import (
     add_control_routes,
     count_tokens,
 )
+from emulators.deployments import Deployments
 from emulators.faults import ASGIApp, with_faults
 from emulators.fireworks_deployments import add_deployment_routes, refusal
 from emulators.timeline import timeline
-from emulators.together_endpoints import Endpoints
 
 SUCCESS_PATH = [
     "JOB_STATE_CREATING",
@@ -64,7 +64,7 @@ DEPLOY_PHASES = 3
 
 def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASGIApp:
     state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
-    deployments = Endpoints(ready_after_s=DEPLOY_PHASES * phase_seconds, clock=state.clock)
+    deployments = Deployments(ready_after_s=DEPLOY_PHASES * phase_seconds, clock=state.clock)
     state.reset_hooks.append(deployments.reset)
     app = FastAPI(title="Fireworks fine-tuning emulator")
 

@@ -6,25 +6,20 @@ LoRA serves only on one.
   ``DELETE`` stops it (``DELETED``).
 - A chat completion naming ``<model>#accounts/{a}/deployments/{id}`` answers as ``<model>`` while
   the deployment is ready (503 before, 404 once deleted); naming a tuned model alone is a 404.
-- Billed seconds and the delay/ready controls: ``emulators.together_endpoints``'
+- Billed seconds and the delay/ready controls: ``emulators.deployments``'
   ``/_emulator/deployments`` routes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from emulators.together_endpoints import EmulatedDeployment, Endpoints, add_deployment_controls
+from emulators.deployments import Deployments, EmulatedDeployment, add_deployment_controls, iso
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def refusal(deployments: Endpoints, model: str, is_tuned: Any) -> tuple[int, str] | None:
+def refusal(deployments: Deployments, model: str, is_tuned: Any) -> tuple[int, str] | None:
     """Why ``model`` is not served (None: it is)."""
     tuned, _, target = model.partition("#")
     if target:
@@ -45,7 +40,7 @@ def refusal(deployments: Endpoints, model: str, is_tuned: Any) -> tuple[int, str
     return None
 
 
-def add_deployment_routes(app: FastAPI, deployments: Endpoints, error_body: Any) -> None:
+def add_deployment_routes(app: FastAPI, deployments: Deployments, error_body: Any) -> None:
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse(error_body(status, message), status)
 
@@ -58,7 +53,7 @@ def add_deployment_routes(app: FastAPI, deployments: Endpoints, error_body: Any)
             "name": dep.public_id,
             "baseModel": dep.model,
             "state": state,
-            "createTime": _iso(dep.created_at),
+            "createTime": iso(dep.created_at),
             "minReplicaCount": 1,
             "maxReplicaCount": 1,
             "acceleratorType": "NVIDIA_A100_80GB",

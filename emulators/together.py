@@ -31,9 +31,10 @@ from emulators.core import (
     train_loss,
     valid_loss,
 )
+from emulators.deployments import Deployments
 from emulators.faults import ASGIApp, current_authorization, with_faults
 from emulators.timeline import Entry, timeline
-from emulators.together_endpoints import SERVERLESS_LORA_BASES, Endpoints, add_endpoint_routes
+from emulators.together_endpoints import SERVERLESS_LORA_BASES, add_endpoint_routes
 
 SUCCESS_PATH = ["pending", "queued", "running", "running", "running", "uploading", "completed"]
 PRICE_PER_MILLION_TOKENS = 3.0
@@ -115,7 +116,7 @@ DEPLOY_PHASES = 3
 def create_app(phase_seconds: float = 2.0, *, clock: Clock | None = None) -> ASGIApp:
     state = EmulatorState(phases=len(SUCCESS_PATH) - 1, phase_seconds=phase_seconds, clock=clock)
     app = FastAPI(title="Together fine-tuning emulator")
-    endpoints = Endpoints(ready_after_s=DEPLOY_PHASES * phase_seconds, clock=state.clock)
+    endpoints = Deployments(ready_after_s=DEPLOY_PHASES * phase_seconds, clock=state.clock)
     state.reset_hooks.append(endpoints.reset)
     checksums: dict[str, str] = {}
 

@@ -8,23 +8,18 @@ paths), and the rule that a tuned model serves only on one.
 - A chat completion naming an endpoint answers as the deployed tuned model while it is ready
   (503 before, 404 once stopped). Naming a tuned model itself is refused with 404, unless the
   job's base is one of ``SERVERLESS_LORA_BASES`` (the serverless LoRA list of older docs).
-- ``GET /_emulator/deployments``: each deployment with its model, state and
-  ``billed_seconds`` (ready → stopped, or → now while live); ``POST
-  /_emulator/deployments/delay`` ``{"seconds": s}`` sets how long new deployments take to be
-  ready; ``POST /_emulator/deployments/ready`` makes every provisioning one ready now."""
+- Billed seconds and the delay/ready controls: ``emulators.deployments``'
+  ``/_emulator/deployments`` routes."""
 
 from __future__ import annotations
 
 import secrets
-import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from emulators.clock import Clock
+from emulators.deployments import Deployments, EmulatedDeployment, add_deployment_controls, iso
 
 SERVERLESS_LORA_BASES = frozenset(
     {
@@ -34,62 +29,7 @@ SERVERLESS_LORA_BASES = frozenset(
 )
 
 
-@dataclass
-class EmulatedDeployment:
-    id: str
-    endpoint_id: str
-    endpoint_name: str
-    name: str
-    model: str
-    created: float
-    """Monotonic time of the create."""
-    created_at: float
-    ready: float
-    """Monotonic time it is (or becomes) ready."""
-    stopped: float | None = None
-    public_id: str = ""
-    """The id the provider's API names it by (Together: ``<endpoint>/<deployment>``)."""
-
-
-class Endpoints:
-    def __init__(self, ready_after_s: float, clock: Clock) -> None:
-        self.clock = clock
-        self.ready_after_s = ready_after_s
-        self.lock = threading.Lock()
-        self.endpoints: dict[str, dict[str, Any]] = {}
-        self.deployments: dict[str, EmulatedDeployment] = {}
-
-    def reset(self) -> None:
-        with self.lock:
-            self.endpoints.clear()
-            self.deployments.clear()
-
-    def state(self, dep: EmulatedDeployment) -> str:
-        if dep.stopped is not None:
-            return "DEPLOYMENT_STATE_STOPPED"
-        if self.clock.monotonic() >= dep.ready:
-            return "DEPLOYMENT_STATE_READY"
-        return "DEPLOYMENT_STATE_PROVISIONING"
-
-    def billed_seconds(self, dep: EmulatedDeployment) -> float:
-        end = dep.stopped if dep.stopped is not None else self.clock.monotonic()
-        return round(max(0.0, end - dep.ready), 3)
-
-    def serving(self, model: str) -> EmulatedDeployment | None:
-        """The live deployment whose endpoint ``model`` names (None: not an endpoint)."""
-        with self.lock:
-            endpoint = next((e for e in self.endpoints.values() if e["name"] == model), None)
-            if endpoint is None:
-                return None
-            found = [d for d in self.deployments.values() if d.endpoint_id == endpoint["id"]]
-        return found[0] if found else None
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def add_endpoint_routes(app: FastAPI, endpoints: Endpoints, error_body: Any) -> None:
+def add_endpoint_routes(app: FastAPI, endpoints: Deployments, error_body: Any) -> None:
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse(error_body(status, message), status)
 
@@ -102,8 +42,8 @@ def add_endpoint_routes(app: FastAPI, endpoints: Endpoints, error_body: Any) -> 
             "endpointType": "ENDPOINT_TYPE_DEDICATED",
             "visibility": "VISIBILITY_PRIVATE",
             "etag": endpoint["id"],
-            "createdAt": _iso(endpoint["created_at"]),
-            "updatedAt": _iso(endpoint["created_at"]),
+            "createdAt": iso(endpoint["created_at"]),
+            "updatedAt": iso(endpoint["created_at"]),
             "deployments": [{"id": d.id, "name": d.name} for d in deps],
             "trafficSplit": [],
         }
@@ -119,8 +59,8 @@ def add_endpoint_routes(app: FastAPI, endpoints: Endpoints, error_body: Any) -> 
             "hardware": "1x_nvidia_h100_80gb_sxm",
             "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
             "status": {"state": state, "message": state.removeprefix("DEPLOYMENT_STATE_")},
-            "createdAt": _iso(dep.created_at),
-            "updatedAt": _iso(dep.created_at),
+            "createdAt": iso(dep.created_at),
+            "updatedAt": iso(dep.created_at),
             "etag": dep.id,
             "trafficMode": "TRAFFIC_MODE_LIVE",
         }
@@ -216,46 +156,3 @@ def add_endpoint_routes(app: FastAPI, endpoints: Endpoints, error_body: Any) -> 
         return {}
 
     add_deployment_controls(app, endpoints, error_body)
-
-
-def add_deployment_controls(app: FastAPI, endpoints: Endpoints, error_body: Any) -> None:
-    """The introspection and control routes of an emulator's deployments (Together's and
-    Fireworks')."""
-
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse(error_body(status, message), status)
-
-    @app.post("/_emulator/deployments/delay")
-    async def set_delay(request: Request) -> Any:
-        body = await request.json()
-        seconds = body.get("seconds") if isinstance(body, dict) else None
-        if not isinstance(seconds, int | float) or seconds < 0:
-            return error(400, "'seconds' must be a number >= 0.")
-        endpoints.ready_after_s = float(seconds)
-        return {"seconds": endpoints.ready_after_s}
-
-    @app.post("/_emulator/deployments/ready")
-    async def make_ready() -> Any:
-        now = endpoints.clock.monotonic()
-        with endpoints.lock:
-            for dep in endpoints.deployments.values():
-                if dep.stopped is None and dep.ready > now:
-                    dep.ready = now
-        return {}
-
-    @app.get("/_emulator/deployments")
-    async def introspect() -> Any:
-        with endpoints.lock:
-            deps = list(endpoints.deployments.values())
-            return {
-                "data": [
-                    {
-                        "id": d.public_id,
-                        "model": d.model,
-                        "endpoint": d.endpoint_name,
-                        "state": endpoints.state(d).removeprefix("DEPLOYMENT_STATE_").lower(),
-                        "billed_seconds": endpoints.billed_seconds(d),
-                    }
-                    for d in deps
-                ]
-            }
