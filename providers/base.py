@@ -289,6 +289,8 @@ class ChatCompletion:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str = "stop"
     usage: ChatUsage = field(default_factory=ChatUsage)
+    latency_ms: float | None = None
+    """Wall time of the inference call in milliseconds, set by the caller that timed it."""
 
 
 class DeploymentState(StrEnum):

@@ -1,9 +1,9 @@
 """A finished study's leaderboard and verdict: one row per baseline and candidate — the primary
 score with its 95% interval, every criterion, the gates, the paired difference against the best
-baseline with its CI, tokens per request, training, evaluation and inference costs, the
-monthly cost at the stated volume and the break-even volume (``economics``) — and the winner:
-the best primary score that passes every gate, ties broken by monthly cost, or
-``no_improvement`` when no candidate beats the prompting baseline."""
+baseline with its CI, latency p50/p95 (ms), tokens per request, training, evaluation and
+inference costs, the monthly cost at the stated volume and the break-even volume
+(``economics``) — and the winner: the best primary score that passes every gate, ties broken by
+monthly cost, or ``no_improvement`` when no candidate beats the prompting baseline."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from providers.catalog import ModelInfo
 from service.db.models import EvalRun, EvalRunOutputItem
+from service.evals.runs.summary import LATENCY
 from service.evals.statistics import compare_paired
 from service.studies.economics import (
     RequestShape,
@@ -66,6 +67,12 @@ def _stat(entry: Entry, criterion_id: str, key: str) -> dict[str, Any] | None:
     stats = (entry.run.statistics if entry.run is not None else None) or {}
     value = (stats.get(criterion_id) or {}).get(key)
     return value if isinstance(value, dict) else None
+
+
+def _latency(entry: Entry) -> dict[str, float | None]:
+    stats = (entry.run.statistics if entry.run is not None else None) or {}
+    found = stats.get(LATENCY) or {}
+    return {"p50": found.get("p50"), "p95": found.get("p95")}
 
 
 def _usage(entry: Entry) -> tuple[Decimal, Decimal] | None:
@@ -204,7 +211,7 @@ def _row(
         },
         "gates": {},
         "delta_vs_best_baseline": None,
-        "latency_ms": {"p50": None, "p95": None},
+        "latency_ms": _latency(entry),
         "mean_prompt_tokens": None,
         "mean_completion_tokens": None,
         "training_cost": _money(entry.training_cost),

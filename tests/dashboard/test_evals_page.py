@@ -24,6 +24,7 @@ from service.db.database import Database
 from service.db.models import Eval, EvalRun, Job
 from service.evals.graders.grade import GradingContext
 from service.evals.runs.items import SamplingPlan, criteria_of, run_item
+from service.evals.runs.latency import timed
 from service.evals.runs.stored import output_item
 from service.evals.runs.summary import summarize
 from service.settings import Settings
@@ -109,8 +110,11 @@ def _run(
     outcomes = []
     for index, (country, city) in enumerate(CITIES.items()):
         row = {"item": {"country": country, "answer": json.dumps({"city": city})}}
+        # each call "takes" 100 + 20·i ms (tuned) or 300 + 40·i ms (base) on a stepped clock
+        ticks = iter([0.0, (100 + 20 * index if tuned else 300 + 40 * index) / 1000])
+        answer = timed(_model(tuned), clock=ticks.__next__)
         outcome = run_item(
-            index, row, criteria, GradingContext(wordnet), plan, _model(tuned), lambda _: None
+            index, row, criteria, GradingContext(wordnet), plan, answer, lambda _: None
         )
         outcomes.append(outcome)
         session.add(output_item(evaluation.tenant_id, evaluation.id, run.id, outcome))

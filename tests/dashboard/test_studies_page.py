@@ -116,7 +116,11 @@ def test_studies_pages(
     expect(candidate).to_contain_text("0.938")  # 15 of 16 exact, with its interval
     expect(candidate).to_contain_text("better")  # paired delta against the zero-shot baseline
     expect(candidate).to_contain_text("$3.20")  # training cost from the ledger's figure
-    expect(page.locator('#leaderboard-table tr[data-row="zero-shot"]')).to_contain_text("0.000")
+    # p50/p95 (numpy, linear) of the stand-ins' stepped latencies: 100 + 20·i ms, i < 16
+    expect(candidate).to_contain_text("250 / 385 ms")
+    baseline = page.locator('#leaderboard-table tr[data-row="zero-shot"]')
+    expect(baseline).to_contain_text("0.000")
+    expect(baseline).to_contain_text("600 / 870 ms")  # 300 + 40·i ms
     expect(candidate.get_by_role("link", name="job")).to_have_attribute(
         "href", f"/admin/jobs/{seeded.job_id}"
     )

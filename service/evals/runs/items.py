@@ -155,6 +155,7 @@ def _sample_record(request: ChatRequest, done: ChatCompletion) -> dict[str, Any]
             "total_tokens": usage.total_tokens,
             "cached_tokens": usage.cached_tokens,
         },
+        "latency_ms": done.latency_ms,
         "error": None,
     }
 

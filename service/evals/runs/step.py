@@ -41,6 +41,7 @@ from service.evals.runs.execute import execute_items
 from service.evals.runs.items import Completer, criteria_of
 from service.evals.runs.judge import judge_with
 from service.evals.runs.kind import LOCAL_RUN_TASK, RUN_TASK
+from service.evals.runs.latency import timed
 from service.evals.runs.limits import limited
 from service.evals.runs.local import LocalModel, local_completer
 from service.evals.runs.repository import RunRepository
@@ -303,13 +304,13 @@ def _completer(
             model_dir=settings.local_models_dir / route.model,
             adapter_dir=Path(route.adapter) if route.adapter else None,
         )
-        return stack.enter_context(local_completer(settings, model))
+        return timed(stack.enter_context(local_completer(settings, model)))
     adapter: ProviderAdapter = build_adapter(factory, settings, plan.credentials[route.provider])
 
     def complete(request: ChatRequest) -> ChatCompletion:
         return adapter.chat_completion(replace(request, model=route.model))
 
-    return limited(route.provider, settings.provider_chat_concurrency, complete)
+    return limited(route.provider, settings.provider_chat_concurrency, timed(complete))
 
 
 def _routed(completers: dict[str, Completer]) -> Completer:

@@ -1,6 +1,7 @@
 """What a run reports once its items are graded: OpenAI's ``result_counts``,
 ``per_model_usage`` and ``per_testing_criteria_results``, and our ``statistics`` (per
-criterion: pass rate with a Wilson 95% interval, mean score with a bootstrap 95% interval).
+criterion: pass rate with a Wilson 95% interval, mean score with a bootstrap 95% interval;
+and ``latency_ms``: p50/p95 of the model calls that sampled the items).
 Errored items count in ``errored`` only; they carry no score."""
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.evals.runs.items import Criterion, ItemOutcome, ItemStatus, ModelUsage
+from service.evals.runs.latency import latency_summary
 from service.evals.statistics import DEFAULT_SEED, Estimate, bootstrap_mean, wilson_interval
+
+LATENCY = "latency_ms"
+"""The statistics' key of the sampled model's latency (``{p50, p95, n}`` ms, or null); every
+other key is a criterion id."""
 
 
 @dataclass(frozen=True)
@@ -70,4 +76,5 @@ def summarize(
             "pass_rate": _estimate(wilson_interval(passed, len(results))),
             "mean_score": _estimate(bootstrap_mean([r.score for r in results], seed=seed)),
         }
+    statistics[LATENCY] = latency_summary(o.sample for o in outcomes)
     return RunSummary(counts, per_model, per_criterion, statistics)

@@ -184,6 +184,14 @@ def test_a_study_evaluates_baselines_and_candidates_and_names_a_winner(world: Wo
         assert set(row["criteria"]) == {"exact", "format"}
         assert row["mean_prompt_tokens"] > 0 and row["inference_cost_per_1k"] is not None
         assert row["monthly_cost"] is not None
+        # the run's p50/p95 of its sampling calls' wall times, timed where each call is made
+        latency = row["latency_ms"]
+        assert 0 < latency["p50"] <= latency["p95"]
+        with session_scope(world.database.sessions) as session:
+            run = session.get(EvalRun, row["run_id"])
+            assert run is not None and run.statistics is not None
+            stats = run.statistics["latency_ms"]
+            assert (stats["p50"], stats["p95"]) == (latency["p50"], latency["p95"])
     zero, five, tuned, _ = board
     assert zero["primary"]["value"] == 0.0 and tuned["primary"]["value"] == 1.0
     assert five["mean_prompt_tokens"] > zero["mean_prompt_tokens"]  # the shots are in its prompt

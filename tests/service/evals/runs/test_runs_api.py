@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import openai
 import pytest
 from sqlalchemy import select
@@ -127,6 +128,16 @@ def test_base_and_tuned_models_sampled_compared_and_costed(world: RunWorld, tmp_
     item = world.sdk.evals.runs.output_items.list(tuned_run.id, eval_id=eval_id, limit=1).data[0]
     assert item.sample.output[0].content == '{"code": "C0"}'
     assert item.sample.model == tuned and item.sample.max_completion_tokens == 50
+    # each sampling call's wall time rides on its output item (the SDK keeps our extra key);
+    # the run's p50/p95 are those of its items
+    items = world.sdk.evals.runs.output_items.list(tuned_run.id, eval_id=eval_id, limit=100).data
+    latencies = [float((i.sample.model_extra or {})["latency_ms"]) for i in items]
+    assert len(latencies) == 10 and all(0 < ms < 60_000 for ms in latencies)
+    assert tuned_extra["statistics"]["latency_ms"] == {
+        "p50": pytest.approx(float(np.percentile(latencies, 50)), abs=1e-3),
+        "p95": pytest.approx(float(np.percentile(latencies, 95)), abs=1e-3),
+        "n": 10,
+    }
 
     compared = _get(world, f"/v1/evals/{eval_id}/compare", runs=f"{tuned_run.id},{base_run.id}")
     assert compared["paired_items"] == 10
