@@ -300,7 +300,7 @@ def eval_run(
     comparison: Comparison | None = None
     if other is not None:
         try:
-            comparison = compare_runs(session, run.tenant_id, eval_id, f"{run.id},{other.id}")
+            comparison = compare_runs(session, run.tenant_id, eval_id, run.id, other.id)
         except TuneforgeError:  # a run deleted meanwhile: show the page without the comparison
             comparison = None
     return render(

@@ -56,6 +56,7 @@ class Comparison(BaseModel):
 
 
 def parse_runs(runs: str) -> tuple[str, str]:
+    """The route's ``runs=A,B``: two different run ids."""
     parts = [p.strip() for p in runs.split(",")]
     if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
         raise InvalidRequest(
@@ -113,11 +114,12 @@ def _graded(items: list[EvalRunOutputItem]) -> dict[int, EvalRunOutputItem]:
     return {item.datasource_item_id: item for item in items if item.status != "error"}
 
 
-def compare_runs(session: Session, tenant_id: str, eval_id: str, runs: str) -> Comparison:
+def compare_runs(
+    session: Session, tenant_id: str, eval_id: str, run_a_id: str, run_b_id: str
+) -> Comparison:
     evaluation = get_eval(session, tenant_id, eval_id)
-    first, second = parse_runs(runs)
-    run_a = get_run(session, tenant_id, eval_id, first)
-    run_b = get_run(session, tenant_id, eval_id, second)
+    run_a = get_run(session, tenant_id, eval_id, run_a_id)
+    run_b = get_run(session, tenant_id, eval_id, run_b_id)
     repository = RunRepository(session)
     items_a, items_b = (
         _graded(repository.items_of(run_a.id)),

@@ -139,4 +139,5 @@ def compare_runs(
     runs: Annotated[str, Query(max_length=compare.MAX_RUNS_PARAM)],
 ) -> compare.Comparison:
     """Ours: run A against run B over the items both graded (A − B; the verdict is A's)."""
-    return compare.compare_runs(session, caller.tenant_id, eval_id, runs)
+    run_a, run_b = compare.parse_runs(runs)
+    return compare.compare_runs(session, caller.tenant_id, eval_id, run_a, run_b)
