@@ -126,12 +126,14 @@ def delete_file(file_id: str, caller: CallerDep, session: SessionDep) -> dict[st
 @router.post("/{file_id}/split", response_model=SplitObject)
 def split_file(
     file_id: str,
-    body: SplitRequest,
     caller: CallerDep,
     session: SessionDep,
     settings: SettingsDep,
+    body: SplitRequest | None = None,
 ) -> SplitObject:
-    return split_object(*split.split_file(session, settings, caller.tenant_id, file_id, body))
+    """Both fields are optional, so the body is too: a bare POST takes the defaults."""
+    request = body if body is not None else SplitRequest()
+    return split_object(*split.split_file(session, settings, caller.tenant_id, file_id, request))
 
 
 CONTENT_TYPES = {"csv": "text/csv", "json": "application/json"}

@@ -146,3 +146,14 @@ def test_bad_requests(client: TestClient, key: str, db_session: Session) -> None
     other = make_key(db_session, make_tenant(db_session))
     db_session.commit()
     assert split(client, other, file_id).status_code == 404
+
+
+def test_a_split_without_a_body_takes_the_documented_defaults(client: TestClient, key: str) -> None:
+    """Both fields are optional, so a bare POST (what a client sends with no options) splits
+    with test_fraction 0.1 and the file's sha256 as seed (it was a 400 naming 'None')."""
+    file_id = upload(client, key, EXAMPLES)
+    bare = client.post(f"/v1/files/{file_id}/split", headers=auth(key))
+    assert bare.status_code == 200, bare.text
+    body = bare.json()
+    assert body["test_fraction"] == 0.1
+    assert body["id"] == split(client, key, file_id).json()["id"]
