@@ -90,6 +90,8 @@ def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
     if kind == "json_invalid":
         detail = error.get("ctx", {}).get("error", "")
         return f"We could not parse the JSON body of your request: {detail}".strip(), None
+    if kind == "missing" and param is None:  # the whole body
+        return "A JSON request body is required.", None
     if kind == "missing":
         return f"Missing required parameter: '{param}'.", param
     if kind == "extra_forbidden":

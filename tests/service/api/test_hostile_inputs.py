@@ -188,3 +188,12 @@ def test_error_bodies_always_carry_a_code_and_never_the_string_none(
         assert isinstance(error["code"], str) and error["code"], response.text
         assert error["param"] != "None", response.text
     assert responses[4].status_code == 405 and responses[4].headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/fine_tuning/jobs", "/v1/evals", "/v1/quotes", "/v1/fine_tuning/studies"]
+)
+def test_a_missing_body_is_named_as_the_body(client: TestClient, key: str, path: str) -> None:
+    """It read "Missing required parameter: 'None'."."""
+    error = _bad(client.post(path, headers=auth(key)), None, "request body is required")
+    assert "'None'" not in str(error["message"])
