@@ -25,6 +25,7 @@ EVALS_PURPOSE = "evals"
 """Rows for eval runs: any JSON lines, checked against an eval's item_schema when a run names
 the file (not as training data); no job ever takes such a file."""
 VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "vertex", "local"})
+UPLOAD_FIELDS = frozenset({"purpose", "provider", "model"})  # besides the 'file' part
 VALIDATE_TASK = "tuneforge.validate_file"
 MAX_FILES_PAGE = 10_000  # OpenAI's documented maximum for GET /v1/files?limit=
 
@@ -43,6 +44,13 @@ class UploadRequest:
 
 
 def parse_upload_fields(fields: dict[str, str]) -> UploadRequest:
+    unknown = sorted(set(fields) - UPLOAD_FIELDS)
+    if unknown:
+        # the openai SDK sends expires_after as expires_after[anchor] / expires_after[seconds]
+        hint = "; uploaded files do not expire here" if unknown[0].startswith("expires_") else ""
+        raise InvalidRequest(
+            f"Unrecognized request argument supplied: {unknown[0]}{hint}", param=unknown[0]
+        )
     purpose = fields.get("purpose", "").strip()
     if not purpose:
         raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose")

@@ -123,6 +123,26 @@ def test_bad_uploads_get_4xx(client: TestClient, key: str, settings: Settings) -
     assert client.get("/v1/files/file-nope", headers=auth(key)).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"purpose": "fine-tune", "purpos": "x"}, "purpos"),
+        ({"purpose": "fine-tune", "expires_after[anchor]": "created_at"}, "expires_after[anchor]"),
+    ],
+)
+def test_unknown_upload_fields_are_refused_by_name(
+    client: TestClient, key: str, fields: dict[str, str], param: str
+) -> None:
+    """They were stored as if absent (an ``expires_after`` the file never honoured)."""
+    response = client.post(
+        "/v1/files", headers=auth(key), files={"file": ("a.jsonl", b"{}\n")}, data=fields
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and "Unrecognized request argument" in error["message"]
+    assert client.get("/v1/files", headers=auth(key)).json()["data"] == []
+
+
 def test_upload_over_the_limit_is_413_and_leaves_nothing(
     app: object, key: str, settings: Settings
 ) -> None:
