@@ -22,11 +22,13 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid tuneforge --home-dir /app --shell /usr/sbin/nologin tuneforge
 
 # Dependencies first (cached while only the source changes), then the source, editable so the
-# migrations in /app/alembic are found next to the package.
+# migrations in /app/alembic are found next to the package. Every install is constrained to
+# constraints.txt (the versions the suite last passed on): an image built later resolves the
+# same versions, not whatever is newest that day.
 FROM base AS build
 WORKDIR /app
 RUN python -m venv /opt/venv && pip install --upgrade pip setuptools wheel
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY service ./service
 COPY workers ./workers
 COPY tuneforge_cli ./tuneforge_cli
@@ -35,13 +37,14 @@ COPY emulators ./emulators
 COPY local_gpu ./local_gpu
 COPY alembic ./alembic
 COPY alembic.ini ./
-RUN pip install -e . --config-settings editable_mode=compat
+RUN pip install -c constraints.txt -e . --config-settings editable_mode=compat
 
 FROM build AS build-gpu
 ARG TORCH_INDEX_URL
 # torch pinned and installed before the extra, so no looser spec pulls another build.
-RUN pip install --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple torch==2.13.0 \
-    && pip install -e '.[local]' --config-settings editable_mode=compat
+RUN pip install --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple \
+        -c constraints.txt torch==2.13.0 \
+    && pip install -c constraints.txt -e '.[local]' --config-settings editable_mode=compat
 
 FROM base AS runtime-common
 WORKDIR /app

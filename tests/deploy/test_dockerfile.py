@@ -43,3 +43,15 @@ def test_no_secret_is_baked_into_the_image() -> None:
         assert not re.search(r"SECRET|API_KEY|DATABASE_URL|PASSWORD", line), line
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", ".venv", "data"} <= set(ignored)
+
+
+def test_every_pip_install_of_the_project_is_constrained() -> None:
+    """An unconstrained install resolves the newest version of every dependency on the day the
+    image is built: an upgrade no test has run can break a documented path."""
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^COPY .*constraints\.txt", text, flags=re.M)
+    commands = text.replace("\\\n", " ").replace("&&", "\n").splitlines()
+    installs = [c for c in commands if "pip install" in c and "--upgrade pip" not in c]
+    assert len(installs) == 3, installs
+    for install in installs:
+        assert "-c constraints.txt" in install, install
