@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -20,6 +19,7 @@ from service.evals.schemas import (
     UpdateEvalRequest,
     stored_config,
 )
+from service.paging import Page
 from service.settings import Settings
 
 NO_LOGS = (
@@ -27,12 +27,6 @@ NO_LOGS = (
     "keeps no completion logs: use type 'custom' with an item_schema and supply the rows in "
     "each run's data_source."
 )
-
-
-@dataclass(frozen=True)
-class EvalPage:
-    items: list[Eval]
-    has_more: bool
 
 
 def create_eval(
@@ -110,8 +104,8 @@ def list_evals(
     limit: int,
     order: Order,
     order_by: OrderBy,
-) -> EvalPage:
+) -> Page[Eval]:
     rows = EvalRepository(session).list_for_tenant(
         tenant_id, after=after, limit=limit + 1, order=order, order_by=order_by
     )
-    return EvalPage(rows[:limit], len(rows) > limit)
+    return Page.of(rows, limit)

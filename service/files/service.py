@@ -18,6 +18,7 @@ from service.files.naming import sanitize_filename
 from service.files.repository import FileRepository
 from service.files.upload import StreamedUpload
 from service.outbox import enqueue
+from service.paging import Page
 from service.settings import Settings
 
 PURPOSES = frozenset({"fine-tune", "evals"})
@@ -28,12 +29,6 @@ VALIDATION_TARGETS = frozenset({"openai", "together", "mistral", "fireworks", "v
 UPLOAD_FIELDS = frozenset({"purpose", "provider", "model"})  # besides the 'file' part
 VALIDATE_TASK = "tuneforge.validate_file"
 MAX_FILES_PAGE = 10_000  # OpenAI's documented maximum for GET /v1/files?limit=
-
-
-@dataclass(frozen=True)
-class FilePage:
-    items: list[File]
-    has_more: bool
 
 
 @dataclass(frozen=True)
@@ -234,7 +229,7 @@ def list_files(
     after: str | None = None,
     limit: int = 100,
     order: str = "desc",
-) -> FilePage:
+) -> Page[File]:
     """One page of ``limit`` files (1..MAX_FILES_PAGE) and whether more follow."""
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'.", param="order")
@@ -243,7 +238,7 @@ def list_files(
     found = FileRepository(session).page(
         tenant_id, purpose=purpose, after=after, limit=limit + 1, order=order
     )
-    return FilePage(items=found[:limit], has_more=len(found) > limit)
+    return Page.of(found, limit)
 
 
 def delete_file(session: Session, tenant_id: str, file_id: str) -> File:

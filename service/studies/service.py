@@ -4,7 +4,6 @@ list, cancel. Routes call one function here; the request boundary commits."""
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from service.errors import InvalidRequest, NotFound, UnknownCursor
 from service.evals.runs.service import cancel_run
 from service.jobs.api.service import cancel_job
 from service.lifecycle import schedule
+from service.paging import Page
 from service.settings import Settings
 from service.studies.kind import STUDY
 from service.studies.plan import plan_study
@@ -83,13 +83,7 @@ def get_study(session: Session, tenant_id: str, study_id: str) -> Study:
     return study
 
 
-@dataclass(frozen=True)
-class StudyPage:
-    items: list[Study]
-    has_more: bool
-
-
-def list_studies(session: Session, tenant_id: str, *, after: str | None, limit: int) -> StudyPage:
+def list_studies(session: Session, tenant_id: str, *, after: str | None, limit: int) -> Page[Study]:
     """Newest first."""
     query = select(Study).where(Study.tenant_id == tenant_id)
     if after is not None:
@@ -103,7 +97,7 @@ def list_studies(session: Session, tenant_id: str, *, after: str | None, limit: 
     rows = list(
         session.scalars(query.order_by(Study.created_at.desc(), Study.id.desc()).limit(limit + 1))
     )
-    return StudyPage(rows[:limit], len(rows) > limit)
+    return Page.of(rows, limit)
 
 
 def cancel_study(session: Session, settings: Settings, tenant_id: str, study_id: str) -> Study:

@@ -4,10 +4,8 @@ budget), retrieve, list, cancel, delete; and a run's output items."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -27,17 +25,10 @@ from service.evals.runs.transitions import transition_run
 from service.evals.service import get_eval
 from service.files.repository import FileRepository
 from service.lifecycle import schedule
+from service.paging import Page
 from service.settings import Settings
 from service.tenants.quotas import check_active_eval_runs
 from service.tenants.repository import TenantRepository
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    has_more: bool
 
 
 def create_run(
@@ -168,7 +159,7 @@ def list_runs(
         order=order,
         status=None if status is None else str(status),
     )
-    return Page(rows[:limit], len(rows) > limit)
+    return Page.of(rows, limit)
 
 
 def cancel_run(
@@ -238,7 +229,7 @@ def list_items(
         if anchor is None:
             raise UnknownCursor(after)
     rows = repository.list_items(run.id, after=anchor, limit=limit + 1, order=order, status=wanted)
-    return Page(rows[:limit], len(rows) > limit)
+    return Page.of(rows, limit)
 
 
 def get_item(
