@@ -1,13 +1,20 @@
-"""Unknown query parameters are refused, as OpenAI refuses unknown body fields: a typo such as
-``?limt=5`` must not silently mean the default."""
+"""The cursor pagination parameters every list route takes, and unknown query parameters
+refused, as OpenAI refuses unknown body fields: a typo such as ``?limt=5`` must not silently
+mean the default."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
 from starlette.routing import BaseRoute
 
 from service.errors import InvalidRequest
+
+After = Annotated[str | None, Query(max_length=64)]
+"""The last id of the previous page."""
+Limit = Annotated[int, Query(ge=1, le=100)]
 
 # Query parameters whose names are data: ``metadata[key]=value`` filters on the jobs list.
 _DYNAMIC_PREFIXES = ("metadata[",)

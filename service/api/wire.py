@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
+ListT = TypeVar("ListT", bound=BaseModel)
 
 BINARY = {"type": "string", "format": "binary"}
 """The OpenAPI schema of a download's body."""
@@ -33,6 +35,21 @@ class ListPage(BaseModel, Generic[T]):
     has_more: bool
     first_id: str | None = None
     last_id: str | None = None
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def list_page(model: type[ListT], data: Sequence[Identified], has_more: bool) -> ListT:
+    """A route's own list response (``model``: OpenAI's cursor page) holding ``data``."""
+    return model(
+        data=list(data),
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=has_more,
+    )
 
 
 class Deleted(BaseModel):

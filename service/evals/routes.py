@@ -3,11 +3,11 @@ only; each route calls one service function."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.query import After, Limit
+from service.api.wire import list_page
 from service.evals import service
 from service.evals.repository import Order, OrderBy
 from service.evals.schemas import (
@@ -33,21 +33,15 @@ def create_eval(
 def list_evals(
     caller: CallerDep,
     session: SessionDep,
-    after: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: After = None,
+    limit: Limit = 20,
     order: Order = "asc",
     order_by: OrderBy = "created_at",
 ) -> EvalList:
     found = service.list_evals(
         session, caller.tenant_id, after=after, limit=limit, order=order, order_by=order_by
     )
-    data = [eval_object(row) for row in found.items]
-    return EvalList(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=found.has_more,
-    )
+    return list_page(EvalList, [eval_object(row) for row in found.items], found.has_more)
 
 
 @router.get("/{eval_id}", response_model=EvalObject)

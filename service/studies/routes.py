@@ -3,11 +3,11 @@ only; each route calls one service function."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.query import After, Limit
+from service.api.wire import list_page
 from service.studies import service
 from service.studies.objects import study_object
 from service.studies.schemas import CreateStudyRequest, StudyList, StudyObject
@@ -26,17 +26,11 @@ def create_study(
 def list_studies(
     caller: CallerDep,
     session: SessionDep,
-    after: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: After = None,
+    limit: Limit = 20,
 ) -> StudyList:
     found = service.list_studies(session, caller.tenant_id, after=after, limit=limit)
-    data = [study_object(row) for row in found.items]
-    return StudyList(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=found.has_more,
-    )
+    return list_page(StudyList, [study_object(row) for row in found.items], found.has_more)
 
 
 @router.get("/{study_id}", response_model=StudyObject)

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.query import After, Limit
+from service.api.wire import list_page
 from service.evals.runs import compare, service
 from service.evals.runs.objects import (
     OutputItemList,
@@ -24,8 +26,6 @@ from service.evals.runs.status import RunStatus
 router = APIRouter(prefix="/v1/evals", tags=["evals"])
 
 Order = Literal["asc", "desc"]
-After = Annotated[str | None, Query(max_length=64)]
-Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 @router.post("/{eval_id}/runs", response_model=RunObject)
@@ -54,12 +54,7 @@ def list_runs(
         session, caller.tenant_id, eval_id, after=after, limit=limit, order=order, status=status
     )
     data = [run_object(run, service.live_counts(session, run)) for run in found.items]
-    return RunList(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=found.has_more,
-    )
+    return list_page(RunList, data, found.has_more)
 
 
 @router.get("/{eval_id}/runs/{run_id}", response_model=RunObject)
@@ -113,12 +108,7 @@ def list_output_items(
         status=status,
     )
     data = [output_item_object(item) for item in found.items]
-    return OutputItemList(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=found.has_more,
-    )
+    return list_page(OutputItemList, data, found.has_more)
 
 
 @router.get(
