@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, case, func
 from sqlalchemy.orm import Session
 
 from service.billing.repository import GroupKey, LedgerRepository
@@ -46,8 +46,13 @@ def _group_key(group_by: GroupBy, dialect: str) -> GroupKey:
     if group_by == "provider":
         return CostLedgerEntry.provider
     if group_by == "model":
-        # Two providers may share a model name; keep them apart.
-        return CostLedgerEntry.provider + "/" + CostLedgerEntry.model
+        # Two providers may share a model name; keep them apart. A job named its model with the
+        # provider's prefix ("together/Qwen/…") or beside a "provider" field ("Qwen/…"): one key.
+        prefix = CostLedgerEntry.provider + "/"
+        return case(
+            (CostLedgerEntry.model.startswith(prefix), CostLedgerEntry.model),
+            else_=prefix + CostLedgerEntry.model,
+        )
     if group_by == "tenant":
         return CostLedgerEntry.tenant_id
     if group_by == "kind":  # what the money bought: training, evaluation, ...

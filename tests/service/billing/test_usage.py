@@ -66,6 +66,26 @@ def test_group_by_provider_model_and_month(client: TestClient, db_session: Sessi
     }
 
 
+def test_a_model_named_with_its_provider_prefix_is_keyed_once(
+    client: TestClient, db_session: Session
+) -> None:
+    """A job created as ``together/Qwen/…`` books that name; one created as ``Qwen/…`` with
+    ``provider: together`` books the bare name. Both are the same model: it was keyed
+    ``together/together/Qwen/…`` beside ``together/Qwen/…``."""
+    tenant = make_tenant(db_session)
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    qwen = "Qwen/Qwen2.5-7B-Instruct"
+    ledger_entry(db_session, tenant, "1", day, provider="together", model=f"together/{qwen}")
+    ledger_entry(db_session, tenant, "2", day, provider="together", model=qwen)
+    ledger_entry(db_session, tenant, "4", day, provider="vertex", model="vertex/gemini-2.5-flash")
+    headers = auth(make_key(db_session, tenant))
+    body = client.get("/v1/usage?group_by=model", headers=headers).json()
+    assert _by(body, "model") == {
+        f"together/{qwen}": "3.000000",
+        "vertex/gemini-2.5-flash": "4.000000",
+    }
+
+
 def test_group_by_kind_tells_training_from_evaluation(
     client: TestClient, db_session: Session
 ) -> None:
