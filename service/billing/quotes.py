@@ -15,7 +15,7 @@ from service.billing.catalog import hourly_rate, lookup_model, service_catalog
 from service.billing.estimate import CostEstimate, estimate_for_model
 from service.billing.lifecycle import lifecycle_warnings
 from service.billing.revalidation import ProviderReport, report_for
-from service.datasets.rules import FORMAT_METHOD
+from service.datasets.rules import FORMAT_METHOD, format_mismatch
 from service.db.models import File
 from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound
@@ -144,6 +144,10 @@ def _quote_one(
         quote.problems.append(
             _issue("model", "method_unsupported", f"{model} supports {supported}, not {method}")
         )
+    for param, file in (("training_file", training), ("validation_file", validation)):
+        why = None if file is None else format_mismatch(file.format, method, provider, model)
+        if why is not None:  # what a job create would refuse
+            quote.problems.append(_issue(param, "invalid_file", f"{param} {why}"))
     train: ProviderReport = report_for(training, info, settings)
     quote.report_is_specific = train.specific
     _file_issues("training_file", train.report, quote)

@@ -159,6 +159,35 @@ FORMAT_METHOD = {
     "preference": "dpo",
 }
 
+CHAT_ONLY_PROVIDERS = frozenset({"openai"})
+"""Providers whose every model in our catalog is a chat model: OpenAI's legacy prompt/completion
+format trained only babbage-002 and davinci-002, which it no longer tunes."""
+
+
+def format_mismatch(fmt: str | None, method: str, provider: str, model: str) -> str | None:
+    """Why a file of lines in ``fmt`` cannot train a ``method`` job on ``provider``'s ``model``
+    (the rest of a sentence that starts with the file's name), or None when it can: DPO trains
+    on preference lines and nothing else, supervised training on anything but; a chat model
+    trains on chat lines (a prompt/completion file is for completion models)."""
+    if fmt is None:
+        return None
+    if (fmt == "preference") != (method == "dpo"):
+        wanted = (
+            "preference lines (input, preferred_output, non_preferred_output)"
+            if method == "dpo"
+            else "lines of a supervised format (messages"
+            + ("" if provider in CHAT_ONLY_PROVIDERS else ", prompt/completion or text")
+            + "); preference lines are for a job with method.type 'dpo'"
+        )
+        return f"holds {fmt} lines; a '{method}' job needs {wanted}."
+    if method != "dpo" and fmt != "chat" and provider in CHAT_ONLY_PROVIDERS:
+        return (
+            f"holds {fmt} lines; {model} is a chat model and trains "
+            'on chat lines ({"messages": [...]}) only.'
+        )
+    return None
+
+
 _OPENAI_CONTEXT = (("gpt-3.5", 16_385), ("gpt-4o", 65_536), ("gpt-4.1", 65_536))
 
 

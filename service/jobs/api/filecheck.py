@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from service.billing.revalidation import report_for
+from service.datasets.rules import format_mismatch
 from service.datasets.validate import ValidationOptions, validate_file
 from service.errors import InvalidRequest
 from service.files.split import HELD_OUT_PURPOSE
@@ -66,38 +67,12 @@ def checked_report(
     return report
 
 
-CHAT_ONLY_PROVIDERS = frozenset({"openai"})
-"""Providers whose every model in our catalog is a chat model: OpenAI's legacy prompt/completion
-format trained only babbage-002 and davinci-002, which it no longer tunes."""
-
-
 def check_file_format(target: Target, method: str, param: str, report: dict[str, Any]) -> None:
-    """A file whose lines the job's method or model cannot train on is refused here, not sent:
-    DPO trains on preference lines and nothing else, supervised training on anything but; a
-    chat model trains on chat lines (a prompt/completion file is for completion models)."""
-    fmt = report.get("format")
-    if fmt is None:
-        return
-    if (fmt == "preference") != (method == "dpo"):
-        wanted = (
-            "preference lines (input, preferred_output, non_preferred_output)"
-            if method == "dpo"
-            else "lines of a supervised format (messages"
-            + ("" if target.provider in CHAT_ONLY_PROVIDERS else ", prompt/completion or text")
-            + "); preference lines are for a job with method.type 'dpo'"
-        )
-        raise InvalidRequest(
-            f"{param} holds {fmt} lines; a '{method}' job needs {wanted}.",
-            param=param,
-            code="invalid_file",
-        )
-    if method != "dpo" and fmt != "chat" and target.provider in CHAT_ONLY_PROVIDERS:
-        raise InvalidRequest(
-            f"{param} holds {fmt} lines; {target.provider_model} is a chat model and trains "
-            'on chat lines ({"messages": [...]}) only.',
-            param=param,
-            code="invalid_file",
-        )
+    """A file whose lines the job's method or model cannot train on is refused here, not sent
+    (``format_mismatch`` says which; a quote reports the same as a problem)."""
+    why = format_mismatch(report.get("format"), method, target.provider, target.provider_model)
+    if why is not None:
+        raise InvalidRequest(f"{param} {why}", param=param, code="invalid_file")
 
 
 def _rules_only_report(path: Path, target: Target, settings: Settings) -> dict[str, Any]:

@@ -122,6 +122,48 @@ def test_method_context_and_unknown_model_problems(
     assert by_model[FW_8B]["compatible"]  # 131k context
 
 
+def test_a_file_the_method_cannot_train_on_is_a_problem_as_at_job_create(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    """``method: dpo`` on a chat file was quoted compatible, and the job it promised was a
+    400 ``invalid_file``; so was a preference file quoted for supervised training."""
+    tenant = make_tenant(db_session)
+    key = make_key(db_session, tenant)
+    chat = stored_file(db_session, settings, tenant, chat_rows(12))
+    preference = stored_file(
+        db_session,
+        settings,
+        tenant,
+        [
+            {
+                "input": {"messages": [{"role": "user", "content": f"q{i}"}]},
+                "preferred_output": [{"role": "assistant", "content": "good"}],
+                "non_preferred_output": [{"role": "assistant", "content": "bad"}],
+            }
+            for i in range(12)
+        ],
+    )
+    models = [{"model": "gpt-4o-mini-2024-07-18"}, {"model": f"together/{QWEN}"}]
+    for file, method in ((chat, "dpo"), (preference, "supervised")):
+        quotes = _quote(client, key, training_file=file.id, method=method, candidates=models)
+        for quote in quotes["data"]:
+            assert not quote["compatible"], quote
+            issue = next(p for p in quote["problems"] if p["code"] == "invalid_file")
+            assert issue["file"] == "training_file" and f"'{method}' job" in issue["message"]
+        job = client.post(
+            "/v1/fine_tuning/jobs",
+            headers=auth(key),
+            json={
+                "model": "gpt-4o-mini-2024-07-18",
+                "training_file": file.id,
+                "method": {"type": method},
+            },
+        )
+        assert job.status_code == 400 and job.json()["error"]["code"] == "invalid_file"
+    fine = _quote(client, key, training_file=chat.id, method="supervised", candidates=models)
+    assert all(q["compatible"] for q in fine["data"])
+
+
 def test_unknown_or_foreign_file_is_404(
     client: TestClient, db_session: Session, settings: Settings
 ) -> None:
