@@ -21,6 +21,7 @@ from service.evals.runs.items import ItemOutcome, ItemStatus, SamplingPlan, crit
 from service.evals.runs.judge import judge_with
 from service.evals.runs.summary import summarize
 from service.evals.statistics import Verdict, compare_paired
+from tests.service.evals.criteria import CLOSE, EXACT, FORMAT
 
 BASE = "gpt-4o-mini-2024-07-18"
 CTX = GradingContext(wordnet_dir=Path("/usr/share/wordnet"))
@@ -31,33 +32,7 @@ ROWS = [
     (i, {"item": {"country": country, "answer": json.dumps({"city": city})}})
     for i, (country, city) in enumerate(zip(COUNTRIES, CITIES, strict=True))
 ]
-CRITERIA = criteria_of(
-    [
-        {
-            "id": "exact-1",
-            "type": "string_check",
-            "name": "exact",
-            "input": "{{sample.output_text}}",
-            "reference": "{{item.answer}}",
-            "operation": "eq",
-        },
-        {
-            "id": "format-2",
-            "type": "json_schema",
-            "name": "format",
-            "schema": {"type": "object", "required": ["city"]},
-        },
-        {
-            "id": "close-3",
-            "type": "text_similarity",
-            "name": "close",
-            "input": "{{sample.output_text}}",
-            "reference": "{{item.answer}}",
-            "evaluation_metric": "fuzzy_match",
-            "pass_threshold": 0.9,
-        },
-    ]
-)
+CRITERIA = criteria_of([EXACT, FORMAT, CLOSE])
 TEMPLATE = [
     {"role": "system", "content": "Answer with JSON."},
     {"role": "user", "content": "What is the capital of {{item.country}}?"},
