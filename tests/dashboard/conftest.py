@@ -18,6 +18,7 @@ from providers.base import JobSpec
 from service.db.database import Database
 from service.jobs.lifecycle.adapters import operator_adapter
 from service.settings import Settings
+from tests.dashboard.eval_seed import SeededEval, seed_eval
 from tests.dashboard.seed import Seeded, seed
 from tests.live import live_api
 
@@ -96,6 +97,15 @@ def dashboard(
         session.commit()
     with live_api(settings, committed_db) as base_url:
         yield Dashboard(base_url=base_url, data=data, settings=worker_settings)
+
+
+@pytest.fixture()
+def seeded_eval(dashboard: Dashboard, committed_db: Database, settings: Settings) -> SeededEval:
+    """A graded eval with a tuned and a base run, committed (``tests.dashboard.eval_seed``)."""
+    with committed_db.sessions() as session:
+        seeded = seed_eval(session, dashboard.data.succeeded_job_id, settings.wordnet_dir)
+        session.commit()
+    return seeded
 
 
 @pytest.fixture()

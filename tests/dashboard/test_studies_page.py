@@ -3,8 +3,8 @@ gates, paired delta, costs, break-even), the quality-vs-monthly-cost chart, and 
 each job, each eval run and the winner-vs-best-baseline item browser.
 
 The leaderboard is built by the study's own ``build_leaderboard`` over runs graded by the real
-graders (the same deterministic tuned/base stand-ins as the evaluations page test), with the
-catalog's real serving prices."""
+graders (``tests.dashboard.eval_seed``, as on the evaluations page test), with the catalog's
+real serving prices."""
 
 from __future__ import annotations
 
@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 from providers.catalog import find_model
 from service.db.database import Database
 from service.db.models import EvalRun, EvalRunOutputItem, File, Job, Study
-from service.settings import Settings
 from service.studies.leaderboard import Entry, build_leaderboard
 from tests.dashboard.conftest import Dashboard, Screenshot, log_in
+from tests.dashboard.eval_seed import STORED_CRITERIA, SeededEval
 from tests.dashboard.test_dashboard import chart_data
-from tests.dashboard.test_evals_page import STORED_CRITERIA, SeededEval, _seed
 
 pytestmark = pytest.mark.browser
 
@@ -96,11 +95,10 @@ def test_studies_pages(
     dashboard: Dashboard,
     screenshot: Screenshot,
     committed_db: Database,
-    settings: Settings,
+    seeded_eval: SeededEval,
 ) -> None:
     with committed_db.sessions() as session:
-        seeded = _seed(session, dashboard, settings.wordnet_dir)
-        study = _study(session, seeded)
+        study = _study(session, seeded_eval)
         session.commit()
         study_id = study.id
     log_in(page, dashboard.data.admin_key)
@@ -122,7 +120,7 @@ def test_studies_pages(
     expect(baseline).to_contain_text("0.000")
     expect(baseline).to_contain_text("600 / 870 ms")  # 300 + 40·i ms
     expect(candidate.get_by_role("link", name="job")).to_have_attribute(
-        "href", f"/admin/jobs/{seeded.job_id}"
+        "href", f"/admin/jobs/{seeded_eval.job_id}"
     )
 
     drawn = chart_data(page, "cost-quality")
@@ -133,7 +131,9 @@ def test_studies_pages(
     screenshot(page, "study")
 
     page.locator("#compare-winner").click()
-    expect(page).to_have_url(re.compile(rf"/runs/{seeded.tuned_run}\?against={seeded.base_run}$"))
+    expect(page).to_have_url(
+        re.compile(rf"/runs/{seeded_eval.tuned_run}\?against={seeded_eval.base_run}$")
+    )
     expect(page.locator('#comparison-table tr[data-criterion="all"]')).to_contain_text("better")
 
     missing = page.goto("/admin/studies/study_nope")
