@@ -23,6 +23,10 @@ Control routes (used by tests and by other processes, e.g. Celery workers under 
   with ``{"seconds": s}`` moves a manual clock (``emulators.clock.ManualClock``, given to
   ``create_app(clock=...)``) and answers once what it made due was handled; 409 on the system
   clock.
+- ``POST /_emulator/list_page_max`` with ``{"max": n}`` (or null): list pages hold at most
+  ``n`` jobs whatever ``limit`` asks, as a provider with an undocumented cap would serve them;
+  with ``"refuse": true`` a larger ``limit`` is answered 400 instead (OpenAI emulator's job
+  list).
 - ``POST /_emulator/reset``: forget jobs, files, faults and the request count (and, on the
   OpenAI emulator, its webhook subscriptions).
 - OpenAI emulator only (``emulators.push``): ``POST /_emulator/webhooks`` with
@@ -58,6 +62,11 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 class FinishIn(BaseModel):
     seconds: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ListPageMax(BaseModel):
+    max: int | None = Field(default=None, ge=1)
+    refuse: bool = False
 
 
 class ClockAdvance(BaseModel):
@@ -137,6 +146,11 @@ class EmulatorState:
         """Told of every job created, and of every change made by a call rather than the clock
         (cancel, advance, finish_in); they run on the caller's thread, so must be quick."""
         self.reset_hooks: list[Callable[[], None]] = []
+        self.list_page_max: int | None = None
+        """The most jobs a list page holds whatever ``limit`` asks (None: as asked), as a
+        provider with an undocumented cap would serve them; with ``list_page_refuse`` a larger
+        ``limit`` is refused with a 400 instead."""
+        self.list_page_refuse = False
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
@@ -150,6 +164,8 @@ class EmulatorState:
             self.requests = 0
             self.request_log.clear()
             self.requests_by_endpoint.clear()
+            self.list_page_max = None
+            self.list_page_refuse = False
         for hook in self.reset_hooks:
             hook()
 
@@ -454,6 +470,11 @@ def add_control_routes(
             )
         state.clock.advance(body.seconds)
         return {"manual": True, "time": state.clock.time(), "monotonic": state.clock.monotonic()}
+
+    @app.post("/_emulator/list_page_max")
+    async def cap_list_pages(body: ListPageMax) -> dict[str, Any]:
+        state.list_page_max, state.list_page_refuse = body.max, body.refuse
+        return {"max": body.max, "refuse": body.refuse}
 
     @app.get("/_emulator/requests")
     async def count_requests() -> dict[str, Any]:

@@ -262,6 +262,10 @@ def create_app(
         if after:
             ids = [j.id for j in jobs]
             start = ids.index(after) + 1 if after in ids else len(jobs)
+        if state.list_page_max is not None and limit > state.list_page_max:
+            if state.list_page_refuse:
+                return _error(400, f"limit must be at most {state.list_page_max}", param="limit")
+            limit = state.list_page_max
         page = jobs[start : start + limit]
         return {
             "object": "list",

@@ -69,6 +69,9 @@ class EmulatorHandle:
         data: list[dict[str, Any]] = self._control("GET", "/requests")["data"]
         return data
 
+    def cap_list_pages(self, most: int | None, *, refuse: bool = False) -> None:
+        self._control("POST", "/list_page_max", {"max": most, "refuse": refuse})
+
     def advance(self, job_id: str) -> None:
         self._control("POST", f"/jobs/{job_id}/advance")
 

@@ -1,17 +1,21 @@
 """The detailed poll a sweep runs itself for the jobs whose listed status moved (one may have
-just ended): their events and checkpoints, fetched side by side on a few threads while no
-transaction is open, then folded in with the listed snapshot, each job locked, in the round's
-own transaction. So an end the list shows is ours, and on its way to the webhooks, within the
-round — however many jobs ended at once — instead of after a poll task per job waits its turn.
+just ended). Each is handed over as soon as its page is read, while the round reads the next
+pages, and ended jobs go ahead of the others: a few threads fetch the job's events and
+checkpoints (no transaction open) and fold them in with the listed snapshot in a transaction
+of the job's own (its row locked), so an end the list shows is ours, and on its way to the
+webhooks, within a second or two of its page, not after the round's last page or a poll task
+per job.
 
 A job whose details could not be fetched, or whose row a poll holds just now, gets a prompt
 poll of its own instead (the poll step classifies its errors)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,35 +45,82 @@ class Detail:
     checkpoints: list[ProviderCheckpoint]
 
 
-def fetch(
-    sessions: sessionmaker[Session],
-    adapter: ProviderAdapter,
-    changed: Sequence[tuple[Watched, ProviderJob]],
-) -> tuple[list[Detail], list[Watched]]:
-    """(details fetched, jobs whose fetch failed)."""
+@dataclass
+class Outcomes:
+    applied: list[Watched] = field(default_factory=list)
+    """Folded in within the round."""
+    prompt: list[Watched] = field(default_factory=list)
+    """Not folded in (details failed, a poll held the row, over the round's cap): poll now."""
+
+
+class DetailPool:
+    """Fetches and folds in the details of status changes while the round goes on reading
+    pages. Writes are taken one at a time (SQLite has one writer; PostgreSQL gains nothing
+    from more for a handful of rows)."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], settings: Settings, adapter: ProviderAdapter
+    ) -> None:
+        self.sessions, self.settings, self.adapter = sessions, settings, adapter
+        self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="sweep-detail")
+        self._write = threading.Lock()
+        self._futures: list[Future[tuple[Watched, bool]]] = []
+        self._over: list[Watched] = []
+
+    def __enter__(self) -> DetailPool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        # Even when a later page failed, the jobs handed over are finished: each is a few
+        # calls and its own transaction, and an end already read is not left for next round.
+        self._pool.shutdown(wait=True)
+
+    def submit(self, changed: Sequence[tuple[Watched, ProviderJob]]) -> None:
+        """One page's status changes: the ended jobs first."""
+        ordered = sorted(changed, key=lambda item: not item[1].status.is_terminal)
+        for watched, found in ordered:
+            if len(self._futures) >= MAX_PER_ROUND:
+                self._over.append(watched)
+            else:
+                self._futures.append(self._pool.submit(self._one, watched, found))
+
+    def results(self) -> Outcomes:
+        """Wait for every job handed over."""
+        outcomes = Outcomes(prompt=list(self._over))
+        for future in self._futures:
+            watched, applied = future.result()
+            (outcomes.applied if applied else outcomes.prompt).append(watched)
+        return outcomes
+
+    def _one(self, watched: Watched, found: ProviderJob) -> tuple[Watched, bool]:
+        detail = fetch_one(self.sessions, self.adapter, watched, found)
+        if detail is None:
+            return watched, False
+        with self._write, session_scope(self.sessions) as session:
+            return watched, apply(session, self.settings, detail)
+
+
+def fetch_one(
+    sessions: sessionmaker[Session], adapter: ProviderAdapter, watched: Watched, found: ProviderJob
+) -> Detail | None:
+    """The job's events (after the last we hold) and checkpoints; None when a call failed."""
     with session_scope(sessions) as session:
-        repository = JobRepository(session)
-        after = {w.id: repository.last_provider_event_id(w.id) for w, _ in changed}
-
-    def one(item: tuple[Watched, ProviderJob]) -> Detail | Watched:
-        watched, found = item
-        try:
-            with time_provider_call(adapter.name, "list_events"):
-                events = adapter.list_events(watched.provider_job_id, after=after[watched.id])
-            checkpoints: list[ProviderCheckpoint] = []
-            if watched.status == "running" or found.status in ("running", "succeeded"):
-                with time_provider_call(adapter.name, "list_checkpoints"):
-                    checkpoints = adapter.list_checkpoints(watched.provider_job_id)
-        except ProviderError:
-            return watched
-        return Detail(watched, found, events, checkpoints)
-
-    with ThreadPoolExecutor(max_workers=min(THREADS, max(len(changed), 1))) as pool:
-        outcomes = list(pool.map(one, changed))
-    return (
-        [o for o in outcomes if isinstance(o, Detail)],
-        [o for o in outcomes if isinstance(o, Watched)],
-    )
+        after = JobRepository(session).last_provider_event_id(watched.id)
+    try:
+        with time_provider_call(adapter.name, "list_events"):
+            events = adapter.list_events(watched.provider_job_id, after=after)
+        checkpoints: list[ProviderCheckpoint] = []
+        if watched.status == "running" or found.status in ("running", "succeeded"):
+            with time_provider_call(adapter.name, "list_checkpoints"):
+                checkpoints = adapter.list_checkpoints(watched.provider_job_id)
+    except ProviderError:
+        return None
+    return Detail(watched, found, events, checkpoints)
 
 
 def apply(session: Session, settings: Settings, detail: Detail) -> bool:

@@ -1,16 +1,21 @@
 """One round of a sweep, as a step on the lifecycle engine: read the jobs we watch on this
 credential (locked, in a transaction) → list the provider's jobs page by page, newest first,
-until all of ours were seen (no transaction open, lease renewed) → bring forward the detailed
-polls of the jobs that changed and schedule the next round (re-locked)."""
+until all of ours were seen (no transaction open, lease renewed), handing each page's status
+changes to ``details`` at once (their details are fetched and folded in while the next pages
+are read) → bring forward the detailed polls of the jobs whose progress moved and schedule
+the next round (re-locked). A provider that serves smaller pages than asked is read to the
+end all the same: the round counts its pages by what the provider serves."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import ProviderJob, RateLimit
+from providers.errors import ProviderPermanentError
 from providers.registry import lists_jobs, max_list_page
 from service import outbox
 from service.credentials.service import (
@@ -33,14 +38,23 @@ from service.lifecycle.runner import run_step
 from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
+log = logging.getLogger(__name__)
+
 EARLY_S = 0.5
 EXTRA_PAGES = 5
 """Pages a round may read beyond what our jobs fill, for the provider's other jobs in between
 (newer ones of other clients of the key, finished ones); jobs still unseen then get polled."""
+SAFE_PAGE = 100
+"""A page every listing provider serves: a larger ``sweep_page_size`` (OpenAI documents no
+maximum for its job list) that the provider refuses falls back to it."""
+_refused_pages: dict[str, int] = {}
+"""Per sweep, in this process: the page size its provider refused, so that later rounds ask
+``SAFE_PAGE`` at once instead of one refused call each."""
 
 
 @dataclass(frozen=True)
 class SweepPlan:
+    sweep_id: str
     provider: str
     credentials: ProviderCredentials | CredentialsMissing
     watched: dict[str, Watched]
@@ -52,10 +66,10 @@ class SweepPlan:
 class SweepResult:
     moved: list[tuple[Watched, datetime | None]] = field(default_factory=list)
     """Progress moved or an estimate came closer: (job, when the provider expects a change)."""
-    details: list[details.Detail] = field(default_factory=list)
-    """Status moved: the details fetched in the round."""
+    applied: int = 0
+    """Status moved: details fetched and folded in during the round."""
     prompt: list[Watched] = field(default_factory=list)
-    """Status moved, details not fetched here: each job's own poll, at once."""
+    """Status moved, details not folded in here: each job's own poll, at once."""
     first_seen: list[tuple[str, str]] = field(default_factory=list)
     unseen: list[Watched] = field(default_factory=list)
     watched: int = 0
@@ -111,11 +125,15 @@ class SweepStep:
                 credentials = credentials_for(session, settings, sweep.tenant_id, sweep.provider)
             except CredentialsMissing as missing:
                 credentials = missing
+        page_size = min(settings.sweep_page_size, max_list_page(sweep.provider))
+        if page_size >= _refused_pages.get(sweep.id, page_size + 1):
+            page_size = min(page_size, SAFE_PAGE)
         return SweepPlan(
+            sweep_id=sweep.id,
             provider=sweep.provider,
             credentials=credentials,
             watched={w.provider_job_id: w for w in watched},
-            page_size=min(settings.sweep_page_size, max_list_page(sweep.provider)),
+            page_size=page_size,
             started_at=now,
         )
 
@@ -123,37 +141,58 @@ class SweepStep:
         adapter = build_adapter(self.adapter_factory, ctx.settings, plan.credentials)
         result = SweepResult(watched=len(plan.watched), started_at=plan.started_at)
         seen: set[str] = set()
-        status_moved: list[tuple[Watched, ProviderJob]] = []
-        budget = pages_for(len(plan.watched), plan.page_size) + EXTRA_PAGES
+        asked = page_size = plan.page_size
         after: str | None = None
-        while True:
-            if ctx.lease_lost.is_set():
-                raise StepAbandoned()
-            with time_provider_call(adapter.name, "list_jobs"):
-                page = adapter.list_jobs(after=after, limit=plan.page_size)
-            result.pages += 1
-            result.listed += len(page.jobs)
-            result.rate_limit = page.rate_limit or result.rate_limit
-            for found in page.jobs:
-                watched = plan.watched.get(found.id)
-                if watched is None or found.id in seen:
+        with details.DetailPool(ctx.sessions, ctx.settings, adapter) as pool:
+            while True:
+                if ctx.lease_lost.is_set():
+                    raise StepAbandoned()
+                try:
+                    with time_provider_call(adapter.name, "list_jobs"):
+                        page = adapter.list_jobs(after=after, limit=asked)
+                except ProviderPermanentError as refused:
+                    if refused.status_code not in (400, 422) or asked <= SAFE_PAGE:
+                        raise
+                    log.warning(
+                        "sweep %s: %s refused pages of %d (%s); asking %d",
+                        plan.sweep_id,
+                        plan.provider,
+                        asked,
+                        refused,
+                        SAFE_PAGE,
+                    )
+                    _refused_pages[plan.sweep_id] = asked
+                    asked = page_size = SAFE_PAGE
                     continue
-                seen.add(found.id)
-                change = change_of(watched, found)
-                if change is Change.STATUS:
-                    status_moved.append((watched, found))
-                elif change is Change.FIRST_SEEN:
-                    result.first_seen.append((watched.id, progress_of(found)))
-                elif change is Change.PROGRESS or _estimate_sooner(watched, found.next_change_at):
-                    result.moved.append((watched, found.next_change_at))
-            done = len(seen) == len(plan.watched)
-            if done or not page.has_more or page.next_after is None or result.pages >= budget:
-                break
-            after = page.next_after
-        result.unseen = [w for key, w in plan.watched.items() if key not in seen]
-        here = status_moved[: details.MAX_PER_ROUND]
-        result.details, result.prompt = details.fetch(ctx.sessions, adapter, here)
-        result.prompt += [w for w, _ in status_moved[details.MAX_PER_ROUND :]]
+                result.pages += 1
+                result.listed += len(page.jobs)
+                result.rate_limit = page.rate_limit or result.rate_limit
+                if page.has_more and 0 < len(page.jobs) < page_size:
+                    page_size = len(page.jobs)  # the provider serves smaller pages than asked
+                status_moved: list[tuple[Watched, ProviderJob]] = []
+                for found in page.jobs:
+                    watched = plan.watched.get(found.id)
+                    if watched is None or found.id in seen:
+                        continue
+                    seen.add(found.id)
+                    change = change_of(watched, found)
+                    if change is Change.STATUS:
+                        status_moved.append((watched, found))
+                    elif change is Change.FIRST_SEEN:
+                        result.first_seen.append((watched.id, progress_of(found)))
+                    elif change is Change.PROGRESS or _estimate_sooner(
+                        watched, found.next_change_at
+                    ):
+                        result.moved.append((watched, found.next_change_at))
+                pool.submit(status_moved)  # fetched and folded in while the next pages are read
+                budget = pages_for(len(plan.watched), page_size) + EXTRA_PAGES
+                done = len(seen) == len(plan.watched)
+                if done or not page.has_more or page.next_after is None or result.pages >= budget:
+                    break
+                after = page.next_after
+            result.unseen = [w for key, w in plan.watched.items() if key not in seen]
+            outcomes = pool.results()
+        result.applied, result.prompt = len(outcomes.applied), outcomes.prompt
         return result
 
     def finish(
@@ -161,9 +200,6 @@ class SweepStep:
     ) -> None:
         settings, now = ctx.settings, utcnow()
         rounds = sweep.rounds + 1
-        for detail in result.details:
-            if not details.apply(session, settings, detail):
-                _poll_now(session, sweep, detail.watched, rounds, now)
         for watched in result.prompt:
             _poll_now(session, sweep, watched, rounds, now)
         for watched, expected in result.moved:

@@ -26,6 +26,7 @@ from service.jobs.api.service import create_job
 from service.jobs.lifecycle.adapters import adapter_for
 from service.jobs.lifecycle.launch import launch_job
 from service.jobs.lifecycle.poll import poll_job
+from service.jobs.sweeps import details, step
 from service.jobs.sweeps.repository import sweep_id
 from service.jobs.sweeps.step import sweep_provider
 from service.settings import Settings
@@ -214,3 +215,77 @@ def test_a_tenant_with_its_own_key_is_swept_with_that_key_and_apart(fleet: Fleet
     assert _sweep(fleet).active_jobs == JOBS
     lists = [r for r in fleet.emulator.requests() if r["path"] == "/v1/fine_tuning/jobs"]
     assert lists[-1]["authorization"] == "Bearer sk-test"
+
+
+def test_an_end_read_on_an_early_page_is_ours_even_when_a_later_page_fails(
+    fleet: Fleet,
+) -> None:
+    """A page's status changes are fetched and folded in while the next pages are read, not
+    after the round's last page."""
+    _round(fleet)
+    ended = fleet.job_ids[2]  # the newest: on the first page
+    fleet.emulator.advance(_jobs(fleet)[ended].provider_job_id or "")
+    lists = "/fine_tuning/jobs$"
+    fleet.emulator.inject(kind="slow", method="GET", path=lists, seconds=0)  # page 1 as usual
+    fleet.emulator.inject(kind="status", method="GET", path=lists, status=500)  # page 2 fails
+    _round(fleet)
+    assert _sweep(fleet).failures == 1  # the round backs off...
+    jobs = _jobs(fleet)
+    assert jobs[ended].status == "succeeded"  # ...with the end it read already ours
+    assert all(jobs[j].status == "validating_files" for j in fleet.job_ids if j != ended)
+
+
+def test_ended_jobs_go_ahead_of_other_status_changes(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(details, "MAX_PER_ROUND", 1)  # room for one job's details in a round
+    _round(fleet)
+    started, ended = fleet.job_ids[2], fleet.job_ids[1]  # listed in this order, one page
+    fleet.emulator.finish_in(_jobs(fleet)[started].provider_job_id or "", 1e6)
+    fleet.emulator.advance(_jobs(fleet)[ended].provider_job_id or "")
+    _round(fleet)
+    jobs = _jobs(fleet)
+    assert jobs[ended].status == "succeeded"  # folded in by the round
+    assert jobs[started].status == "validating_files"  # left to its own poll, due at once
+    due = jobs[started].next_poll_at
+    assert due is not None and due <= utcnow()
+    poll_job(fleet.database.sessions, fleet.settings, started, adapter_for)
+    assert _jobs(fleet)[started].status == "running"
+
+
+def test_a_provider_serving_smaller_pages_than_asked_is_still_read_to_the_end(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(step, "EXTRA_PAGES", 0)  # no slack: the pages must be counted right
+    asked = fleet.settings.model_copy(update={"sweep_page_size": 1000})
+    fleet = Fleet(fleet.database, asked, fleet.emulator, fleet.job_ids, fleet.sweep_id)
+    fleet.emulator.cap_list_pages(1)  # one job a page, whatever the limit asks
+    _round(fleet)
+    oldest = fleet.job_ids[0]  # on the last page
+    fleet.emulator.advance(_jobs(fleet)[oldest].provider_job_id or "")
+    before = _calls(fleet)
+    _round(fleet)
+    assert _calls(fleet)[LIST] - before[LIST] == JOBS  # one page per job, all read
+    assert _sweep(fleet).pages == JOBS
+    assert _jobs(fleet)[oldest].status == "succeeded"
+
+
+def test_a_page_size_the_provider_refuses_falls_back_to_a_safe_one(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(step, "_refused_pages", {})
+    asked = fleet.settings.model_copy(update={"sweep_page_size": 1000})
+    fleet = Fleet(fleet.database, asked, fleet.emulator, fleet.job_ids, fleet.sweep_id)
+    fleet.emulator.cap_list_pages(step.SAFE_PAGE, refuse=True)  # limit > 100: a 400
+    oldest = fleet.job_ids[0]
+    fleet.emulator.advance(_jobs(fleet)[oldest].provider_job_id or "")
+    before = _calls(fleet)
+    _round(fleet)
+    sweep = _sweep(fleet)
+    assert sweep.failures == 0 and sweep.last_error is None
+    assert _calls(fleet)[LIST] - before.get(LIST, 0) == 2  # the refused page, then one of 100
+    assert _jobs(fleet)[oldest].status == "succeeded"
+    before = _calls(fleet)
+    _round(fleet)  # the next round asks a page of 100 at once
+    assert _calls(fleet)[LIST] - before[LIST] == 1
+    assert _sweep(fleet).failures == 0
