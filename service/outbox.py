@@ -56,8 +56,17 @@ def enqueue(
 ) -> bool:
     """Write an outbox row (idempotent on ``dedupe_key``: False when a row with that key
     exists) and relay it after commit if it is due within ``NEAR_TERM_S`` (to run at
-    ``available_at``). One statement: every create and every step writes a row."""
-    due = available_at or utcnow()
+    ``available_at``). One statement: every create and every step writes a row.
+
+    A row this process will relay is written already marked sent, so relaying it costs no
+    second transaction (before: a claim ``UPDATE`` in a transaction of its own, four of the
+    create's round trips). The reconciler never sends a row marked sent, so the row is sent
+    once; if the send fails the mark is cleared and the reconciler sends it; if the process
+    dies between the commit and the send, the step is rescued as any lost message is (see
+    ``service.lifecycle.schedule``)."""
+    now = utcnow()
+    due = available_at or now
+    relay = _sender is not None and due <= now + timedelta(seconds=NEAR_TERM_S)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     message_id = session.scalar(
@@ -69,6 +78,8 @@ def enqueue(
             tenant_id=tenant_id,
             payload=payload or {},
             available_at=due,
+            sent_at=now if relay else None,
+            send_attempts=1 if relay else 0,
         )
         # Another transaction (or an earlier call) wrote the same key: its row stands for ours.
         .on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
@@ -76,10 +87,10 @@ def enqueue(
     )
     if message_id is None:
         return False
-    if due <= utcnow() + timedelta(seconds=NEAR_TERM_S):
-        pending = _Pending(message_id, task, target_id, dict(payload or {}), due)
+    if relay:
+        pending = _Pending(message_id, task, target_id, dict(payload or {}), due, now)
         bind = session.get_bind()
-        after_commit(session, lambda: _relay_after_commit(bind, [pending]))
+        after_commit(session, lambda: _relay_after_commit(bind, pending))
     return True
 
 
@@ -92,35 +103,38 @@ class _Pending:
     target_id: str
     payload: dict[str, Any]
     available_at: datetime
+    marked_sent_at: datetime
 
 
-def _relay_after_commit(bind: Any, messages: list[_Pending]) -> None:
-    """Claim the rows nobody sent yet (the reconciler may have, in the transaction that wrote
-    them) and send them; a broker failure rolls the claim back for the reconciler."""
+def _relay_after_commit(bind: Any, message: _Pending) -> None:
+    """Send a row committed as sent; on a broker failure clear the mark so that the reconciler
+    sends it. Never fails the request: the row is committed either way."""
     sender = _sender
-    if sender is None:
-        return
+    try:
+        if sender is None:
+            raise RuntimeError("no task sender installed in this process")
+        delay_s = max(0.0, (message.available_at - utcnow()).total_seconds())
+        sender(message.task, message.target_id, dict(message.payload), delay_s)
+    except Exception:
+        log.warning("outbox relay failed; the reconciler will retry", exc_info=True)
+        _unmark(bind, message)
+
+
+def _unmark(bind: Any, message: _Pending) -> None:
     try:
         with Session(bind=bind) as session, session.begin():
-            claimed = set(
-                session.scalars(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_([m.id for m in messages]),
-                        OutboxMessage.sent_at.is_(None),
-                    )
-                    .values(sent_at=utcnow(), send_attempts=OutboxMessage.send_attempts + 1)
-                    .returning(OutboxMessage.id)
-                    .execution_options(synchronize_session=False)
+            session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message.id,
+                    OutboxMessage.sent_at == message.marked_sent_at,
                 )
+                .values(sent_at=None)
+                .execution_options(synchronize_session=False)
             )
-            for message in messages:
-                if message.id in claimed:
-                    delay_s = max(0.0, (message.available_at - utcnow()).total_seconds())
-                    sender(message.task, message.target_id, dict(message.payload), delay_s)
     except Exception:
-        # The rows are committed; the reconciler will send them. Never fail the request here.
-        log.warning("outbox relay failed; the reconciler will retry", exc_info=True)
+        # Still marked sent: the step is rescued once it is overdue, as a lost message is.
+        log.warning("could not clear the sent mark of outbox row %s", message.id, exc_info=True)
 
 
 def send_messages(session: Session, rows: Sequence[OutboxMessage], sender: TaskSender) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from service import outbox
@@ -212,3 +212,50 @@ def test_after_an_outage_a_due_step_runs_again_within_one_reconcile_interval(
 
     _reconcile(committed_db, settings, later, sent, broker_idle=True)
     assert [(task, target) for task, target, _ in sent] == [(steps.POLL_TASK, job_id)] * 2
+
+
+def test_a_relay_the_broker_refuses_leaves_the_row_unsent_for_the_reconciler(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    """The row is committed marked sent (so its relay needs no transaction of its own); when
+    the send fails the mark is cleared and the reconciler's relay sends it."""
+
+    def broker_down(task: str, target_id: str, payload: dict[str, Any], delay_s: float) -> None:
+        raise ConnectionError("broker unreachable")
+
+    outbox.install_sender(broker_down)
+    job_id = _schedule(committed_db, settings, 0)
+    [row] = _rows(committed_db, job_id)
+    assert row.sent_at is None
+    assert row.send_attempts == 1
+
+    with session_scope(committed_db.sessions) as session:
+        assert outbox.relay_due(session, _recorder(sent), utcnow()) == 1
+    assert [(task, target) for task, target, _ in sent] == [(steps.POLL_TASK, job_id)]
+    [row] = _rows(committed_db, job_id)
+    assert row.sent_at is not None
+
+
+def test_a_relayed_row_is_written_sent_in_the_transaction_that_writes_it(
+    committed_db: Database, settings: Settings, sent: Sent
+) -> None:
+    """Relaying a near-term row after commit runs no statement of its own."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(committed_db.engine, "before_cursor_execute", record)
+    try:
+        with session_scope(committed_db.sessions) as session:
+            job = _running_job(session, settings)
+            now = utcnow()
+            steps.schedule(session, job, now, now=now)
+            statements.clear()
+        job_id = job.id
+    finally:
+        event.remove(committed_db.engine, "before_cursor_execute", record)
+    assert statements == []  # the commit and the send after it: no UPDATE claiming the row
+    assert [(task, target) for task, target, _ in sent] == [(steps.POLL_TASK, job_id)]
+    [row] = _rows(committed_db, job_id)
+    assert row.sent_at is not None
