@@ -262,7 +262,7 @@ def plan_study(
                 request,
                 settings,
                 today,
-                own_vertex_account=has_own_credentials(session, tenant_id, "vertex"),
+                own_vertex_account=lambda: has_own_credentials(session, tenant_id, "vertex"),
             )
             if target.provider != "local":
                 require_credentials(session, settings, tenant_id, target.provider)

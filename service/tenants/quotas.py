@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from service.db.models import Tenant
 from service.errors import RateLimited
 from service.settings import Settings
 from service.tenants.repository import TenantRepository
 
 
-def check_active_jobs(session: Session, settings: Settings, tenant_id: str) -> None:
+def check_active_jobs(session: Session, settings: Settings, tenant_id: str) -> Tenant | None:
     """Before a job is created: 429 ``active_job_limit_reached`` when the tenant already has
-    ``max_active_jobs_per_tenant`` unfinished jobs. The tenant row is locked first, so two
-    concurrent creates cannot both take the last slot."""
+    ``max_active_jobs_per_tenant`` unfinished jobs. The tenant row is locked first (in its own
+    statement: a count in the same statement would read a snapshot taken before the lock was
+    granted, and two concurrent creates could both take the last slot). Returns the locked
+    tenant."""
     repository = TenantRepository(session)
-    repository.lock(tenant_id)
+    tenant = repository.lock(tenant_id)
     active = repository.unfinished_jobs(tenant_id)
     limit = settings.max_active_jobs_per_tenant
     if active >= limit:
@@ -24,6 +27,7 @@ def check_active_jobs(session: Session, settings: Settings, tenant_id: str) -> N
             f"{limit}); create more when some have finished or been cancelled.",
             code="active_job_limit_reached",
         )
+    return tenant
 
 
 def check_active_eval_runs(settings: Settings, active_runs: int) -> None:

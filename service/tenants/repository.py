@@ -57,12 +57,14 @@ class TenantRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def lock(self, tenant_id: str) -> None:
-        """Hold the tenant row until commit (PostgreSQL; SQLite writers are serialised)."""
-        query = select(Tenant.id).where(Tenant.id == tenant_id)
+    def lock(self, tenant_id: str) -> Tenant | None:
+        """Hold the tenant row until commit (PostgreSQL; SQLite writers are serialised). The
+        row is loaded whole: a later ``session.get(Tenant, …)`` in the transaction (the
+        credentials fallback at create) then costs no round trip."""
+        query = select(Tenant).where(Tenant.id == tenant_id)
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update()
-        self.session.execute(query)
+        return self.session.scalars(query).first()
 
     def unfinished_jobs(self, tenant_id: str) -> int:
         return (

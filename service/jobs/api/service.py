@@ -73,7 +73,7 @@ def create_job_with_warnings(
         request,
         settings,
         day,
-        own_vertex_account=has_own_credentials(session, tenant_id, "vertex"),
+        own_vertex_account=lambda: has_own_credentials(session, tenant_id, "vertex"),
     )
     repository = JobRepository(session)
     training = checked_report(
@@ -110,8 +110,12 @@ def create_job_with_warnings(
         validation_report=validation,
         hyperparameters=hyperparameters,
     )
+    # The tenant row is locked before the budget row, in the order an eval run's create takes
+    # them (the other order could deadlock the two). Held, so the session's (weak) identity map
+    # keeps the row the lock loaded: the credentials check below reads the tenant's fallback
+    # setting from it instead of the database.
+    _locked_tenant = check_active_jobs(session, settings, tenant_id)
     costs.check_budget(session, settings, tenant_id, estimate.amount)
-    check_active_jobs(session, settings, tenant_id)
     if target.provider != "local":
         require_credentials(session, settings, tenant_id, target.provider)
     if webhook_url is not None:  # its deliveries are signed with the tenant secret

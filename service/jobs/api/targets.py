@@ -3,6 +3,7 @@ model, retired provider or model, unsupported method or training type → a 400 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -32,11 +33,11 @@ class Target:
     """``provider_options`` as the provider's allow-list read them."""
 
 
-def _vertex_missing(settings: Settings, own_vertex_account: bool) -> list[str]:
+def _vertex_missing(settings: Settings, own_vertex_account: Callable[[], bool]) -> list[str]:
     """What this server lacks to run a Vertex job: with the tenant's own service account (its
     key, project and bucket), only the location the operator sets."""
     missing = settings.vertex_missing_settings()
-    if own_vertex_account:
+    if missing and own_vertex_account():
         return [name for name in missing if name == "TUNEFORGE_VERTEX_LOCATION"]
     return missing
 
@@ -46,10 +47,12 @@ def resolve_target(
     settings: Settings,
     today: date | None = None,
     *,
-    own_vertex_account: bool = False,
+    own_vertex_account: Callable[[], bool] = lambda: False,
 ) -> Target:
     """``today`` (default: the UTC date) decides whether a closing provider still takes jobs;
-    ``own_vertex_account``: the tenant stored a Vertex service account of its own."""
+    ``own_vertex_account()``: the tenant stored a Vertex service account of its own (asked only
+    for a Vertex model the server is not fully configured for: a database round trip that
+    every other create skips)."""
     day = today or utcnow().date()
     provider, provider_model = resolve_provider(request.model, request.provider)
     raw_options = dict(request.provider_options or {})
