@@ -75,40 +75,15 @@ def enqueue_job_event(
     only, the default subscription) — each with its outbox row. Call it in the transaction
     that changes the job's state."""
     now = now or utcnow()
-    repository = WebhookRepository(session)
-    event_id = new_event_id()
     payload = job_event_payload(
-        job, event_type, event_id=event_id, created_at=now, checkpoint=checkpoint
+        job, event_type, event_id=new_event_id(), created_at=now, checkpoint=checkpoint
     )
-    targets: list[tuple[str | None, str]] = [
-        (endpoint.id, endpoint.url)
-        for endpoint in repository.endpoints_of(job.tenant_id, enabled_only=True)
-        if event_type in endpoint.events
-    ]
+    targets = _subscribers(session, job.tenant_id, event_type)
     if job.webhook_url and event_type in TERMINAL_EVENTS:
         # A job's one-off URL hears what an endpoint created without ``events`` hears (signed
         # with the tenant secret, which job creation made sure exists).
         targets.append((None, job.webhook_url))
-    deliveries = []
-    for endpoint_id, url in targets:
-        delivery = repository.add(
-            WebhookDelivery(
-                tenant_id=job.tenant_id,
-                endpoint_id=endpoint_id,
-                job_id=job.id,
-                event_id=event_id,
-                event_type=event_type,
-                url=url,
-                payload=payload,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        _enqueue_send(session, delivery, f"deliver:{delivery.id}:0", now)
-        deliveries.append(delivery)
-    return deliveries
+    return _add_deliveries(session, job.tenant_id, job.id, event_type, payload, targets, now)
 
 
 def enqueue_tenant_event(
@@ -123,19 +98,41 @@ def enqueue_tenant_event(
     endpoint of the tenant subscribed to ``event_type``, each with its outbox row. Call it in
     the transaction that changes the state it announces."""
     now = now or utcnow()
+    targets = _subscribers(session, tenant_id, event_type)
+    return _add_deliveries(session, tenant_id, None, event_type, payload, targets, now)
+
+
+def _subscribers(session: Session, tenant_id: str, event_type: str) -> list[tuple[str | None, str]]:
+    """``(endpoint id, url)`` of each enabled endpoint of the tenant subscribed to the event."""
+    return [
+        (endpoint.id, endpoint.url)
+        for endpoint in WebhookRepository(session).endpoints_of(tenant_id, enabled_only=True)
+        if event_type in endpoint.events
+    ]
+
+
+def _add_deliveries(
+    session: Session,
+    tenant_id: str,
+    job_id: str | None,
+    event_type: str,
+    payload: dict[str, Any],
+    targets: list[tuple[str | None, str]],
+    now: datetime,
+) -> list[WebhookDelivery]:
+    """One pending delivery of ``payload`` per ``(endpoint id, url)`` target, each with the
+    outbox row of its first attempt."""
     repository = WebhookRepository(session)
     deliveries = []
-    for endpoint in repository.endpoints_of(tenant_id, enabled_only=True):
-        if event_type not in endpoint.events:
-            continue
+    for endpoint_id, url in targets:
         delivery = repository.add(
             WebhookDelivery(
                 tenant_id=tenant_id,
-                endpoint_id=endpoint.id,
-                job_id=None,
+                endpoint_id=endpoint_id,
+                job_id=job_id,
                 event_id=str(payload["id"]),
                 event_type=event_type,
-                url=endpoint.url,
+                url=url,
                 payload=payload,
                 status="pending",
                 attempts=0,

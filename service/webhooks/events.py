@@ -84,13 +84,7 @@ def job_event_payload(
             "fine_tuned_model_checkpoint": checkpoint.fine_tuned_model_checkpoint,
             "metrics": checkpoint.metrics,
         }
-    return {
-        "id": event_id,
-        "object": "event",
-        "created_at": int(created_at.timestamp()),
-        "type": event_type,
-        "data": data,
-    }
+    return _envelope(event_type, data, event_id, created_at)
 
 
 def eval_run_event_payload(
@@ -100,23 +94,23 @@ def eval_run_event_payload(
     eval, result counts and cost)."""
     if event_type not in EVAL_RUN_EVENTS:
         raise ValueError(f"unknown eval run event type {event_type!r}")
-    return {
-        "id": event_id,
-        "object": "event",
-        "created_at": int(created_at.timestamp()),
-        "type": event_type,
-        "data": data,
-    }
+    return _envelope(event_type, data, event_id, created_at)
 
 
 def study_event_payload(
     data: dict[str, Any], *, event_id: str, created_at: datetime
 ) -> dict[str, Any]:
+    return _envelope(STUDY_COMPLETED, data, event_id, created_at)
+
+
+def _envelope(
+    event_type: str, data: dict[str, Any], event_id: str, created_at: datetime
+) -> dict[str, Any]:
     return {
         "id": event_id,
         "object": "event",
         "created_at": int(created_at.timestamp()),
-        "type": STUDY_COMPLETED,
+        "type": event_type,
         "data": data,
     }
 
