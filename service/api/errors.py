@@ -116,8 +116,10 @@ def install_error_handlers(app: FastAPI) -> None:
         message, param = (
             _validation_message(_most_telling(errors)) if errors else ("Invalid request.", None)
         )
-        if len(errors) > 1:
-            message += f" ({len(errors) - 1} more problem(s) in this request.)"
+        # a union's members each report the same field: count fields, not errors
+        others = {_param_from_loc(tuple(e.get("loc", ()))) for e in errors} - {param}
+        if others:
+            message += f" ({len(others)} more problem(s) in this request.)"
         return error_response(
             400, message, type_="invalid_request_error", code="invalid_request", param=param
         )

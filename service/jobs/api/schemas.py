@@ -56,6 +56,11 @@ class MethodSpec(BaseModel):
     supervised: SupervisedBody | None = None
     dpo: DpoBody | None = None
 
+    def unused_body(self) -> str | None:
+        """The other method's body, when one is given: the job would silently ignore it."""
+        other = "dpo" if self.type == "supervised" else "supervised"
+        return other if getattr(self, other) is not None else None
+
 
 ProviderOptions = Annotated[dict[str, Any], Field(max_length=32)]
 """Provider-specific extras, checked against the provider's allow-list at create

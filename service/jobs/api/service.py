@@ -47,6 +47,13 @@ class CreatedJob:
     """Lifecycle notices for the create's response (each also a ``warn`` job event)."""
 
 
+def _job_webhook_url(url: str, settings: Settings) -> str:
+    try:
+        return validate_webhook_url(url, settings)
+    except InvalidRequest as exc:  # it names "url", an endpoint's field
+        raise InvalidRequest(exc.message, param="webhook_url", code=exc.code) from None
+
+
 def create_job(
     session: Session,
     settings: Settings,
@@ -69,6 +76,13 @@ def create_job_with_warnings(
     """Checked before anything is queued; ``today`` (default: the UTC date) decides what a
     closing provider still takes."""
     day = today or utcnow().date()
+    unused = request.method.unused_body() if request.method is not None else None
+    if unused is not None:
+        raise InvalidRequest(
+            f"method.{unused} is given but method.type is '{request.method_type()}'; "
+            f"send the hyperparameters under method.{request.method_type()}.",
+            param=f"method.{unused}",
+        )
     target = resolve_target(
         request,
         settings,
@@ -97,9 +111,7 @@ def create_job_with_warnings(
         provider_checkpoint(
             session, tenant_id, target.options["from_checkpoint"], target.provider, request.model
         )
-    webhook_url = (
-        validate_webhook_url(request.webhook_url, settings) if request.webhook_url else None
-    )
+    webhook_url = _job_webhook_url(request.webhook_url, settings) if request.webhook_url else None
     hyperparameters = request.effective_hyperparameters()
     estimate = costs.estimate_cost(
         session,

@@ -95,7 +95,42 @@ def test_bad_hyperparameters_are_400_naming_them(
         headers={**headers, "content-type": "application/json"},
     )
     assert response.status_code == 400, response.text
-    assert (response.json()["error"]["param"] or "").startswith(param)
+    error = response.json()["error"]
+    assert (error["param"] or "").startswith(param)
+    # one bad field: its "auto"-or-number union's two errors were counted as "1 more problem"
+    assert "more problem" not in error["message"], error["message"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        (
+            {"method": {"type": "supervised", "dpo": {"hyperparameters": {"beta": 0.5}}}},
+            "method.dpo",
+        ),
+        (
+            {"method": {"type": "dpo", "supervised": {"hyperparameters": {"n_epochs": 2}}}},
+            "method.supervised",
+        ),
+        ({"webhook_url": "not a url"}, "webhook_url"),
+        ({"webhook_url": "ftp://hooks.example.com/x"}, "webhook_url"),
+    ],
+)
+def test_a_body_the_job_would_not_use_is_400_naming_it(
+    client: TestClient,
+    db_session: Session,
+    settings: Settings,
+    extra: dict[str, Any],
+    param: str,
+) -> None:
+    """A ``dpo`` body beside ``type: supervised`` was accepted and its beta ignored; a bad
+    ``webhook_url`` was refused naming ``url``, a field the request does not have."""
+    headers, file_id = _setup(db_session, settings)
+    body = {"model": MODEL, "training_file": file_id, **extra}
+    response = client.post(URL, json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert db_session.scalar(select(func.count()).select_from(Job)) == 0
 
 
 def _raw_json(value: dict[str, Any]) -> str:
