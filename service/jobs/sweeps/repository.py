@@ -123,6 +123,27 @@ def poll_by(session: Session, job_id: str, at: datetime) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def poll_many_by(session: Session, due: Sequence[tuple[str, datetime]]) -> None:
+    """``poll_by`` for many jobs in one executemany: a round over thousands of running jobs
+    whose provider estimates moved brings all their polls forward in one statement."""
+    if not due:
+        return
+    table = cast(Table, Job.__table__)
+    jobs = table.c
+    session.connection().execute(
+        update(table)
+        .where(
+            and_(
+                jobs.id == bindparam("job_id"),
+                jobs.status.in_(ACTIVE),
+                or_(jobs.next_poll_at.is_(None), jobs.next_poll_at > bindparam("at")),
+            )
+        )
+        .values(next_poll_at=bindparam("at")),
+        [{"job_id": job_id, "at": at} for job_id, at in due],
+    )
+
+
 def record_progress(session: Session, progress: Sequence[tuple[str, str]]) -> None:
     """Store first-seen progress on rows that had none (jobs from before sweeps)."""
     if not progress:

@@ -202,11 +202,10 @@ class SweepStep:
         rounds = sweep.rounds + 1
         for watched in result.prompt:
             _poll_now(session, sweep, watched, rounds, now)
-        for watched, expected in result.moved:
-            repository.poll_by(session, watched.id, _poll_at(watched, expected, settings, now))
-        for watched in result.unseen:
-            # Not in the list (deep in an account's history, or gone): its own poll tells.
-            repository.poll_by(session, watched.id, _poll_at(watched, None, settings, now))
+        due = [(w.id, _poll_at(w, expected, settings, now)) for w, expected in result.moved]
+        # Not in the list (deep in an account's history, or gone): its own poll tells.
+        due += [(w.id, _poll_at(w, None, settings, now)) for w in result.unseen]
+        repository.poll_many_by(session, due)
         repository.record_progress(session, result.first_seen)
         sweep.rounds = rounds
         sweep.pages = result.pages

@@ -289,3 +289,24 @@ def test_a_page_size_the_provider_refuses_falls_back_to_a_safe_one(
     _round(fleet)  # the next round asks a page of 100 at once
     assert _calls(fleet)[LIST] - before[LIST] == 1
     assert _sweep(fleet).failures == 0
+
+
+def test_a_closer_estimate_brings_that_jobs_poll_forward_without_a_detail_fetch(
+    fleet: Fleet,
+) -> None:
+    moving = fleet.job_ids[1]
+    provider_job = _jobs(fleet)[moving].provider_job_id or ""
+    fleet.emulator.finish_in(provider_job, 1e6)  # running, its end far away
+    _round(fleet)
+    assert _jobs(fleet)[moving].status == "running"
+    before_polls = {j: job.next_poll_at for j, job in _jobs(fleet).items()}
+    fleet.emulator.finish_in(provider_job, 120)  # the provider's estimate comes closer
+    before = _calls(fleet)
+    _round(fleet)
+    assert _detail_calls(_calls(fleet)) == _detail_calls(before)  # the list told it all
+    jobs = _jobs(fleet)
+    due = jobs[moving].next_poll_at
+    assert due is not None and due <= utcnow() + timedelta(seconds=125)
+    old = before_polls[moving]
+    assert old is not None and due < old
+    assert all(jobs[j].next_poll_at == before_polls[j] for j in fleet.job_ids if j != moving)
