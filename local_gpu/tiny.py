@@ -247,3 +247,18 @@ def build_tiny_model(
     model = LlamaForCausalLM(config)
     model.save_pretrained(str(directory))
     return directory
+
+
+def build_demo_model(directory: Path) -> Path:
+    """The demo's tiny model, which the local-generation and evaluation tests also train and
+    sample: small enough for a CPU, with the wider initial spread (0.1) that lets LoRA on a
+    random tiny model visibly learn in a minute."""
+    return build_tiny_model(
+        directory,
+        hidden_size=128,
+        layers=2,
+        heads=4,
+        kv_heads=2,
+        intermediate_size=256,
+        initializer_range=0.1,
+    )

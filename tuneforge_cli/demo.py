@@ -47,19 +47,10 @@ def _build_model(models_dir: Path) -> Path:
         return target
     typer.echo(f"• building a tiny Llama and its tokenizer in {target} (no downloads) …")
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from local_gpu.tiny import build_tiny_model
+    from local_gpu.tiny import build_demo_model
 
     started = time.monotonic()
-    # A wider initial spread lets LoRA on a random tiny model visibly learn in a minute.
-    build_tiny_model(
-        target,
-        hidden_size=128,
-        layers=2,
-        heads=4,
-        kv_heads=2,
-        intermediate_size=256,
-        initializer_range=0.1,
-    )
+    build_demo_model(target)
     typer.echo(f"  done in {time.monotonic() - started:.1f}s")
     return target
 

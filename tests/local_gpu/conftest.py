@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from local_gpu import go_offline
-from local_gpu.tiny import build_tiny_model, synthetic_conversations, write_jsonl
+from local_gpu.tiny import build_demo_model, synthetic_conversations, write_jsonl
 
 go_offline()
 
@@ -13,15 +13,7 @@ go_offline()
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-model")
-    return build_tiny_model(
-        directory,
-        hidden_size=128,
-        layers=2,
-        heads=4,
-        kv_heads=2,
-        intermediate_size=256,
-        initializer_range=0.1,
-    )
+    return build_demo_model(directory)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from local_gpu import TrainingConfig, go_offline, run_training
-from local_gpu.tiny import RECORD_SCHEMA, build_tiny_model, synthetic_extractions, write_jsonl
+from local_gpu.tiny import RECORD_SCHEMA, build_demo_model, synthetic_extractions, write_jsonl
 from service.datasets.split import parse_lines, split_examples
 from service.evals.graders.grade import GradingContext
 from service.evals.runs.execute import execute_items
@@ -57,15 +57,7 @@ def trained(
     tmp_path_factory: pytest.TempPathFactory, one_thread: None
 ) -> tuple[Path, Path, list[tuple[int, dict[str, object]]]]:
     root = tmp_path_factory.mktemp("local-eval")
-    model_dir = build_tiny_model(
-        root / "tiny",
-        hidden_size=128,
-        layers=2,
-        heads=4,
-        kv_heads=2,
-        intermediate_size=256,
-        initializer_range=0.1,
-    )
+    model_dir = build_demo_model(root / "tiny")
     content = "".join(json.dumps(r) + "\n" for r in synthetic_extractions(200, seed=11)).encode()
     split = split_examples(parse_lines(content), "demo", 0.2)
     train_file = write_jsonl(root / "train.jsonl", [e.record for e in split.train])

@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 
-from local_gpu.tiny import RECORD_SCHEMA, build_tiny_model, synthetic_extractions
+from local_gpu.tiny import RECORD_SCHEMA, build_demo_model, synthetic_extractions
 from service.db.database import Database
 from service.db.session import session_scope
 from service.settings import Settings
@@ -41,15 +41,7 @@ ITEM_SCHEMA: dict[str, object] = {
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("local-models")
-    build_tiny_model(
-        root / "tiny",
-        hidden_size=128,
-        layers=2,
-        heads=4,
-        kv_heads=2,
-        intermediate_size=256,
-        initializer_range=0.1,
-    )
+    build_demo_model(root / "tiny")
     return root
 
 

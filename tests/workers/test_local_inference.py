@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from local_gpu import go_offline
-from local_gpu.tiny import build_tiny_model
+from local_gpu.tiny import build_demo_model
 from providers.base import ChatRequest
 from providers.errors import ProviderPermanentError
 from service.evals.runs.local import LocalModel
@@ -21,15 +21,7 @@ go_offline()
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(
-        tmp_path_factory.mktemp("local-models") / "tiny",
-        hidden_size=128,
-        layers=2,
-        heads=4,
-        kv_heads=2,
-        intermediate_size=256,
-        initializer_range=0.1,
-    )
+    return build_demo_model(tmp_path_factory.mktemp("local-models") / "tiny")
 
 
 def _request(content: object, max_tokens: int | None = 12) -> ChatRequest:
