@@ -90,9 +90,18 @@ def end_dashboard_sessions(session: Session, key_id: str) -> None:
     TenantRepository(session).next_session_generation(key_id)
 
 
+MAX_MONTHLY_BUDGET = Decimal("999999.999999")  # the API's bound: 12 digits, 6 of them decimals
+
+
 def set_monthly_budget(session: Session, tenant: Tenant, limit: Decimal) -> TenantBudget:
-    if limit < 0:
-        raise InvalidRequest("a budget cannot be negative", param="monthly_limit")
+    """Every caller (the API, ``tuneforge tenants budget``) gets the same bounds."""
+    if not limit.is_finite() or limit < 0:
+        raise InvalidRequest("a budget is a finite, non-negative amount", param="monthly_limit")
+    if limit > MAX_MONTHLY_BUDGET:
+        raise InvalidRequest(
+            f"a monthly budget is at most {MAX_MONTHLY_BUDGET} USD", param="monthly_limit"
+        )
+    limit = limit.quantize(Decimal("0.000001"))
     repo = TenantRepository(session)
     budget = repo.budget_of(tenant.id)
     if budget is None:

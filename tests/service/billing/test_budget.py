@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.billing import BudgetExceeded, ensure_within_budget
 from service.billing.budget import month_bounds
+from service.errors import InvalidRequest
 from service.tenants.service import set_monthly_budget
 from tests.factories import auth, make_key, make_tenant
 from tests.service.billing.helpers import ledger_entry, make_job
@@ -22,6 +23,22 @@ def test_month_bounds_roll_over_the_year() -> None:
     assert month_bounds(datetime(2026, 12, 31, 23, tzinfo=UTC)) == (
         datetime(2026, 12, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("amount", ["1e400", "NaN", "Infinity", "-1", "1000000"])
+def test_a_budget_out_of_bounds_is_refused_naming_it(db_session: Session, amount: str) -> None:
+    """The API bounds it (12 digits, 6 decimals); ``tuneforge tenants budget acme 1e400`` went
+    past that to the database: OverflowError on SQLite, a traceback."""
+    tenant = make_tenant(db_session)
+    with pytest.raises(InvalidRequest) as refused:
+        set_monthly_budget(db_session, tenant, Decimal(amount))
+    assert refused.value.param == "monthly_limit"
+    assert set_monthly_budget(db_session, tenant, Decimal("999999.999999")).monthly_limit == (
+        Decimal("999999.999999")
+    )
+    assert set_monthly_budget(db_session, tenant, Decimal("12.3456789")).monthly_limit == (
+        Decimal("12.345679")
     )
 
 
