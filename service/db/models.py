@@ -21,7 +21,7 @@ from sqlalchemy import (
     false,
     true,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, relationship
 
 from providers.base import JobStatus
 from service.db.ids import new_id
@@ -163,6 +163,14 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     estimated_finish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    evaluation_study_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    """The one-candidate study that evaluates this job's tuned model (``evaluation`` at
+    create); no foreign key, so that adding the column never rebuilds ``jobs`` on SQLite."""
+    evaluation_study: Mapped[Study | None] = relationship(
+        primaryjoin=lambda: foreign(Job.evaluation_study_id) == Study.id,
+        viewonly=True,
+        lazy="select",
+    )
     poll_failures: Mapped[int] = mapped_column(Integer, default=0)
     provider_progress: Mapped[str | None] = mapped_column(String(128))
     """What a sweep compares besides the status: the provider's progress counters as last

@@ -22,10 +22,12 @@ from service.evals.runs.service import create_run
 from service.evals.schemas import CreateEvalRequest
 from service.evals.service import create_eval
 from service.settings import Settings
+from service.studies.baselines import StudyBaseline
 from service.studies.items import ITEM_SCHEMA, baseline_prefix, message_text, read_items, read_shots
+from service.studies.job_event import announce_evaluated, attached_job_id
 from service.studies.leaderboard import Entry, build_leaderboard
 from service.studies.plan import count_tokens
-from service.studies.schemas import StudyBaseline, StudyStatus
+from service.studies.schemas import StudyStatus
 from service.studies.transitions import add_event, transition
 from service.webhooks.deliveries import enqueue_tenant_event
 from service.webhooks.events import STUDY_COMPLETED, new_event_id, study_event_payload
@@ -69,6 +71,8 @@ def _run(
 def _over_budget(session: Session, study: Study) -> str | None:
     """The budget is a hard cap: what training actually cost plus the evaluation's quote must
     fit in it before evaluation spends anything."""
+    if study.spec.get("budget") is None:
+        return None  # a job's evaluation: the tenant's budget is checked as each run starts
     budget = Decimal(str(study.spec["budget"]))
     spent = Decimal(0)
     for state in study.candidates:
@@ -103,6 +107,7 @@ def start_evaluation(session: Session, settings: Settings, study: Study, now: da
             level="error",
             now=now,
         )
+        _announce_end(session, study, now)
         return
     test = session.get(File, study.test_file_id)
     train = session.get(File, study.train_file_id)
@@ -186,10 +191,15 @@ def start_evaluation(session: Session, settings: Settings, study: Study, now: da
             study,
             StudyStatus.FAILED,
             reason="No evaluation could start: " + "; ".join(str(r["error"]) for r in runs),
-            error={"code": "evaluation_not_started", "message": "no eval run could start"},
+            error={
+                "code": "evaluation_not_started",
+                "message": "no eval run could start: "
+                + "; ".join(str(r["error"]) for r in runs)[:1000],
+            },
             level="error",
             now=now,
         )
+        _announce_end(session, study, now)
         return
     transition(
         study,
@@ -220,6 +230,9 @@ def watch_evaluation(session: Session, settings: Settings, study: Study, now: da
     study.leaderboard = board.rows
     study.verdict = board.verdict
     transition(study, StudyStatus.COMPLETED, reason=board.verdict["message"], now=now)
+    if attached_job_id(study) is not None:
+        announce_evaluated(session, study, now)
+        return
     payload = study_event_payload(
         {
             "id": study.id,
@@ -232,6 +245,12 @@ def watch_evaluation(session: Session, settings: Settings, study: Study, now: da
         created_at=now,
     )
     enqueue_tenant_event(session, study.tenant_id, STUDY_COMPLETED, payload, now=now)
+
+
+def _announce_end(session: Session, study: Study, now: datetime) -> None:
+    """A job's evaluation that failed is announced too (a study's failure is not)."""
+    if attached_job_id(study) is not None:
+        announce_evaluated(session, study, now)
 
 
 def _entry(

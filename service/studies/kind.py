@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.db.models import Study
+from service.db.types import utcnow
 from service.lifecycle.kind import Kind, StepFailed, classify_nothing
 from service.settings import Settings
+from service.studies.job_event import announce_evaluated, attached_job_id
 from service.studies.schemas import TERMINAL, StudyStatus
 from service.studies.transitions import transition
 
@@ -29,6 +31,8 @@ def fail(session: Session, settings: Settings, study: Any, failed: StepFailed) -
         error=failed.error,
         level="error",
     )
+    if attached_job_id(study) is not None:
+        announce_evaluated(session, study, utcnow())
 
 
 STUDY = Kind(

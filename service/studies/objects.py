@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from service.db.models import Study
+from service.studies.baselines import StudyBaseline
 from service.studies.schemas import (
-    StudyBaseline,
     StudyCandidateState,
     StudyGates,
     StudyObject,

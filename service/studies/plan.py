@@ -32,6 +32,7 @@ from service.jobs.api.schemas import CreateJobRequest
 from service.jobs.api.targets import resolve_target
 from service.jobs.repository import JobRepository
 from service.settings import Settings
+from service.studies.baselines import DEFAULT_FEW_SHOT, StudyBaseline
 from service.studies.items import (
     ITEM_SCHEMA,
     TestItem,
@@ -40,12 +41,7 @@ from service.studies.items import (
     read_items,
     read_shots,
 )
-from service.studies.schemas import (
-    DEFAULT_FEW_SHOT,
-    CreateStudyRequest,
-    StudyBaseline,
-    StudyCandidate,
-)
+from service.studies.schemas import CreateStudyRequest, StudyCandidate
 
 DEFAULT_HOLDOUT = 0.1
 MILLION = Decimal(1_000_000)
@@ -88,11 +84,13 @@ class StudyPlan:
     def total(self) -> Decimal:
         return sum((p.amount for p in self.parts if p.amount is not None), Decimal(0))
 
-    def quote_dict(self, budget: Decimal) -> dict[str, Any]:
+    def quote_dict(self, budget: Decimal | None) -> dict[str, Any]:
         return {
             "total": {"amount": format(self.total, "f"), "currency": "USD"},
             "parts": [p.to_dict() for p in self.parts],
-            "budget": {"amount": format(budget, "f"), "currency": "USD"},
+            "budget": None
+            if budget is None
+            else {"amount": format(budget, "f"), "currency": "USD"},
             "test_items": self.test_items,
             "train_examples": self.train_examples,
         }
@@ -228,7 +226,11 @@ def plan_study(
     *,
     today: date,
     now: datetime,
+    budget: Decimal | None,
+    subject: str = "study",
 ) -> StudyPlan:
+    """``budget``: the study's own cap (None: only the tenant's monthly budget); ``subject``
+    names what is quoted in a refusal."""
     if not body.candidates:
         raise InvalidRequest("A study needs at least one candidate.", param="candidates")
     primary = _primary(body)
@@ -317,7 +319,7 @@ def plan_study(
             CostPart("evaluation", target.provider, target.provider_model, cost, detail)
         )
     _plan_baselines(body, plan, items, train, settings)
-    _check_budgets(session, tenant_id, body.budget, plan, now)
+    _check_budgets(session, tenant_id, budget, plan, now, subject)
     return plan
 
 
@@ -355,7 +357,12 @@ def _plan_baselines(
 
 
 def _check_budgets(
-    session: Session, tenant_id: str, budget: Decimal, plan: StudyPlan, now: datetime
+    session: Session,
+    tenant_id: str,
+    budget: Decimal | None,
+    plan: StudyPlan,
+    now: datetime,
+    subject: str,
 ) -> None:
     unknown = [p for p in plan.parts if p.amount is None]
     for part in unknown:
@@ -373,16 +380,16 @@ def _check_budgets(
         f"{p.kind} {p.provider}/{p.model} {p.amount if p.amount is not None else 'unknown'}"
         for p in plan.parts
     )
-    if total > budget:
+    if budget is not None and total > budget:
         raise BudgetExceeded(
-            f"This study is quoted at {total} USD, over its budget of {budget} USD: {summary}.",
+            f"This {subject} is quoted at {total} USD, over its budget of {budget} USD: {summary}.",
             param="budget",
             extra={"total": format(total, "f"), "parts": parts},
         )
     status = budget_status(session, tenant_id, now, lock=True)
     if status is not None and total > status.remaining:
         raise BudgetExceeded(
-            f"This study is quoted at {total} {status.currency}, more than what is left of the "
+            f"This {subject} is quoted at {total} {status.currency}, more than what is left of the "
             f"monthly budget: {max(status.remaining, Decimal(0))} of {status.monthly_limit} "
             f"({status.booked} booked, {status.committed} committed by active jobs): {summary}.",
             param="budget",

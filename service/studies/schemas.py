@@ -13,14 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 from service.billing.money import Money
 from service.evals.graders.specs import Grader
 from service.jobs.api.schemas import Hyperparameters, Metadata, MethodSpec, ProviderOptions
+from service.studies.baselines import (
+    MAX_BASELINES,
+    MAX_CRITERIA,
+    FileId,
+    ModelName,
+    StudyBaseline,
+)
 
 MAX_CANDIDATES = 10
-MAX_BASELINES = 10
-MAX_CRITERIA = 16
-MAX_FEW_SHOT = 64
-DEFAULT_FEW_SHOT = 5
-ModelName = Annotated[StrictStr, Field(min_length=1, max_length=255)]
-FileId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
 
 class StudyStatus(StrEnum):
@@ -52,18 +53,6 @@ class StudyCandidate(BaseModel):
     method: MethodSpec | None = None
     provider_options: ProviderOptions | None = None
     suffix: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
-
-
-class StudyBaseline(BaseModel):
-    """A prompting baseline: a base model with an optional system prompt and ``few_shot``
-    examples drawn from the train split."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: ModelName
-    provider: Annotated[StrictStr, Field(max_length=32)] | None = None
-    system_prompt: Annotated[StrictStr, Field(max_length=32_768)] | None = None
-    few_shot: Annotated[int, Field(ge=0, le=MAX_FEW_SHOT)] = 0
 
 
 class StudyGates(BaseModel):

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Study
+from service.db.models import Job, Study
 from service.db.types import utcnow
 from service.errors import InvalidRequest, NotFound, UnknownCursor
 from service.evals.runs.service import cancel_run
@@ -17,6 +17,7 @@ from service.jobs.api.service import cancel_job
 from service.lifecycle import schedule
 from service.paging import Page
 from service.settings import Settings
+from service.studies.job_event import attached_job_id
 from service.studies.kind import STUDY
 from service.studies.plan import plan_study
 from service.studies.schemas import CreateStudyRequest, StudyGates, StudyStatus
@@ -33,7 +34,9 @@ def create_study(
     today: date | None = None,
 ) -> Study:
     now = utcnow()
-    plan = plan_study(session, settings, tenant_id, body, today=today or now.date(), now=now)
+    plan = plan_study(
+        session, settings, tenant_id, body, today=today or now.date(), now=now, budget=body.budget
+    )
     spec = body.model_dump(mode="json", exclude_none=True, by_alias=True)
     spec["baselines"] = [b.model_dump(mode="json") for b in plan.baselines]
     spec["gates"] = (body.gates or StudyGates()).model_dump(mode="json")
@@ -78,14 +81,16 @@ def create_study(
 
 def get_study(session: Session, tenant_id: str, study_id: str) -> Study:
     study = session.get(Study, study_id)
-    if study is None or study.tenant_id != tenant_id:
+    # a job's evaluation is read and cancelled through its job
+    if study is None or study.tenant_id != tenant_id or attached_job_id(study) is not None:
         raise NotFound(f"No study found with id '{study_id}'.", param="study_id")
     return study
 
 
 def list_studies(session: Session, tenant_id: str, *, after: str | None, limit: int) -> Page[Study]:
     """Newest first."""
-    query = select(Study).where(Study.tenant_id == tenant_id)
+    attached = select(Job.id).where(Job.evaluation_study_id == Study.id).exists()
+    query = select(Study).where(Study.tenant_id == tenant_id, ~attached)
     if after is not None:
         cursor = session.get(Study, after)
         if cursor is None or cursor.tenant_id != tenant_id:

@@ -26,6 +26,7 @@ from service.lifecycle.kind import StepContext, StepRetry
 from service.lifecycle.runner import run_step
 from service.settings import Settings
 from service.studies.evaluate import start_evaluation, watch_evaluation
+from service.studies.job_event import attached_job_id
 from service.studies.kind import STEP_TASK, STUDY
 from service.studies.schemas import StudyStatus
 from service.studies.transitions import add_event, is_terminal, transition
@@ -131,8 +132,26 @@ def watch_candidates(session: Session, settings: Settings, study: Study, now: da
                 add_event(study, f"Candidate {job.model} ({job.id}) {job.status}", now=now)
         states.append(state)
     study.candidates = states
-    if all(
+    if not all(
         s.get("status") in (REFUSED, "cancelled") or job_is_terminal(str(s.get("status")))
         for s in states
     ):
-        start_evaluation(session, settings, study, now)
+        return
+    if attached_job_id(study) is not None and states[0].get("status") != "succeeded":
+        _skip_evaluation(study, str(states[0].get("status")), now)
+        return
+    start_evaluation(session, settings, study, now)
+
+
+def _skip_evaluation(study: Study, job_status: str, now: datetime) -> None:
+    """A job's attached evaluation when the job ended without a tuned model: nothing to
+    evaluate, and the job's evaluation field says why."""
+    message = f"The job {job_status}: there is no tuned model to evaluate, so nothing was."
+    transition(
+        study,
+        StudyStatus.CANCELLED if job_status == "cancelled" else StudyStatus.FAILED,
+        reason=message,
+        error={"code": f"job_{job_status}", "message": message},
+        level="warn",
+        now=now,
+    )

@@ -25,6 +25,11 @@ STUDY_COMPLETED = "fine_tuning.study.completed"
 """Ours: a study ended with its leaderboard and verdict (``data``: the study's id, status,
 verdict and leaderboard)."""
 
+JOB_EVALUATED = "fine_tuning.job.evaluated"
+"""Ours: the evaluation of a job created with ``evaluation`` ended (``data``: the job's id,
+status, model, fine-tuned model and its ``evaluation``: results, comparison, verdict, or why it
+failed)."""
+
 TERMINAL_EVENTS: tuple[str, ...] = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED)
 """What an endpoint created without ``events`` hears (the jobs' ends)."""
 EVAL_RUN_EVENTS: tuple[str, ...] = (EVAL_RUN_SUCCEEDED, EVAL_RUN_FAILED, EVAL_RUN_CANCELED)
@@ -34,6 +39,7 @@ EVENT_TYPES: tuple[str, ...] = (
     CHECKPOINT_CREATED,
     *EVAL_RUN_EVENTS,
     STUDY_COMPLETED,
+    JOB_EVALUATED,
 )
 
 _EVENT_FOR_STATUS = {
@@ -101,6 +107,14 @@ def study_event_payload(
     data: dict[str, Any], *, event_id: str, created_at: datetime
 ) -> dict[str, Any]:
     return _envelope(STUDY_COMPLETED, data, event_id, created_at)
+
+
+def job_evaluated_payload(
+    data: dict[str, Any], *, event_id: str, created_at: datetime
+) -> dict[str, Any]:
+    """The evaluation attached to a job ended: ``data`` is the job's id, status, models and
+    its ``evaluation``."""
+    return _envelope(JOB_EVALUATED, data, event_id, created_at)
 
 
 def _envelope(

@@ -12,6 +12,7 @@ from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.db.models import WebhookAttempt, WebhookEndpoint
 from service.webhooks import endpoints as endpoint_service
 from service.webhooks.deliveries import redeliver
+from service.webhooks.events import EVENT_TYPES, TERMINAL_EVENTS
 from service.webhooks.objects import (
     WebhookDelivery,
     WebhookDeliveryList,
@@ -38,11 +39,17 @@ _ENDPOINTS: dict[str, Any] = {
 }
 
 
+EVENTS_HELP = (
+    "event types to send (default: the jobs' ends, "
+    f"{', '.join(TERMINAL_EVENTS)}); any of: {', '.join(EVENT_TYPES)}"
+)
+
+
 class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(max_length=2048)
-    events: list[str] | None = Field(default=None, max_length=32)
+    events: list[str] | None = Field(default=None, max_length=32, description=EVENTS_HELP)
     description: str = Field(default="", max_length=500)
     enabled: bool = True
 
@@ -51,7 +58,7 @@ class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, max_length=2048)
-    events: list[str] | None = Field(default=None, max_length=32)
+    events: list[str] | None = Field(default=None, max_length=32, description=EVENTS_HELP)
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
 

@@ -96,6 +96,9 @@ class FineTuningJob(BaseModel):
     estimated_cost: Money | None = None
     cost: JobCost | None = None
     validation: JobValidationSummary | None = None
+    evaluation: JobEvaluation | None = Field(
+        default=None, description="ours: only on a job created with evaluation"
+    )
     warnings: list[CreateWarning] | None = Field(
         default=None,
         description="on a create only: lifecycle notices (e.g. the provider stops taking new "
@@ -121,3 +124,57 @@ class FineTuningJobCheckpoint(BaseModel):
     fine_tuning_job_id: str
     metrics: dict[str, float] = Field(description="step, train_loss, valid_loss, …")
     step_number: int
+
+
+class JobEvaluationRun(BaseModel):
+    role: Literal["baseline", "candidate"]
+    label: str
+    model: str
+    run_id: str | None = Field(description="the eval run; null when it could not start")
+    error: str | None = None
+
+
+class JobEvaluationCostPart(BaseModel):
+    kind: Literal["training", "evaluation"]
+    provider: str
+    model: str
+    amount: str | None = Field(description="decimal string; null when the price is unknown")
+    detail: str
+
+
+class JobEvaluationQuote(BaseModel):
+    total: Money | None = None
+    parts: list[JobEvaluationCostPart] = Field(default_factory=list)
+
+
+class JobEvaluation(BaseModel):
+    """Ours, on a job created with ``evaluation``: the tuned model and each prompting baseline
+    evaluated on the same held-out items once the job succeeds."""
+
+    status: Literal["pending", "running", "completed", "failed", "skipped"] = Field(
+        description="pending while the job trains; skipped when it did not succeed (``error`` "
+        "says why); failed when the evaluation could not finish (the job stays succeeded)"
+    )
+    error: dict[str, Any] | None = None
+    eval_id: str | None = Field(default=None, description="GET /v1/evals/{eval_id}")
+    train_file: str = Field(description="what the job trained on")
+    test_file: str = Field(description="the held-out items; never sent to a provider")
+    test_items: int | None = None
+    testing_criteria: list[str]
+    primary: str | None = None
+    baselines: list[dict[str, Any]]
+    quote: JobEvaluationQuote
+    runs: list[JobEvaluationRun]
+    results: list[dict[str, Any]] = Field(
+        description="one per model: run status, the primary score and every criterion's pass "
+        "rate and mean score, each with its 95% interval, and the run's cost"
+    )
+    comparison: dict[str, Any] | None = Field(
+        default=None,
+        description="the tuned model against the best baseline on the primary criterion: "
+        "paired difference with its 95% CI, McNemar p, verdict",
+    )
+    gates: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = Field(
+        default=None, description="outcome winner (the tuned model) or no_improvement"
+    )

@@ -19,6 +19,7 @@ from service.jobs.api.schemas import (
     job_object,
     page,
 )
+from service.studies import attached
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"])
 
@@ -29,9 +30,11 @@ After = Annotated[str | None, Query(max_length=64)]
 def create_job(
     body: CreateJobRequest, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
+    """OpenAI's create; with ``evaluation`` (ours) the tuned model is evaluated against
+    prompting baselines on held-out items once the job succeeds."""
     # Plain JSON already, documented by the response model and checked against it in tests:
     # skip FastAPI's validate-and-encode pass on the hot create path (a study creates many).
-    created = service.create_job_with_warnings(session, settings, caller.tenant_id, body)
+    created = attached.create_job(session, settings, caller.tenant_id, body)
     response = job_object(created.job)
     if created.warnings:
         response["warnings"] = [warning.to_dict() for warning in created.warnings]

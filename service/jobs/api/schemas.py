@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from service.billing.money import job_cost, money
 from service.db.models import Checkpoint, Job, JobEvent
+from service.evals.graders.specs import Grader
+from service.jobs.api.evaluation import evaluation_object
 from service.jobs.api.objects import Integration
+from service.studies.baselines import MAX_BASELINES, MAX_CRITERIA, FileId, StudyBaseline
 
 Auto = Literal["auto"]
 
@@ -73,6 +76,27 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)]
 """OpenAI's bounds: at most 16 pairs, keys up to 64 characters, values up to 512."""
 
 
+class JobEvaluationSpec(BaseModel):
+    """Ours: evaluate the tuned model against prompting baselines once the job succeeds, on a
+    frozen held-out split (``holdout``, the job trains on the rest) or on ``test_file``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    testing_criteria: Annotated[list[Grader], Field(min_length=1, max_length=MAX_CRITERIA)]
+    primary: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None, description="the criterion the verdict is decided on (default: the first)"
+    )
+    holdout: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="the fraction of training_file held out (default 0.1 without test_file)",
+    )
+    test_file: FileId | None = None
+    baselines: Annotated[list[StudyBaseline], Field(max_length=MAX_BASELINES)] | None = Field(
+        default=None,
+        description="default: the base model zero-shot and with 5 examples of the train split",
+    )
+
+
 class CreateJobRequest(BaseModel):
     # OpenAI answers an unknown field with 400 "Unrecognized request argument supplied".
     model_config = ConfigDict(extra="forbid")
@@ -89,6 +113,7 @@ class CreateJobRequest(BaseModel):
     provider: str | None = Field(default=None, max_length=32)
     provider_options: ProviderOptions | None = None
     webhook_url: str | None = Field(default=None, max_length=2048)
+    evaluation: JobEvaluationSpec | None = None
 
     def method_type(self) -> Literal["supervised", "dpo"]:
         return self.method.type if self.method is not None else "supervised"
@@ -153,6 +178,11 @@ def job_object(job: Job) -> dict[str, Any]:
         "estimated_cost": _dump(money(job.estimated_cost)),
         "cost": _dump(job_cost(job.cost, job.cost_basis)),
         "validation": job.validation_summary,
+        **(
+            {"evaluation": evaluation_object(job.evaluation_study)}
+            if job.evaluation_study is not None
+            else {}
+        ),
     }
 
 
