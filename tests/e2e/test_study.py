@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from emulators.testing import EmulatorHandle
 from local_gpu.tiny import build_tiny_model
 from tests.e2e.harness import Processes, wait_for
+from tests.service.evals.criteria import IDEAL_EXACT, LABEL_FORMAT
 from tests.service.webhooks.receiver import running_receiver
 from tuneforge_cli.main import app
 
@@ -38,21 +39,7 @@ SPEC: dict[str, Any] = {
         {"model": "gpt-4o-mini-2024-07-18", "hyperparameters": {"n_epochs": 2}},
         {"model": "together/meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"},
     ],
-    "testing_criteria": [
-        {
-            "type": "string_check",
-            "name": "exact",
-            "input": "{{sample.output_text}}",
-            "reference": "{{item.ideal}}",
-            "operation": "eq",
-        },
-        {
-            "type": "json_schema",
-            "name": "format",
-            "input": "{{sample.output_text}}",
-            "schema": {"type": "object", "required": ["label"]},
-        },
-    ],
+    "testing_criteria": [IDEAL_EXACT, LABEL_FORMAT],
     "primary": "exact",
     "budget": "20",
     "volume": 100_000,

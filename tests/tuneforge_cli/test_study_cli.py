@@ -18,17 +18,10 @@ from service.db.session import session_scope
 from service.settings import Settings
 from tests.factories import make_key, make_tenant
 from tests.live import live_api
+from tests.service.evals.criteria import IDEAL_EXACT
 from tests.service.jobs.helpers import chat_lines, jsonl, make_file
 from tuneforge_cli.main import app
 from tuneforge_cli.study import leaderboard
-
-CRITERION = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.ideal}}",
-    "operation": "eq",
-}
 
 
 @pytest.fixture()
@@ -47,7 +40,7 @@ def _spec(file_id: str, budget: str) -> dict[str, Any]:
         "training_file": file_id,
         "holdout": 0.2,
         "candidates": [{"model": "together/meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"}],
-        "testing_criteria": [CRITERION],
+        "testing_criteria": [IDEAL_EXACT],
         "budget": budget,
     }
 

@@ -1,5 +1,5 @@
-"""Testing criteria the evals tests share, for items that ask a country's capital and expect
-``{"city": ...}`` as JSON in ``item.answer``."""
+"""Testing criteria the evals and studies tests share: the capitals (``item.answer`` holds
+``{"city": ...}`` as JSON) and the studies' labels (``item.ideal``, JSON with a ``label``)."""
 
 from __future__ import annotations
 
@@ -27,4 +27,19 @@ CLOSE: dict[str, Any] = {
     "reference": "{{item.answer}}",
     "evaluation_metric": "fuzzy_match",
     "pass_threshold": 0.9,
+}
+
+IDEAL_EXACT: dict[str, Any] = {
+    "type": "string_check",
+    "name": "exact",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.ideal}}",
+    "operation": "eq",
+}
+"""The studies tests' primary criterion: the answer is the item's ``ideal`` to the letter."""
+LABEL_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "name": "format",
+    "input": "{{sample.output_text}}",
+    "schema": {"type": "object", "required": ["label"]},
 }

@@ -19,19 +19,14 @@ from service.settings import Settings
 from service.studies.schemas import CreateStudyRequest
 from service.studies.service import create_study
 from tests.factories import auth, make_key, make_tenant
+from tests.service.evals.criteria import IDEAL_EXACT
 from tests.service.jobs.helpers import chat_lines, jsonl, make_file
 
 URL = "/v1/fine_tuning/studies"
 MINI = "gpt-4o-mini-2024-07-18"
 LLAMA = "together/meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 CRITERIA: list[dict[str, Any]] = [
-    {
-        "type": "string_check",
-        "name": "exact",
-        "input": "{{sample.output_text}}",
-        "reference": "{{item.ideal}}",
-        "operation": "eq",
-    },
+    IDEAL_EXACT,
     {
         "type": "json_schema",
         "name": "format",

@@ -30,25 +30,12 @@ from service.studies.service import cancel_study, create_study
 from service.studies.steps import run_study_step
 from service.webhooks.endpoints import create_endpoint
 from tests.factories import make_tenant
+from tests.service.evals.criteria import IDEAL_EXACT, LABEL_FORMAT
 from tests.service.jobs.helpers import jsonl, make_file
 
 MINI = "gpt-4o-mini-2024-07-18"
 KINDS = {"cat": "animal", "dog": "animal", "car": "vehicle", "bus": "vehicle"}
-CRITERIA: list[dict[str, Any]] = [
-    {
-        "type": "string_check",
-        "name": "exact",
-        "input": "{{sample.output_text}}",
-        "reference": "{{item.ideal}}",
-        "operation": "eq",
-    },
-    {
-        "type": "json_schema",
-        "name": "format",
-        "input": "{{sample.output_text}}",
-        "schema": {"type": "object", "required": ["label"]},
-    },
-]
+CRITERIA: list[dict[str, Any]] = [IDEAL_EXACT, LABEL_FORMAT]
 
 
 def labelled(count: int) -> list[dict[str, Any]]:
