@@ -17,6 +17,7 @@ from jsonschema.exceptions import SchemaError
 
 from service.datasets.records import detect_format
 from service.datasets.rules import ALL_ROLES, FORMAT_METHOD, ProviderRules
+from service.json_depth import TOO_DEEP, too_deep
 
 PROMPT, TRAINABLE, UNTRAINED = 0, 1, 2
 
@@ -481,6 +482,8 @@ class LineChecker:
     def _schema_problem(self, schema: Any) -> str | None:
         if not isinstance(schema, dict):
             return "parameters must be an object"
+        if too_deep(schema):
+            return f"parameters {TOO_DEEP}"
         key = json.dumps(schema, sort_keys=True)
         if key not in self._schema_ok:
             try:

@@ -19,6 +19,7 @@ from service.evals.schemas import (
     UpdateEvalRequest,
     stored_config,
 )
+from service.json_depth import TOO_DEEP, too_deep
 from service.paging import Page
 from service.settings import Settings
 
@@ -59,6 +60,10 @@ def create_eval(
 
 
 def _check_item_schema(schema: dict[str, Any]) -> None:
+    if too_deep(schema):
+        raise InvalidRequest(
+            f"data_source_config.item_schema {TOO_DEEP}.", param="data_source_config.item_schema"
+        )
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

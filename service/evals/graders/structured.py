@@ -8,6 +8,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from service.evals.graders.sample import parse_json
+from service.json_depth import TOO_DEEP, too_deep
 
 
 def _as_json(value: Any) -> Any | None:
@@ -19,6 +20,8 @@ def schema_compliance(output: Any, schema: dict[str, Any]) -> tuple[float, str |
     value = parse_json(output) if isinstance(output, str) else output
     if value is None and not (isinstance(output, str) and output.strip() == "null"):
         return 0.0, "output is not JSON"
+    if too_deep(value):
+        return 0.0, f"output {TOO_DEEP}"
     error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"

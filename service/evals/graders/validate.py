@@ -26,6 +26,7 @@ from service.evals.graders.specs import (
 )
 from service.evals.graders.templates import SAMPLE_FIELDS, Reference, TemplateError, references
 from service.evals.graders.wordnet import is_database
+from service.json_depth import TOO_DEEP, too_deep
 
 PYTHON_REFUSED = (
     "python graders run arbitrary code, and this tuneforge has no sandbox to run it in: "
@@ -59,6 +60,8 @@ def _check(grader: GraderSpec, where: str, item_schema: dict[str, Any], wordnet_
                 code="grader_not_supported",
             )
     if isinstance(grader, JsonSchemaGrader):
+        if too_deep(grader.json_schema):
+            raise InvalidRequest(f"{where}.schema {TOO_DEEP}.", param=f"{where}.schema")
         try:
             Draft202012Validator.check_schema(grader.json_schema)
         except SchemaError as exc:

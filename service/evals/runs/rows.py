@@ -12,12 +12,15 @@ from jsonschema import Draft202012Validator
 
 from service.errors import InvalidRequest
 from service.evals.runs.requests import MAX_INLINE_ROWS, Row
+from service.json_depth import TOO_DEEP, too_deep
 
 MAX_FILE_ROWS = 50_000
 IndexedRow = tuple[int, dict[str, Any]]
 
 
 def _problem(validator: Draft202012Validator, item: Any) -> str | None:
+    if too_deep(item):
+        return f"item {TOO_DEEP}"
     error = next(iter(validator.iter_errors(item)), None)
     if error is None:
         return None
@@ -57,9 +60,11 @@ def rows_from_file(path: Path, item_schema: dict[str, Any], file_id: str) -> lis
                 )
             try:
                 record = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # json nests too deep to parse at ~1,000
                 raise InvalidRequest(
-                    f"File {file_id}, line {number}: not JSON.", param=param, code="invalid_item"
+                    f"File {file_id}, line {number}: not JSON (or nested too deep).",
+                    param=param,
+                    code="invalid_item",
                 ) from None
             if isinstance(record, dict) and isinstance(record.get("item"), dict):
                 row = {k: v for k, v in record.items() if k in ("item", "sample")}

@@ -197,3 +197,103 @@ def test_a_missing_body_is_named_as_the_body(client: TestClient, key: str, path:
     """It read "Missing required parameter: 'None'."."""
     error = _bad(client.post(path, headers=auth(key)), None, "request body is required")
     assert "'None'" not in str(error["message"])
+
+
+def _nested_schema(levels: int) -> str:
+    return '{"type": "object", "properties": {"a": ' * levels + "{}" + "}}" * levels
+
+
+def _nested_array(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+CHECK = '{"type": "string_check", "name": "c", "input": "x", "reference": "y", "operation": "eq"}'
+RECURSIVE = (
+    '{"type": "object", "properties": {"a": {"$ref": "#/$defs/n"}},'
+    ' "$defs": {"n": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}'
+)
+
+
+def _post_json(client: TestClient, key: str, path: str, body: str) -> Any:
+    return client.post(
+        path, content=body, headers={**auth(key), "content-type": "application/json"}
+    )
+
+
+def _eval_with_recursive_schema(client: TestClient, key: str) -> str:
+    body = f'{{"data_source_config": {{"type": "custom", "item_schema": {RECURSIVE}}}, '
+    created = _post_json(client, key, "/v1/evals", body + f'"testing_criteria": [{CHECK}]}}')
+    assert created.status_code == 200, created.text
+    return str(created.json()["id"])
+
+
+def _evals_file(client: TestClient, key: str, line: str) -> str:
+    response = client.post(
+        "/v1/files",
+        headers=auth(key),
+        files={"file": ("rows.jsonl", line.encode() + b"\n")},
+        data={"purpose": "evals"},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+@pytest.mark.parametrize("where", ["item_schema", "json_schema grader"])
+def test_a_schema_nested_hundreds_deep_is_400_not_500(
+    client: TestClient, key: str, where: str
+) -> None:
+    """jsonschema checks a schema by recursion: 150 levels raised RecursionError."""
+    deep = _nested_schema(150)
+    if where == "item_schema":
+        config, criterion, param = deep, CHECK, "data_source_config.item_schema"
+    else:
+        config = '{"type": "object"}'
+        criterion = '{"type": "json_schema", "name": "j", "input": "x", "schema": ' + deep + "}"
+        param = "testing_criteria[0].schema"
+    body = (
+        f'{{"data_source_config": {{"type": "custom", "item_schema": {config}}}, '
+        f'"testing_criteria": [{criterion}]}}'
+    )
+    _bad(_post_json(client, key, "/v1/evals", body), param, "levels deep")
+    fine = body.replace(deep, _nested_schema(20))
+    assert _post_json(client, key, "/v1/evals", fine).status_code == 200
+
+
+@pytest.mark.parametrize(("source", "levels"), [("content", 300), ("file", 300), ("file", 5000)])
+def test_a_row_nested_hundreds_deep_is_400_naming_it(
+    client: TestClient, key: str, source: str, levels: int
+) -> None:
+    """Checked against a recursive item_schema, a 300-deep row raised RecursionError; a
+    5,000-deep file line raised it in json.loads."""
+    eval_id = _eval_with_recursive_schema(client, key)
+    item = '{"a": ' + _nested_array(levels) + "}"
+    if source == "content":
+        data_source = f'{{"type": "file_content", "content": [{{"item": {item}}}]}}'
+        param = "data_source.source.content[0].item"
+    else:
+        data_source = f'{{"type": "file_id", "id": "{_evals_file(client, key, item)}"}}'
+        param = "data_source.source.id"
+    body = f'{{"data_source": {{"type": "jsonl", "source": {data_source}}}}}'
+    error = _bad(_post_json(client, key, f"/v1/evals/{eval_id}/runs", body), param)
+    assert error["code"] == "invalid_item"
+
+
+def test_a_dataset_tool_schema_nested_hundreds_deep_is_a_line_error(
+    client: TestClient, key: str
+) -> None:
+    """Validating it raised RecursionError: the upload answered 500."""
+    deep = '{"type": "object", "properties": {"a": ' + _nested_schema(300) + "}}"
+    line = (
+        '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],'
+        ' "tools": [{"type": "function", "function": {"name": "f", "parameters": ' + deep + "}}]}"
+    )
+    response = client.post(
+        "/v1/files",
+        headers=auth(key),
+        files={"file": ("train.jsonl", ("\n".join([line] * 10) + "\n").encode())},
+        data={"purpose": "fine-tune"},
+    )
+    assert response.status_code == 200, response.text
+    errors = response.json()["validation"]["errors"]
+    assert errors and errors[0]["code"] == "invalid_tool_schema"
+    assert "levels deep" in errors[0]["message"]

@@ -147,6 +147,14 @@ def test_json_schema_grader_is_format_compliance() -> None:
     assert run(spec, "n = 3").details["reason"] == "output is not JSON"
 
 
+def test_json_schema_grader_fails_an_output_nested_hundreds_deep() -> None:
+    """A recursive schema follows the output down: 500 levels raised RecursionError."""
+    spec = {"type": "json_schema", "schema": {"type": "array", "items": {"$ref": "#"}}}
+    assert run(spec, "[[[]]]").passed
+    deep = run(spec, "[" * 500 + "]" * 500)
+    assert not deep.passed and "levels deep" in deep.details["reason"]
+
+
 def test_json_fields_scores_the_share_of_equal_fields() -> None:
     spec = {"type": "json_fields", "reference": "{{item.expected}}", "pass_threshold": 0.5}
     item = {"expected": {"name": "Ada", "year": 1815, "city": "London"}}
