@@ -1,12 +1,13 @@
 """What a run costs: its inference tokens (sampling and judges) × the catalog's inference
 prices of each model, booked once in the ledger as ``evaluation``; and the upper bound a run is
-checked against the tenant's budget with before it starts."""
+checked against the tenant's budget with before it starts, its sampling and each judge named as
+their own parts."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,9 @@ from service.billing.estimate import QUANTUM
 from service.billing.repository import LedgerRepository
 from service.db.models import CostLedgerEntry, Eval, EvalRun
 from service.errors import InvalidRequest
+from service.evals.graders.sample import Sample
 from service.evals.runs.items import SamplingPlan, prompt_for
+from service.evals.runs.judge_costs import judge_cost, judge_tokens
 from service.evals.runs.routing import ModelRoute, inference_cost, judge_models, route_model
 from service.settings import Settings
 
@@ -106,32 +109,113 @@ def book_run_cost(
         LedgerRepository(session).add(entry)
 
 
+@dataclass(frozen=True)
+class EstimatePart:
+    kind: str  # sampling | judge
+    model: str
+    amount: Decimal | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "amount": None if self.amount is None else format(self.amount, "f"),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """The upper bound a run is checked against the budget with, part by part: the sampled
+    model's (with its deployment's hosting) and each judge model's."""
+
+    parts: list[EstimatePart] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal | None:
+        """None when any part is unpriced."""
+        amounts = [p.amount for p in self.parts]
+        if any(a is None for a in amounts):
+            return None
+        return sum((a for a in amounts if a is not None), Decimal(0)).quantize(QUANTUM)
+
+    def summary(self) -> str:
+        return "; ".join(
+            f"{p.kind} {p.model} {'unknown' if p.amount is None else format(p.amount, 'f')}"
+            for p in self.parts
+        )
+
+
+def _prompt_tokens(plan: SamplingPlan, item: dict[str, Any]) -> int:
+    try:
+        messages = prompt_for(plan, item)
+    except ValueError:
+        messages = []
+    chars = sum(len(str(m.get("content", ""))) for m in messages)
+    return math.ceil(chars / CHARS_PER_TOKEN_BOUND) + 4 * len(messages)
+
+
+def _item(row: dict[str, Any]) -> dict[str, Any]:
+    item = row.get("item")
+    return item if isinstance(item, dict) else {}
+
+
+def _supplied_answer_tokens(row: dict[str, Any]) -> int:
+    raw = row.get("sample")
+    text = Sample.from_row(raw).output_text if isinstance(raw, dict) else ""
+    return math.ceil(len(text) / CHARS_PER_TOKEN_BOUND)
+
+
 def estimate_run_cost(
     routes: list[ModelRoute],
     plan: SamplingPlan | None,
     rows: list[tuple[int, dict[str, Any]]],
     hosting_hours: Decimal = Decimal(1),
-) -> Decimal | None:
-    """Upper bound of the sampling cost: items × (prompt estimate + max completion tokens) at
-    the sampled model's prices, plus ``hosting_hours`` of its dedicated deployment when it
-    needs one. None when unpriced; zero when nothing is sampled."""
-    if plan is None or not routes:
-        return Decimal(0)
-    route = routes[0]
-    hosting = (
-        route.hosting_per_hour * hosting_hours
-        if route.dedicated and route.hosting_per_hour is not None
-        else Decimal(0)
-    )
-    completion = plan.max_completion_tokens or DEFAULT_MAX_COMPLETION_TOKENS
-    prompt_tokens = 0
-    for _, row in rows:
-        item = row.get("item")
-        try:
-            messages = prompt_for(plan, item if isinstance(item, dict) else {})
-        except ValueError:
-            messages = []
-        chars = sum(len(str(m.get("content", ""))) for m in messages)
-        prompt_tokens += math.ceil(chars / CHARS_PER_TOKEN_BOUND) + 4 * len(messages)
-    cost = inference_cost(route, prompt_tokens, completion * len(rows))
-    return None if cost is None else (cost + hosting).quantize(QUANTUM)
+    criteria: list[dict[str, Any]] | None = None,
+) -> RunEstimate:
+    """Upper bound of the run's cost: items × (prompt estimate + max completion tokens) at the
+    sampled model's prices, plus ``hosting_hours`` of its dedicated deployment when it needs
+    one; and each judge's tokens (``judge_costs``, the sampled answers at their max length) at
+    the judge's prices. A part is None when unpriced; nothing sampled, no sampling part."""
+    parts: list[EstimatePart] = []
+    completion = (plan.max_completion_tokens if plan else None) or DEFAULT_MAX_COMPLETION_TOKENS
+    judged_routes = routes
+    if plan is not None and routes:
+        route, judged_routes = routes[0], routes[1:]
+        hosting = (
+            route.hosting_per_hour * hosting_hours
+            if route.dedicated and route.hosting_per_hour is not None
+            else Decimal(0)
+        )
+        prompt_tokens = sum(_prompt_tokens(plan, _item(row)) for _, row in rows)
+        cost = inference_cost(route, prompt_tokens, completion * len(rows))
+        detail = f"{len(rows)} items x (prompt estimate + {completion} completion tokens)"
+        if hosting:
+            detail += f" + {hosting_hours} h of its dedicated deployment"
+        parts.append(
+            EstimatePart(
+                "sampling",
+                route.requested,
+                None if cost is None else (cost + hosting).quantize(QUANTUM),
+                detail,
+            )
+        )
+    if criteria:
+        answers = [
+            (_item(row), completion if plan is not None else _supplied_answer_tokens(row))
+            for _, row in rows
+        ]
+        by_model = {r.requested: r for r in judged_routes}
+        for used in judge_tokens(criteria, answers):
+            judge = by_model.get(used.model)
+            cost = judge_cost(judge, used) if judge is not None else None
+            parts.append(
+                EstimatePart(
+                    "judge",
+                    used.model,
+                    None if cost is None else cost.quantize(QUANTUM),
+                    used.describe(),
+                )
+            )
+    return RunEstimate(parts)

@@ -50,18 +50,20 @@ def create_run(
     routes = run_routes(session, settings, tenant_id, model, list(evaluation.testing_criteria))
     _check_credentials(session, settings, tenant_id, routes, model)
     hours = Decimal(str(settings.deployment_budget_hours))
-    estimate = estimate_run_cost(routes, sampling, rows, hours)
+    criteria = list(evaluation.testing_criteria)
+    estimate = estimate_run_cost(routes, sampling, rows, hours, criteria)
     repository = RunRepository(session)
     TenantRepository(session).lock(tenant_id)
     check_active_eval_runs(settings, repository.active_count(tenant_id))
     now = utcnow()
     try:
-        ensure_within_budget(session, tenant_id, estimate, now)
+        ensure_within_budget(session, tenant_id, estimate.total, now)
     except BudgetExceeded as exc:
         raise BudgetExceeded(
-            exc.message.replace("This job's estimated cost", "This eval run's estimated cost"),
+            exc.message.replace("This job's estimated cost", "This eval run's estimated cost")
+            + f" Its parts: {estimate.summary()}.",
             param="data_source",
-            extra=exc.extra,
+            extra={**(exc.extra or {}), "parts": [p.to_dict() for p in estimate.parts]},
         ) from None
     run = repository.add(
         EvalRun(
@@ -74,7 +76,7 @@ def create_run(
             data_source=source.model_dump(mode="json", exclude_none=True),
             user_metadata=body.metadata or {},
             result_counts={"total": len(rows), "passed": 0, "failed": 0, "errored": 0},
-            estimated_cost=estimate,
+            estimated_cost=estimate.total,
             created_at=now,
             updated_at=now,
         )

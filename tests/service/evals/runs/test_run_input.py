@@ -205,6 +205,52 @@ def test_a_run_over_the_monthly_budget_is_refused_before_it_starts(
     assert Decimal(response.json()["estimated_cost"]["amount"]) < Decimal("0.0001")
 
 
+def test_the_judges_tokens_are_their_own_part_of_a_runs_estimate(
+    client: TestClient, key: str, tenant: Tenant, db_session: Session
+) -> None:
+    judge = {
+        "type": "score_model",
+        "name": "judge",
+        "model": BASE_MODEL,
+        "input": [
+            {"role": "user", "content": "Grade {{sample.output_text}} against {{item.answer}}."}
+        ],
+        "sampling_params": {"max_completions_tokens": 50},
+    }
+    created = client.post(
+        "/v1/evals",
+        headers=auth(key),
+        json={"data_source_config": CONFIG, "testing_criteria": [judge]},
+    )
+    assert created.status_code == 200, created.text
+    source = completions(BASE_MODEL, count=2, sampling_params={"max_completion_tokens": 100})
+    # By hand, at gpt-4o-mini's $0.15 / $0.60 per 1M (it samples and judges here):
+    # sampling: 2 items x (ceil(("Answer in JSON." 15 + "What is the code of item N?" 27) / 3)
+    #   = 14, + 4 per message = 22 prompt; 100 completion) = (44 x 0.15 + 200 x 0.60) / 1M
+    #   = 0.0001266 -> 0.000127
+    # judge: 2 calls x (ceil(("Grade " + " against " + '{"code": "CN"}' + "." = 30, plus our
+    #   122-character JSON instruction) / 3) = 51, + 2 messages x 4, + the answer at its
+    #   100-token bound = 159 prompt; 50 completion) = (318 x 0.15 + 100 x 0.60) / 1M
+    #   = 0.0001077 -> 0.000108
+    set_monthly_budget(db_session, tenant, Decimal("0.0002"))
+    db_session.commit()
+    error = _error(_create(client, key, created.json()["id"], source))
+    assert error["code"] == "budget_exceeded"
+    assert error["estimated_cost"] == "0.000235"
+    assert [(p["kind"], p["model"], p["amount"]) for p in error["parts"]] == [
+        ("sampling", BASE_MODEL, "0.000127"),
+        ("judge", BASE_MODEL, "0.000108"),
+    ]
+    assert "2 judge calls x (159 prompt + 50 completion tokens)" in error["parts"][1]["detail"]
+    assert f"judge {BASE_MODEL} 0.000108" in error["message"]
+    _no_run_made(db_session)
+    set_monthly_budget(db_session, tenant, Decimal("0.0003"))
+    db_session.commit()
+    response = _create(client, key, created.json()["id"], source)
+    assert response.status_code == 200, response.text
+    assert response.json()["estimated_cost"]["amount"] == "0.000235"
+
+
 def test_a_tenant_with_too_many_unfinished_runs_is_told_to_wait(
     client: TestClient, key: str, eval_id: str
 ) -> None:
