@@ -77,6 +77,12 @@ def progress(study: dict[str, Any]) -> Group:
     return Group(table, last)
 
 
+def _latency(found: dict[str, Any] | None) -> str:
+    if not found or found.get("p50") is None:
+        return "-"
+    return f"{found['p50']:.0f} / {found['p95']:.0f}"
+
+
 def leaderboard(study: dict[str, Any]) -> Group:
     table = Table(title=f"leaderboard (primary: {study['primary']})")
     for column in (
@@ -85,6 +91,7 @@ def leaderboard(study: dict[str, Any]) -> Group:
         "primary [95% CI]",
         "delta vs best baseline",
         "gates",
+        "latency p50/p95 ms",
         "$/1k req",
         "$/month",
         "training $",
@@ -101,6 +108,7 @@ def leaderboard(study: dict[str, Any]) -> Group:
             _interval(row.get("primary")),
             _interval(delta),
             "pass" if (row.get("gates") or {}).get("passed") else "fail",
+            _latency(row.get("latency_ms")),
             row.get("inference_cost_per_1k") or "-",
             row.get("monthly_cost") or "-",
             row.get("training_cost") or "-",

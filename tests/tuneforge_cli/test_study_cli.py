@@ -85,6 +85,7 @@ def test_the_leaderboard_renders_scores_costs_and_the_verdict() -> None:
         "primary": {"value": 0.9, "ci_low": 0.8, "ci_high": 0.97},
         "delta_vs_best_baseline": {"value": 0.5, "ci_low": 0.3, "ci_high": 0.7},
         "gates": {"passed": True},
+        "latency_ms": {"p50": 412.4, "p95": 980.6},
         "inference_cost_per_1k": "0.57",
         "monthly_cost": "114.20",
         "training_cost": "1.28",
@@ -100,7 +101,13 @@ def test_the_leaderboard_renders_scores_costs_and_the_verdict() -> None:
     console = Console(record=True, width=200)
     console.print(leaderboard(study))
     text = console.export_text()
-    for expected in ("0.900 [0.800, 0.970]", "104,167/month", "114.20", "verdict: gpt-4o-mini"):
+    for expected in (
+        "0.900 [0.800, 0.970]",
+        "412 / 981",
+        "104,167/month",
+        "114.20",
+        "verdict: gpt-4o-mini",
+    ):
         assert expected in text
 
 
