@@ -57,6 +57,10 @@ class ModelInfo:
     jobs_end: date | None = None
     """The last day the provider takes new fine-tuning jobs for this model; after it a job or
     study candidate is refused (the way a retired model is)."""
+    weights: str | None = None
+    """The open-weights checkpoint this base model is (its Hugging Face name): entries of
+    different providers with the same ``weights`` tune and serve the same model, so a study
+    candidate can run "as on" another of them. None: closed weights, or not known to match."""
 
     @property
     def is_available(self) -> bool:
@@ -103,6 +107,12 @@ GEMINI_25_LITE_RETIRES = date(2026, 7, 22)
 GEMINI_20_FLASH_RETIRED = date(2026, 2, 5)
 GEMINI_20_FLASH_LITE_RETIRED = date(2026, 2, 25)
 GEMINI_TRAIN_CONTEXT = 131_072  # max input+output tokens per training example (2.5 family)
+# Same weights on two providers (a study candidate "as on" the other): Together's "-Reference"
+# Llama 3.1 bases and Fireworks' llama-v3p1 bases are both Meta's Llama 3.1 Instruct release
+# (from the providers' model names; UNVERIFIED against their model pages). Override "weights"
+# in TUNEFORGE_PRICE_OVERRIDES to add or remove a match.
+LLAMA_31_8B = "meta-llama/Llama-3.1-8B-Instruct"
+LLAMA_31_70B = "meta-llama/Llama-3.1-70B-Instruct"
 MISTRAL_SRC = (
     "none: Mistral's fine-tuning API is retired (github.com/mistralai/client-ts PR #255,"
     " read 2026-11-01)"
@@ -184,6 +194,7 @@ _TRAINING: tuple[ModelInfo, ...] = (
         LORA_FULL,
         "0.48",
         TOGETHER_SRC,
+        weights=LLAMA_31_8B,
     ),
     _m(
         "together",
@@ -193,8 +204,18 @@ _TRAINING: tuple[ModelInfo, ...] = (
         LORA_FULL,
         "2.90",
         TOGETHER_SRC,
+        weights=LLAMA_31_70B,
     ),
-    _m("together", "Qwen/Qwen2.5-7B-Instruct", 32768, SFT_DPO, LORA_FULL, "0.48", TOGETHER_SRC),
+    _m(
+        "together",
+        "Qwen/Qwen2.5-7B-Instruct",
+        32768,
+        SFT_DPO,
+        LORA_FULL,
+        "0.48",
+        TOGETHER_SRC,
+        weights="Qwen/Qwen2.5-7B-Instruct",
+    ),
     _m(
         "fireworks",
         "accounts/fireworks/models/llama-v3p1-8b-instruct",
@@ -203,6 +224,7 @@ _TRAINING: tuple[ModelInfo, ...] = (
         LORA,
         "0.50",
         FIREWORKS_SRC,
+        weights=LLAMA_31_8B,
     ),
     _m(
         "fireworks",
@@ -212,6 +234,7 @@ _TRAINING: tuple[ModelInfo, ...] = (
         LORA,
         "3.00",
         FIREWORKS_SRC,
+        weights=LLAMA_31_70B,
     ),
     _m(
         "fireworks",
@@ -347,6 +370,19 @@ def find_model(
     for info in catalog if catalog is not None else BUILTIN:
         if info.provider == provider and info.model == model:
             return info
+    return None
+
+
+def same_weights(
+    info: ModelInfo, provider: str, catalog: Iterable[ModelInfo] | None = None
+) -> ModelInfo | None:
+    """The entry of ``provider`` with ``info``'s open weights; None when ``info``'s weights
+    are closed or unknown, or ``provider`` has no entry with them."""
+    if info.weights is None:
+        return None
+    for other in catalog if catalog is not None else BUILTIN:
+        if other.provider == provider and other.weights == info.weights:
+            return other
     return None
 
 

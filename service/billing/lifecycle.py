@@ -52,12 +52,18 @@ def lifecycle_warnings(info: ModelInfo, today: date) -> list[LifecycleWarning]:
 
 
 def alternatives(
-    catalog: list[ModelInfo], closed_provider: str, method: str, today: date
+    catalog: list[ModelInfo],
+    closed_provider: str,
+    method: str,
+    today: date,
+    weights: str | None = None,
 ) -> list[str]:
     """Models on other managed providers that take this method's jobs today, as a create
-    names them."""
+    names them; those with the refused model's open ``weights`` first (the same model
+    elsewhere: a study candidate's ``also_on``)."""
     names = []
-    for info in available_models(catalog, method=method, today=today):
+    found = available_models(catalog, method=method, today=today)
+    for info in sorted(found, key=lambda m: weights is None or m.weights != weights):
         if info.provider in (closed_provider, "local"):
             continue
         names.append(info.model if info.provider == "openai" else f"{info.provider}/{info.model}")
@@ -75,7 +81,7 @@ def ensure_takes_jobs(
     """A 400 ``provider_retired`` with alternatives when ``info`` takes no new job today."""
     if info.takes_jobs_on(today):
         return
-    found = alternatives(catalog, info.provider, method, today)
+    found = alternatives(catalog, info.provider, method, today, info.weights)
     if info.is_available and info.jobs_end is not None:
         why = f"{info.provider} takes no new fine-tuning jobs after {info.jobs_end.isoformat()}"
     else:

@@ -83,7 +83,7 @@ def _over_budget(session: Session, study: Study) -> str | None:
         (
             Decimal(p["amount"])
             for p in study.quote.get("parts", [])
-            if p["kind"] == "evaluation" and p["amount"] is not None
+            if p["kind"] in ("evaluation", "judge") and p["amount"] is not None
         ),
         Decimal(0),
     )
@@ -169,7 +169,7 @@ def start_evaluation(session: Session, settings: Settings, study: Study, now: da
             {
                 "role": "candidate",
                 "index": index,
-                "label": f"{state['model']} (candidates[{index}])",
+                "label": state.get("label") or f"{state['model']} (candidates[{index}])",
                 "model": job.fine_tuned_model,
                 "run_id": run_id,
                 "error": error,

@@ -41,6 +41,8 @@ def study_object(study: Study) -> StudyObject:
             StudyCandidateState(
                 model=c["model"],
                 provider=c["provider"],
+                label=c.get("label"),
+                as_on=c.get("as_on"),
                 job_id=c.get("job_id"),
                 status=c["status"],
                 fine_tuned_model=c.get("fine_tuned_model"),

@@ -1,9 +1,10 @@
 """A study checked and quoted before anything is spent: the files, every candidate through the
 job create's own checks (model, lifecycle, method, options, files), the baselines, the
 criteria against the test items, the primary criterion, ``few_shot`` against the train split;
-then the quote — each candidate's training and every evaluation (items × tokens × the
-catalog's serving prices) — against the study's budget and the tenant's monthly budget.
-Any problem is a 4xx naming the field; nothing is written but the frozen split."""
+then the quote — each candidate's training, every evaluation (items × tokens × the catalog's
+serving prices) and each judge model's calls over them — against the study's budget and the
+tenant's monthly budget. Any problem is a 4xx naming the field; nothing is written but the
+frozen split."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from service.files.split import SplitRequest, split_file
 from service.jobs import costs
 from service.jobs.api.filecheck import checked_report
 from service.jobs.api.schemas import CreateJobRequest
-from service.jobs.api.targets import resolve_target
+from service.jobs.api.targets import Target, resolve_target
 from service.jobs.repository import JobRepository
 from service.settings import Settings
 from service.studies.baselines import DEFAULT_FEW_SHOT, StudyBaseline
@@ -41,6 +42,8 @@ from service.studies.items import (
     read_items,
     read_shots,
 )
+from service.studies.judges import quote_judges
+from service.studies.portability import as_on
 from service.studies.schemas import CreateStudyRequest, StudyCandidate
 
 DEFAULT_HOLDOUT = 0.1
@@ -50,7 +53,7 @@ CENTS = Decimal("0.000001")
 
 @dataclass(frozen=True)
 class CostPart:
-    kind: str  # training | evaluation
+    kind: str  # training | evaluation | judge
     provider: str
     model: str
     amount: Decimal | None
@@ -245,7 +248,6 @@ def plan_study(
         ) from None
     train, test = _splits(session, settings, tenant_id, body)
     items = read_items(Path(test.storage_path), test.id, "test_file")
-    repository = JobRepository(session)
     plan = StudyPlan(
         train_file_id=train.id,
         test_file_id=test.id,
@@ -258,69 +260,97 @@ def plan_study(
     )
     for index, candidate in enumerate(body.candidates):
         where = f"candidates[{index}]"
-        request = _job_request(candidate, train.id, body.validation_file)
-        try:
-            target = resolve_target(
-                request,
-                settings,
-                today,
-                own_vertex_account=lambda: has_own_credentials(session, tenant_id, "vertex"),
-            )
-            if target.provider != "local":
-                require_credentials(session, settings, tenant_id, target.provider)
-            training = checked_report(
-                repository, settings, tenant_id, train.id, "training_file", target
-            )
-            validation = (
-                checked_report(
-                    repository, settings, tenant_id, body.validation_file, "validation_file", target
-                )
-                if body.validation_file
-                else None
-            )
-            estimate = costs.estimate_cost(
-                session,
-                settings,
-                provider=target.provider,
-                model=target.provider_model,
-                training_report=training,
-                validation_report=validation,
-                hyperparameters=request.effective_hyperparameters(),
-            )
-        except InvalidRequest as exc:
-            raise _prefixed(exc, where) from None
-        for warning in lifecycle_warnings(target.info, today):
-            plan.warnings.append({"param": f"{where}.model", **warning.to_dict()})
-        plan.candidates.append(
-            {
-                "request": request.model_dump(mode="json", exclude_none=True),
-                "provider": target.provider,
-                "provider_model": target.provider_model,
-            }
+        label = f"{candidate.model} (candidates[{index}])"
+        listed = _plan_candidate(
+            session, settings, tenant_id, body, plan, items, candidate, where, today
         )
-        plan.parts.append(
-            CostPart(
-                "training",
-                target.provider,
-                target.provider_model,
-                estimate.amount,
-                f"{estimate.basis}; {estimate.billed_tokens or 'unknown'} billed tokens",
-            )
-        )
-        # a local model's serving price lives in the service catalog, not the job's target
-        priced = lookup_model(
-            service_catalog(settings),
-            target.provider,
-            target.provider_model,
-            hourly_rate(settings.local_gpu_hourly_rate),
-        )
-        cost, detail = _eval_cost(priced or target.info, items, "", settings, tuned=True)
-        plan.parts.append(
-            CostPart("evaluation", target.provider, target.provider_model, cost, detail)
-        )
-    _plan_baselines(body, plan, items, train, settings)
+        plan.candidates[-1]["label"] = label
+        for number, provider in enumerate(candidate.also_on or []):
+            at = f"{where}.also_on[{number}]"
+            twin = as_on(candidate, listed.info, provider, service_catalog(settings), at, today)
+            _plan_candidate(session, settings, tenant_id, body, plan, items, twin, at, today)
+            plan.candidates[-1].update(label=f"{label} as on {provider}", as_on=provider)
+    prefixes = _plan_baselines(body, plan, items, train, settings)
+    evaluated: list[list[dict[str, Any]]] = [[] for _ in plan.candidates] + prefixes
+    for quoted in quote_judges(session, settings, tenant_id, plan.criteria, items, evaluated):
+        plan.parts.append(CostPart("judge", *quoted))
     _check_budgets(session, tenant_id, budget, plan, now, subject)
     return plan
+
+
+def _plan_candidate(
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    body: CreateStudyRequest,
+    plan: StudyPlan,
+    items: list[TestItem],
+    candidate: StudyCandidate,
+    where: str,
+    today: date,
+) -> Target:
+    """``candidate`` through the job create's own checks (a 400 naming the field under
+    ``where``), appended to the plan with its training and evaluation quoted."""
+    repository = JobRepository(session)
+    request = _job_request(candidate, plan.train_file_id, body.validation_file)
+    try:
+        target = resolve_target(
+            request,
+            settings,
+            today,
+            own_vertex_account=lambda: has_own_credentials(session, tenant_id, "vertex"),
+        )
+        if target.provider != "local":
+            require_credentials(session, settings, tenant_id, target.provider)
+        training = checked_report(
+            repository, settings, tenant_id, plan.train_file_id, "training_file", target
+        )
+        validation = (
+            checked_report(
+                repository, settings, tenant_id, body.validation_file, "validation_file", target
+            )
+            if body.validation_file
+            else None
+        )
+        estimate = costs.estimate_cost(
+            session,
+            settings,
+            provider=target.provider,
+            model=target.provider_model,
+            training_report=training,
+            validation_report=validation,
+            hyperparameters=request.effective_hyperparameters(),
+        )
+    except InvalidRequest as exc:
+        raise _prefixed(exc, where) from None
+    for warning in lifecycle_warnings(target.info, today):
+        plan.warnings.append({"param": f"{where}.model", **warning.to_dict()})
+    plan.candidates.append(
+        {
+            "request": request.model_dump(mode="json", exclude_none=True),
+            "provider": target.provider,
+            "provider_model": target.provider_model,
+        }
+    )
+    plan.parts.append(
+        CostPart(
+            "training",
+            target.provider,
+            target.provider_model,
+            estimate.amount,
+            f"{estimate.basis}; {estimate.billed_tokens or 'unknown'} billed tokens",
+        )
+    )
+    # a local model's serving price lives in the service catalog, not the job's target
+    priced = lookup_model(
+        service_catalog(settings),
+        target.provider,
+        target.provider_model,
+        hourly_rate(settings.local_gpu_hourly_rate),
+    )
+    cost, detail = _eval_cost(priced or target.info, items, "", settings, tuned=True)
+    plan.parts.append(CostPart("evaluation", target.provider, target.provider_model, cost, detail))
+    return target
 
 
 def _plan_baselines(
@@ -329,7 +359,9 @@ def _plan_baselines(
     items: list[TestItem],
     train: File,
     settings: Settings,
-) -> None:
+) -> list[list[dict[str, Any]]]:
+    """Each baseline's evaluation quoted; their prompt prefixes (system prompt and shots)."""
+    prefixes: list[list[dict[str, Any]]] = []
     catalog = service_catalog(settings)
     rate = hourly_rate(settings.local_gpu_hourly_rate)
     for index, baseline in enumerate(_baselines(body, plan.candidates)):
@@ -349,11 +381,12 @@ def _plan_baselines(
                 param=f"{where}.few_shot",
             )
         shots = read_shots(Path(train.storage_path), baseline.few_shot)
-        prefix = message_text(baseline_prefix(baseline.system_prompt, shots))
-        cost, detail = _eval_cost(info, items, prefix, settings, tuned=False)
+        prefixes.append(baseline_prefix(baseline.system_prompt, shots))
+        cost, detail = _eval_cost(info, items, message_text(prefixes[-1]), settings, tuned=False)
         label = f"{model} ({baseline.few_shot}-shot)"
         plan.parts.append(CostPart("evaluation", provider, label, cost, detail))
         plan.baselines.append(baseline)
+    return prefixes
 
 
 def _check_budgets(

@@ -22,6 +22,7 @@ from service.studies.baselines import (
 )
 
 MAX_CANDIDATES = 10
+MAX_ALSO_ON = 4
 
 
 class StudyStatus(StrEnum):
@@ -53,6 +54,16 @@ class StudyCandidate(BaseModel):
     method: MethodSpec | None = None
     provider_options: ProviderOptions | None = None
     suffix: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    also_on: (
+        Annotated[
+            list[Annotated[StrictStr, Field(min_length=1, max_length=32)]],
+            Field(max_length=MAX_ALSO_ON),
+        ]
+        | None
+    ) = None
+    """Providers to run this same candidate on as well ("as on provider X"): each serves the
+    same open weights under its own name (the catalog's ``weights``); one more candidate each,
+    with the same hyperparameters and method and no provider options."""
 
 
 class StudyGates(BaseModel):
@@ -95,7 +106,7 @@ class CreateStudyRequest(BaseModel):
 
 
 class StudyCostPart(BaseModel):
-    kind: Literal["training", "evaluation"]
+    kind: Literal["training", "evaluation", "judge"]
     model: str
     provider: str
     amount: str | None = Field(description="decimal string; null when the price is unknown")
@@ -113,6 +124,14 @@ class StudyQuote(BaseModel):
 class StudyCandidateState(BaseModel):
     model: str
     provider: str
+    label: str | None = Field(
+        default=None,
+        description="how the leaderboard names it: '<model> (candidates[i])', with "
+        "'as on <provider>' for a candidate's run on another provider's same weights",
+    )
+    as_on: str | None = Field(
+        default=None, description="the provider of an 'also_on' run (null: as listed)"
+    )
     job_id: str | None = None
     status: str = Field(description="pending, or the job's status")
     fine_tuned_model: str | None = None

@@ -54,6 +54,8 @@ def create_study(
             {
                 "model": c["request"]["model"],
                 "provider": c["provider"],
+                "label": c["label"],
+                "as_on": c.get("as_on"),
                 "request": c["request"],
                 "status": PENDING,
             }

@@ -79,7 +79,14 @@ def _study(session: Session, seeded: SeededEval) -> Study:
             "train_examples": 120,
         },
         candidates=[
-            {"model": job.model, "provider": "together", "job_id": job.id, "status": "succeeded"}
+            {"model": job.model, "provider": "together", "job_id": job.id, "status": "succeeded"},
+            {
+                "model": "fireworks/accounts/fireworks/models/llama-v3p1-8b-instruct",
+                "provider": "fireworks",
+                "label": "candidate 1 as on fireworks",
+                "as_on": "fireworks",
+                "status": "refused",
+            },
         ],
         evaluation={"eval_id": seeded.eval_id, "runs": []},
         leaderboard=board.rows,
@@ -123,6 +130,7 @@ def test_studies_pages(
         "href", f"/admin/jobs/{seeded_eval.job_id}"
     )
 
+    expect(page.locator("#candidates-table")).to_contain_text("candidate 1 as on fireworks")
     drawn = chart_data(page, "cost-quality")
     assert drawn["drawn"] and {d["label"] for d in drawn["plotted"]} == {
         "baseline: zero-shot",

@@ -46,6 +46,17 @@ def test_openai_is_warned_up_to_its_last_day_and_refused_after_it() -> None:
     assert lifecycle_warnings(info, date(2027, 1, 7)) == []
 
 
+def test_a_refused_open_weights_model_suggests_the_same_weights_elsewhere_first() -> None:
+    llama = find_model("together", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference")
+    assert llama is not None
+    closed = replace(llama, jobs_end=date(2026, 1, 1))
+    with pytest.raises(InvalidRequest) as refused:
+        ensure_takes_jobs(closed, list(BUILTIN), "supervised", date(2026, 11, 29))
+    found = refused.value.extra["alternatives"]
+    assert found[0] == "fireworks/accounts/fireworks/models/llama-v3p1-8b-instruct"
+    assert len(found) > 1 and not any(name.startswith("together/") for name in found)
+
+
 def test_a_quote_warns_before_the_date_and_is_incompatible_after() -> None:
     before = Quote("openai", MINI)
     lifecycle_issues(_openai(), before, date(2026, 12, 1))

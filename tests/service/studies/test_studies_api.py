@@ -123,6 +123,116 @@ def test_a_study_over_its_budget_is_refused_before_any_job_exists(
     assert _counts(db_session, tenant.id) == (0, 0)
 
 
+def test_the_judges_tokens_are_their_own_part_of_the_quote(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    tenant, headers, file_id = _setup(db_session, settings)
+    items = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": c}]}
+        for c in ("hello there", "yes")
+    ]
+    test_file = make_file(db_session, settings, tenant, jsonl(items))
+    db_session.commit()
+    judge = {
+        "type": "label_model",
+        "name": "same",
+        "model": MINI,
+        "input": [
+            {"role": "user", "content": "Is {{sample.output_text}} the same as {{item.ideal}}?"}
+        ],
+        "labels": ["yes", "no"],
+        "passing_labels": ["yes"],
+    }
+    body = _body(
+        file_id,
+        holdout=None,
+        test_file=test_file.id,
+        candidates=[{"model": MINI}],
+        baselines=[{"model": MINI}],
+        testing_criteria=[judge],
+        primary="same",
+    )
+    response = client.post(URL, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    quote = response.json()["quote"]
+    judged = [p for p in quote["parts"] if p["kind"] == "judge"]
+    # By hand: each answer as long as the longest ideal, ceil(len("hello there") 11 / 3) = 4
+    # tokens; a call's prompt is ("Is " + " the same as " + ideal + "?" = 17 + len(ideal), plus
+    # our 65-character label instruction) / 3 rounded up, + 2 messages x 4, + the 4-token
+    # answer: ceil(93 / 3) + 12 = 43 and ceil(85 / 3) + 12 = 41; the candidate and the baseline
+    # are each judged on both items: 4 calls, 2 x (43 + 41) = 168 prompt tokens and 4 x 1,024
+    # completion tokens (the label grader sets no max) at gpt-4o-mini's $0.15 / $0.60 per 1M:
+    # (168 x 0.15 + 4,096 x 0.60) / 1M = 0.0024828
+    assert [(p["provider"], p["model"], p["amount"]) for p in judged] == [
+        ("openai", MINI, "0.002483")
+    ]
+    assert judged[0]["detail"].startswith("4 judge calls x (42 prompt + 1024 completion tokens)")
+    amounts = [Decimal(p["amount"]) for p in quote["parts"]]
+    assert Decimal(quote["total"]["amount"]) == sum(amounts)
+    unknown = {**judge, "model": "together/no-such-judge"}
+    refused = client.post(URL, json={**body, "testing_criteria": [unknown]}, headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "testing_criteria[0].model"
+
+
+FIREWORKS_LLAMA = "fireworks/accounts/fireworks/models/llama-v3p1-8b-instruct"
+
+
+def test_a_candidate_also_on_another_provider_is_its_same_weights_there_quoted_apart(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    _, headers, file_id = _setup(db_session, settings)
+    listed = {"model": LLAMA, "hyperparameters": {"n_epochs": 2}, "also_on": ["fireworks"]}
+    response = client.post(URL, json=_body(file_id, candidates=[listed]), headers=headers)
+    assert response.status_code == 200, response.text
+    study = response.json()
+    label = f"{LLAMA} (candidates[0])"
+    assert [(c["model"], c["provider"], c["label"], c["as_on"]) for c in study["candidates"]] == [
+        (LLAMA, "together", label, None),
+        (FIREWORKS_LLAMA, "fireworks", f"{label} as on fireworks", "fireworks"),
+    ]
+    parts = {(p["kind"], p["provider"]) for p in study["quote"]["parts"]}
+    assert {("training", "fireworks"), ("evaluation", "fireworks")} <= parts
+    assert (FIREWORKS_LLAMA, 0) in [(b["model"], b["few_shot"]) for b in study["baselines"]]
+    stored = db_session.get(Study, study["id"])
+    assert stored is not None
+    twin = stored.candidates[1]["request"]
+    assert (twin["model"], twin["hyperparameters"]) == (FIREWORKS_LLAMA, {"n_epochs": 2})
+
+
+@pytest.mark.parametrize(
+    ("candidate", "code", "named"),
+    [
+        # closed weights: OpenAI's tune serves nowhere else; Together's models are suggested
+        ({"model": MINI, "also_on": ["together"]}, "no_equivalent_model", LLAMA),
+        # open weights tuneforge knows on Together only
+        (
+            {"model": "together/Qwen/Qwen2.5-7B-Instruct", "also_on": ["fireworks"]},
+            "no_equivalent_model",
+            "Qwen/Qwen2.5-7B-Instruct",
+        ),
+        ({"model": LLAMA, "also_on": ["together"]}, "invalid_request", "already on together"),
+        ({"model": LLAMA, "also_on": ["nowhere"]}, "invalid_request", "unknown provider"),
+    ],
+)
+def test_an_unknown_equivalence_is_a_400_naming_the_field(
+    client: TestClient,
+    db_session: Session,
+    settings: Settings,
+    candidate: dict[str, Any],
+    code: str,
+    named: str,
+) -> None:
+    tenant, headers, file_id = _setup(db_session, settings)
+    body = _body(file_id, candidates=[{"model": LLAMA}, candidate])
+    response = client.post(URL, json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("candidates[1].also_on[0]", code)
+    assert named in error["message"]
+    assert _counts(db_session, tenant.id) == (0, 0)
+
+
 def test_a_study_over_the_tenants_monthly_budget_is_refused(
     client: TestClient, db_session: Session, settings: Settings
 ) -> None:
