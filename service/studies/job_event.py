@@ -1,6 +1,7 @@
 """``fine_tuning.job.evaluated``: announced when the evaluation attached to a job ends —
 completed with its verdict, or failed with why (the job itself stays succeeded). A job that
-did not succeed announces nothing here: its own ``failed``/``cancelled`` event says so."""
+did not succeed announces nothing here: its own ``failed``/``cancelled`` event says so. It goes
+to the tenant's endpoints subscribed to it and to the job's own ``webhook_url``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Job, Study
 from service.jobs.api.evaluation import evaluation_object
-from service.webhooks.deliveries import enqueue_tenant_event
+from service.webhooks.deliveries import enqueue_job_payload
 from service.webhooks.events import JOB_EVALUATED, job_evaluated_payload, new_event_id
 
 
@@ -34,4 +35,4 @@ def announce_evaluated(session: Session, study: Study, now: datetime) -> None:
         "evaluation": evaluation_object(study),
     }
     payload = job_evaluated_payload(data, event_id=new_event_id(), created_at=now)
-    enqueue_tenant_event(session, study.tenant_id, JOB_EVALUATED, payload, now=now)
+    enqueue_job_payload(session, job, JOB_EVALUATED, payload, now=now)

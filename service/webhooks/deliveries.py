@@ -26,7 +26,7 @@ from service.errors import Conflict
 from service.observability.metrics import count_webhook_delivery
 from service.settings import Settings
 from service.webhooks.endpoints import endpoint_secrets, tenant_secret, url_policy
-from service.webhooks.events import TERMINAL_EVENTS, job_event_payload, new_event_id
+from service.webhooks.events import JOB_URL_EVENTS, job_event_payload, new_event_id
 from service.webhooks.queries import get_delivery
 from service.webhooks.repository import WebhookRepository
 from service.webhooks.schedule import next_attempt_at
@@ -70,18 +70,32 @@ def enqueue_job_event(
     checkpoint: Checkpoint | None = None,
     now: datetime | None = None,
 ) -> list[WebhookDelivery]:
-    """Create the deliveries for one job event — one per enabled endpoint of the tenant that
-    subscribes to ``event_type``, plus one to the job's own ``webhook_url`` (terminal events
-    only, the default subscription) — each with its outbox row. Call it in the transaction
-    that changes the job's state."""
+    """Create the deliveries for one job event (see ``enqueue_job_payload``). Call it in the
+    transaction that changes the job's state."""
     now = now or utcnow()
     payload = job_event_payload(
         job, event_type, event_id=new_event_id(), created_at=now, checkpoint=checkpoint
     )
+    return enqueue_job_payload(session, job, event_type, payload, now=now)
+
+
+def enqueue_job_payload(
+    session: Session,
+    job: Job,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> list[WebhookDelivery]:
+    """One delivery of ``payload`` per enabled endpoint of the tenant that subscribes to
+    ``event_type``, plus one to the job's own ``webhook_url`` when it hears the event (the job's
+    ends and its evaluation's end, ``JOB_URL_EVENTS``), each with its outbox row. Call it in the
+    transaction that changes the state it announces."""
+    now = now or utcnow()
     targets = _subscribers(session, job.tenant_id, event_type)
-    if job.webhook_url and event_type in TERMINAL_EVENTS:
-        # A job's one-off URL hears what an endpoint created without ``events`` hears (signed
-        # with the tenant secret, which job creation made sure exists).
+    if job.webhook_url and event_type in JOB_URL_EVENTS:
+        # A job's one-off URL is signed with the tenant secret, which job creation made sure
+        # exists; it is a target of its own beside any endpoint, even one with the same URL.
         targets.append((None, job.webhook_url))
     return _add_deliveries(session, job.tenant_id, job.id, event_type, payload, targets, now)
 

@@ -32,6 +32,9 @@ failed)."""
 
 TERMINAL_EVENTS: tuple[str, ...] = (JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED)
 """What an endpoint created without ``events`` hears (the jobs' ends)."""
+JOB_URL_EVENTS: tuple[str, ...] = (*TERMINAL_EVENTS, JOB_EVALUATED)
+"""What a job's own ``webhook_url`` hears: the job's end and, for a job created with
+``evaluation``, its evaluation's end (users ask for the results, not just "done")."""
 EVAL_RUN_EVENTS: tuple[str, ...] = (EVAL_RUN_SUCCEEDED, EVAL_RUN_FAILED, EVAL_RUN_CANCELED)
 EVENT_TYPES: tuple[str, ...] = (
     *TERMINAL_EVENTS,

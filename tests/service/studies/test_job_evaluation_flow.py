@@ -38,6 +38,8 @@ from tests.service.jobs.helpers import jsonl, make_file
 from tests.service.studies.test_study_evaluation import CRITERIA, MINI, labelled
 
 EVALUATED = "fine_tuning.job.evaluated"
+ENDPOINT_URL = "http://127.0.0.1:9/hook"
+JOB_URL = "http://127.0.0.1:9/job-hook"
 
 
 @dataclass
@@ -46,13 +48,13 @@ class World:
     database: Database
     emulator: EmulatorHandle
 
-    def job(self, rows: list[dict[str, Any]]) -> str:
+    def job(self, rows: list[dict[str, Any]], *, webhook_url: str | None = None) -> str:
         with session_scope(self.database.sessions) as session:
             tenant = make_tenant(session)
             create_endpoint(
                 session,
                 tenant.id,
-                url="http://127.0.0.1:9/hook",
+                url=ENDPOINT_URL,
                 settings=self.settings,
                 events=[EVALUATED],
             )
@@ -64,6 +66,7 @@ class World:
                     "model": MINI,
                     "training_file": file.id,
                     "evaluation": {"testing_criteria": CRITERIA, "holdout": 0.25},
+                    "webhook_url": webhook_url,
                 }
             )
             return create_job(session, self.settings, tenant.id, request).job.id
@@ -129,7 +132,7 @@ def world(settings: Settings, committed_db: Database) -> Iterator[World]:
 
 
 def test_a_succeeded_job_is_evaluated_against_its_baselines_and_announced(world: World) -> None:
-    job_id = world.job(labelled(32))
+    job_id = world.job(labelled(32), webhook_url=JOB_URL)
     world.step(job_id)
     assert world.load(job_id)["object"]["evaluation"]["status"] == "pending"
     world.train(job_id)
@@ -168,15 +171,23 @@ def test_a_succeeded_job_is_evaluated_against_its_baselines_and_announced(world:
         ).all()
     assert sorted(set(booked)) == ["evaluation", "training"]
     sent = world.sent(loaded["tenant_id"])
-    assert [d.event_type for d in sent] == [EVALUATED]
-    data = sent[0].payload["data"]
-    assert sent[0].payload["type"] == EVALUATED
+    # the job's own URL hears its end and its evaluation's; the endpoint only what it chose
+    assert sorted((d.event_type, d.url, d.endpoint_id is None) for d in sent) == [
+        (EVALUATED, ENDPOINT_URL, False),
+        (EVALUATED, JOB_URL, True),
+        ("fine_tuning.job.succeeded", JOB_URL, True),
+    ]
+    evaluated = [d for d in sent if d.event_type == EVALUATED]
+    assert evaluated[0].payload == evaluated[1].payload  # one event, two targets
+    assert all(d.job_id == job_id for d in evaluated)
+    data = evaluated[0].payload["data"]
+    assert evaluated[0].payload["type"] == EVALUATED
     assert data["id"] == job_id and data["fine_tuned_model"] == job["fine_tuned_model"]
     assert data["evaluation"]["verdict"]["outcome"] == "winner"
     assert data["evaluation"]["comparison"] == comparison
     # the study's own step is done: another one changes nothing and announces nothing again
     world.step(job_id)
-    assert len(world.sent(loaded["tenant_id"])) == 1
+    assert len(world.sent(loaded["tenant_id"])) == 3
 
 
 def test_a_cancelled_job_is_not_evaluated_and_says_why(world: World) -> None:
