@@ -4,9 +4,11 @@ adapter); without one, the run fails saying why."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -57,6 +59,7 @@ def test_a_local_jobs_model_is_sampled_by_the_registered_generator(
         loaded.append(model)
 
         def complete(request: ChatRequest) -> ChatCompletion:
+            time.sleep(0.02)  # generation takes at least 20 ms: its timed latency can't be less
             question = str(request.messages[-1]["content"])
             answer = '{"code": "C' + question.split()[-1].rstrip("?") + '"}'
             return ChatCompletion(model=model.name, text=answer, usage=ChatUsage(7, 3))
@@ -76,6 +79,12 @@ def test_a_local_jobs_model_is_sampled_by_the_registered_generator(
     usage = done.per_model_usage[0]
     assert (usage.run_model_name, usage.invocation_count, usage.prompt_tokens) == (tuned, 3, 21)
     assert world.chat_requests() == 0
+    # the local generation itself is timed, as a provider's call is
+    items = world.sdk.evals.runs.output_items.list(run.id, eval_id=eval_id).data
+    latencies = [float((i.sample.model_extra or {})["latency_ms"]) for i in items]
+    assert len(latencies) == 3 and all(ms >= 20 for ms in latencies)
+    extra: Any = done.model_extra
+    assert extra["statistics"]["latency_ms"]["n"] == 3
 
 
 def test_without_a_local_generator_a_local_run_fails_saying_why(
