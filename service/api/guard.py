@@ -9,9 +9,11 @@ check can be a dependency: an unauthenticated 800 MiB JSON body would be in memo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import Message as MimeMessage
+from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -20,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import database_unavailable, is_database_outage
-from service.errors import PayloadTooLarge, TuneforgeError, UnsupportedMediaType
+from service.errors import InvalidRequest, PayloadTooLarge, TuneforgeError, UnsupportedMediaType
 from service.settings import Settings
 
 API_PREFIX = "/v1/"
@@ -30,6 +32,33 @@ PROVIDER_WEBHOOK_MAX_BYTES = 64 * 1024
 # multipart framing around an upload's file bytes (boundaries, part headers, the form fields)
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+# PostgreSQL text cannot hold U+0000: a NUL in an id, a cursor or a stored string was a 500
+# there (and stored as is on SQLite). Refused alike on both, before anything reads it.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(\\+)u0000")
+NUL_IN_BODY = (
+    "A string in the JSON body holds a NUL character (\\u0000), which tuneforge does not accept."
+)
+
+
+def holds_nul_escape(body: bytes) -> bool:
+    """A JSON text with a ``\\u0000`` escape in a string (an odd run of backslashes before
+    ``u0000``; an even one is escaped backslashes and text)."""
+    return any(len(m.group(1)) % 2 == 1 for m in _NUL_ESCAPE.finditer(body))
+
+
+def check_url(path: str, query_string: bytes) -> None:
+    if "\x00" in path:
+        raise InvalidRequest("The request path holds a NUL character (%00).")
+    if b"\x00" not in query_string and b"%00" not in query_string:
+        return
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            param = name.replace("\x00", "")
+            raise InvalidRequest(
+                f"Query parameter {param!r} holds a NUL character (%00).", param=param or None
+            )
 
 
 class BodyTooLarge(HTTPException):
@@ -97,6 +126,7 @@ class RequestGuard:
             settings: Settings = scope["app"].state.settings
             rule = body_rule(settings, method, path)
             self._check_declared(rule, method, headers)
+            check_url(path, scope.get("query_string", b""))
         except TuneforgeError as refused:
             await _refuse(refused, scope, receive, send)
             return
@@ -110,7 +140,8 @@ class RequestGuard:
                 response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
-        await self.app(scope, _bounded(receive, rule.limit), send)
+        json_body = rule.media_types == ("application/json",)
+        await self.app(scope, _bounded(receive, rule.limit, json_body), send)
 
     @staticmethod
     def _check_declared(rule: BodyRule, method: str, headers: dict[str, str]) -> None:
@@ -134,16 +165,24 @@ def _has_body(headers: dict[str, str]) -> bool:
     return (declared.isdigit() and int(declared) > 0) or "transfer-encoding" in headers
 
 
-def _bounded(receive: Receive, limit: int) -> Receive:
+def _bounded(receive: Receive, limit: int, json_body: bool = False) -> Receive:
+    """Counts the body as it streams; a JSON body (at most ``limit`` bytes, which the route
+    buffers whole anyway) is also kept until its last chunk to look for a NUL escape."""
     seen = 0
+    kept = bytearray()
 
     async def counted() -> Message:
         nonlocal seen
         message = await receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > limit:
                 raise BodyTooLarge(limit)
+            if json_body:
+                kept.extend(chunk)
+                if not message.get("more_body", False) and holds_nul_escape(bytes(kept)):
+                    raise HTTPException(400, NUL_IN_BODY)
         return message
 
     return counted

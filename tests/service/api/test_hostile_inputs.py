@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from service.api.guard import holds_nul_escape
 from tests.factories import auth, make_key, make_tenant
 
 LINE = {
@@ -297,3 +298,42 @@ def test_a_dataset_tool_schema_nested_hundreds_deep_is_a_line_error(
     errors = response.json()["validation"]["errors"]
     assert errors and errors[0]["code"] == "invalid_tool_schema"
     assert "levels deep" in errors[0]["message"]
+
+
+NUL_BODY = '{"model": "gpt-4o-mini-2024-07-18", "training_file": "file-x", "suffix": "a\\u0000b"}'
+NUL_EVAL = (
+    '{"name": "a\\u0000", "data_source_config": {"type": "custom", "item_schema": {}},'
+    ' "testing_criteria": [' + CHECK + "]}"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "param"),
+    [
+        ("POST", "/v1/fine_tuning/jobs", NUL_BODY, None),
+        ("POST", "/v1/evals", NUL_EVAL, None),
+        ("POST", "/v1/quotes", '{"training_file": "file-\\u0000"}', None),
+        ("GET", "/v1/files/file-%00", None, None),
+        ("GET", "/v1/fine_tuning/jobs/ftjob-%00/events", None, None),
+        ("GET", "/v1/evals/eval_%00/runs", None, None),
+        ("GET", "/v1/webhook_deliveries/whd_%00", None, None),
+        ("GET", "/v1/models/a%00", None, None),
+        ("GET", "/v1/fine_tuning/jobs?after=a%00", None, "after"),
+        ("GET", "/v1/files?limit=5&purpose=a%00", None, "purpose"),
+    ],
+)
+def test_a_nul_character_is_400_on_every_backend(
+    client: TestClient, key: str, method: str, path: str, body: str | None, param: str | None
+) -> None:
+    """PostgreSQL text cannot hold U+0000: in an id, a cursor or a stored string it was a 500
+    there (DataError), and SQLite stored it."""
+    headers = {**auth(key), "content-type": "application/json"}
+    response = client.request(method, path, content=body, headers=headers)
+    assert "NUL character" in str(_bad(response, param)["message"])
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
+    assert holds_nul_escape(b'{"a": "x\\u0000"}')
+    assert holds_nul_escape(b'{"a": "x\\\\\\u0000"}')
+    assert not holds_nul_escape(b'{"a": "x\\\\u0000"}')
+    assert not holds_nul_escape(b'{"a": "u0000"}')
