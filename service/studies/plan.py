@@ -267,7 +267,7 @@ def plan_study(
         plan.candidates[-1]["label"] = label
         for number, provider in enumerate(candidate.also_on or []):
             at = f"{where}.also_on[{number}]"
-            twin = as_on(candidate, listed.info, provider, service_catalog(settings), at, today)
+            twin = as_on(candidate, listed.info, number, service_catalog(settings), at, today)
             _plan_candidate(session, settings, tenant_id, body, plan, items, twin, at, today)
             plan.candidates[-1].update(label=f"{label} as on {provider}", as_on=provider)
     prefixes = _plan_baselines(body, plan, items, train, settings)

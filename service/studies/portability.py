@@ -26,12 +26,14 @@ def _name(info: ModelInfo) -> str:
 def as_on(
     candidate: StudyCandidate,
     listed: ModelInfo,
-    provider: str,
+    index: int,
     catalog: Sequence[ModelInfo],
     param: str,
     today: date,
 ) -> StudyCandidate:
-    """``candidate`` (whose base model is ``listed``) on ``provider``'s copy of its weights."""
+    """``candidate`` (whose base model is ``listed``) on the copy of its weights of the
+    provider its ``also_on[index]`` names."""
+    provider = (candidate.also_on or [])[index]
     if provider not in PROVIDER_PREFIXES:
         raise InvalidRequest(
             f"{param}: unknown provider '{provider}' (one of: {', '.join(PROVIDER_PREFIXES)}).",
@@ -42,7 +44,7 @@ def as_on(
             f"{param}: the candidate is already on {provider}; name another provider.",
             param=param,
         )
-    if (candidate.also_on or []).count(provider) > 1:
+    if provider in (candidate.also_on or [])[:index]:
         raise InvalidRequest(f"{param}: {provider} is named twice.", param=param)
     twin = same_weights(listed, provider, catalog)
     if twin is not None:

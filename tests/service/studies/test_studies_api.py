@@ -233,6 +233,16 @@ def test_an_unknown_equivalence_is_a_400_naming_the_field(
     assert _counts(db_session, tenant.id) == (0, 0)
 
 
+def test_a_provider_named_twice_in_also_on_is_refused_at_its_second_place(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    _, headers, file_id = _setup(db_session, settings)
+    twice = {"model": LLAMA, "also_on": ["fireworks", "fireworks"]}
+    response = client.post(URL, json=_body(file_id, candidates=[twice]), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "candidates[0].also_on[1]"
+
+
 def test_a_study_over_the_tenants_monthly_budget_is_refused(
     client: TestClient, db_session: Session, settings: Settings
 ) -> None:
