@@ -15,17 +15,20 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from service.db.models import Study
+from service.db.models import Job, Study
 from service.db.types import utcnow
 from service.errors import InvalidRequest, TuneforgeError
+from service.jobs.api import service as jobs
 from service.jobs.api.schemas import CreateJobRequest, JobEvaluationSpec
 from service.jobs.api.service import CreatedJob, create_job_with_warnings
 from service.lifecycle import schedule
 from service.settings import Settings
+from service.studies.job_event import announce_evaluated
 from service.studies.kind import STUDY
 from service.studies.plan import StudyPlan, plan_study
 from service.studies.schemas import CreateStudyRequest, StudyCandidate, StudyGates, StudyStatus
-from service.studies.transitions import add_event
+from service.studies.service import stop_study
+from service.studies.transitions import add_event, is_terminal
 
 _JOB_PARAMS = ("training_file", "validation_file", "budget")
 """Plan errors about the job's own fields keep their name; the rest are ``evaluation.…``."""
@@ -73,6 +76,35 @@ def create_job(
     study = _attach(session, settings, tenant_id, request, plan, job.id, job.status)
     job.evaluation_study_id = study.id
     return created
+
+
+def cancel_job(session: Session, settings: Settings, tenant_id: str | None, job_id: str) -> Job:
+    """OpenAI's cancel (``tenant_id=None``: an admin), and ours for an evaluation in progress:
+    on a job that has succeeded while its evaluation is pending or running, the evaluation is
+    cancelled (its eval runs too) and the job is returned still ``succeeded``, its
+    ``evaluation.status`` ``cancelled``; ``fine_tuning.job.evaluated`` says so. Anything else is
+    the job's own cancel (a succeeded job without an evaluation in progress is refused, as
+    OpenAI does)."""
+    job = jobs.cancel_target(session, tenant_id, job_id)
+    study = (
+        session.get(Study, job.evaluation_study_id, with_for_update=True, populate_existing=True)
+        if job.status == "succeeded" and job.evaluation_study_id
+        else None
+    )
+    if study is None or is_terminal(study):
+        return jobs.cancel_job(session, settings, tenant_id, job_id)
+    now = utcnow()
+    message = "The evaluation was cancelled by the caller; the job stays succeeded."
+    stop_study(
+        session,
+        settings,
+        study,
+        reason=message,
+        error={"code": "evaluation_cancelled", "message": message},
+        now=now,
+    )
+    announce_evaluated(session, study, now)
+    return job
 
 
 def _as_study(request: CreateJobRequest, spec: JobEvaluationSpec) -> CreateStudyRequest:

@@ -1,7 +1,7 @@
 """``fine_tuning.job.evaluated``: announced when the evaluation attached to a job ends —
-completed with its verdict, or failed with why (the job itself stays succeeded). A job that
-did not succeed announces nothing here: its own ``failed``/``cancelled`` event says so. It goes
-to the tenant's endpoints subscribed to it and to the job's own ``webhook_url``."""
+completed with its verdict, failed with why, or cancelled (the job itself stays succeeded). A
+job that did not succeed announces nothing here: its own ``failed``/``cancelled`` event says
+so. It goes to the tenant's endpoints subscribed to it and to the job's own ``webhook_url``."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ list, cancel. Routes call one function here; the request boundary commits."""
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -118,7 +119,22 @@ def cancel_study(session: Session, settings: Settings, tenant_id: str, study_id:
             f"Study {study.id} has already ended ({study.status}); it cannot be cancelled.",
             code="study_not_cancellable",
         )
-    now = utcnow()
+    stop_study(session, settings, study, reason="Cancelled by the caller", now=utcnow())
+    return study
+
+
+def stop_study(
+    session: Session,
+    settings: Settings,
+    study: Study,
+    *,
+    reason: str,
+    now: datetime,
+    error: dict[str, Any] | None = None,
+) -> None:
+    """Cancel an unfinished study's candidate jobs still going (an ended one is reported as it
+    ended) and its eval runs, then the study itself."""
+    tenant_id = study.tenant_id
     study.cancel_requested_at = now
     states = []
     for state in study.candidates:
@@ -138,5 +154,4 @@ def cancel_study(session: Session, settings: Settings, tenant_id: str, study_id:
         if run.get("run_id"):
             with suppress(InvalidRequest):  # already ended
                 cancel_run(session, settings, tenant_id, evaluation["eval_id"], run["run_id"])
-    transition(study, StudyStatus.CANCELLED, reason="Cancelled by the caller", now=now)
-    return study
+    transition(study, StudyStatus.CANCELLED, reason=reason, error=error, now=now)

@@ -18,6 +18,7 @@ class EvaluationStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # the job succeeded but the evaluation could not finish: see ``error``
     SKIPPED = "skipped"  # the job did not succeed: nothing was evaluated
+    CANCELLED = "cancelled"  # the caller cancelled it after the job succeeded
 
 
 SKIPPED_CODES = frozenset({"job_failed", "job_cancelled"})
@@ -46,6 +47,8 @@ def evaluation_status(study: Study) -> EvaluationStatus:
         return EvaluationStatus.COMPLETED
     if (study.error or {}).get("code") in SKIPPED_CODES:
         return EvaluationStatus.SKIPPED
+    if study.status == "cancelled":
+        return EvaluationStatus.CANCELLED
     return EvaluationStatus.FAILED
 
 

@@ -151,9 +151,10 @@ class JobEvaluation(BaseModel):
     """Ours, on a job created with ``evaluation``: the tuned model and each prompting baseline
     evaluated on the same held-out items once the job succeeds."""
 
-    status: Literal["pending", "running", "completed", "failed", "skipped"] = Field(
+    status: Literal["pending", "running", "completed", "failed", "skipped", "cancelled"] = Field(
         description="pending while the job trains; skipped when it did not succeed (``error`` "
-        "says why); failed when the evaluation could not finish (the job stays succeeded)"
+        "says why); failed when the evaluation could not finish (the job stays succeeded); "
+        "cancelled by POST …/cancel after the job succeeded (the job stays succeeded)"
     )
     error: dict[str, Any] | None = None
     eval_id: str | None = Field(default=None, description="GET /v1/evals/{eval_id}")

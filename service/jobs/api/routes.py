@@ -69,7 +69,9 @@ def retrieve_job(job_id: str, caller: CallerDep, session: SessionDep) -> JSONRes
 def cancel_job(
     job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    return job_object(service.cancel_job(session, settings, caller.tenant_id, job_id))
+    """OpenAI's cancel; on a succeeded job whose evaluation (ours) is still pending or running,
+    cancels the evaluation and returns the job, still succeeded."""
+    return job_object(attached.cancel_job(session, settings, caller.tenant_id, job_id))
 
 
 @router.post("/{job_id}/pause", response_model=FineTuningJob)

@@ -255,10 +255,8 @@ def list_checkpoints(
     return job, Page(rows[:limit], len(rows) > limit)
 
 
-def cancel_job(session: Session, settings: Settings, tenant_id: str | None, job_id: str) -> Job:
-    """Cancel a job (``tenant_id=None``: an admin acting for any tenant). A job not yet
-    launched is cancelled here and never reaches the provider; a launch in progress sees the
-    request before it creates anything; a launched job gets a cancel task for the provider."""
+def cancel_target(session: Session, tenant_id: str | None, job_id: str) -> Job:
+    """The job a cancel names, locked (``tenant_id=None``: any tenant's); 404 if not found."""
     repository = JobRepository(session)
     found = (
         repository.get(job_id, lock=True)
@@ -267,7 +265,14 @@ def cancel_job(session: Session, settings: Settings, tenant_id: str | None, job_
     )
     if found is None:
         raise NotFound(f"No fine-tuning job found with id '{job_id}'.", param="fine_tuning_job_id")
-    job = repository.get(found.id, lock=True) or found
+    return repository.get(found.id, lock=True) or found
+
+
+def cancel_job(session: Session, settings: Settings, tenant_id: str | None, job_id: str) -> Job:
+    """Cancel a job (``tenant_id=None``: an admin acting for any tenant). A job not yet
+    launched is cancelled here and never reaches the provider; a launch in progress sees the
+    request before it creates anything; a launched job gets a cancel task for the provider."""
+    job = cancel_target(session, tenant_id, job_id)
     if is_terminal(job.status):
         if job.status == CANCELLED:
             return job

@@ -20,6 +20,7 @@ from emulators.testing import EmulatorHandle, running_emulator
 from service.db.database import Database
 from service.db.models import CostLedgerEntry, EvalRun, Job, TenantBudget, WebhookDelivery
 from service.db.session import session_scope
+from service.errors import InvalidRequest
 from service.evals.runs.kind import EVAL_RUN
 from service.evals.runs.step import RunItemsStep
 from service.jobs.api.objects import FineTuningJob
@@ -30,6 +31,7 @@ from service.jobs.lifecycle.launch import launch_job
 from service.jobs.lifecycle.poll import poll_job
 from service.lifecycle.runner import run_step
 from service.settings import Settings
+from service.studies.attached import cancel_job as cancel_with_evaluation
 from service.studies.attached import create_job
 from service.studies.steps import run_study_step
 from service.webhooks.endpoints import create_endpoint
@@ -227,3 +229,36 @@ def test_an_evaluation_that_cannot_run_leaves_the_job_succeeded(world: World) ->
     sent = world.sent(tenant_id)
     assert [d.event_type for d in sent] == [EVALUATED]
     assert sent[0].payload["data"]["evaluation"]["status"] == "failed"
+
+
+def test_cancel_on_a_succeeded_job_cancels_its_evaluation_in_progress(world: World) -> None:
+    """OpenAI refuses to cancel a succeeded job; ours cancels the evaluation still running
+    (its eval runs too), the job stays succeeded, and the result webhook says cancelled. Once
+    nothing is left in progress, cancel is refused as OpenAI's is."""
+    job_id = world.job(labelled(16), webhook_url=JOB_URL)
+    world.train(job_id)
+    world.step(job_id)
+    assert world.load(job_id)["object"]["evaluation"]["status"] == "running"
+    with session_scope(world.database.sessions) as session:
+        tenant_id = world.load(job_id)["tenant_id"]
+        cancelled = job_object(cancel_with_evaluation(session, world.settings, tenant_id, job_id))
+    FineTuningJob.model_validate(cancelled)
+    assert cancelled["status"] == "succeeded"
+    evaluation = cancelled["evaluation"]
+    assert evaluation["status"] == "cancelled"
+    assert evaluation["error"]["code"] == "evaluation_cancelled"
+    with session_scope(world.database.sessions) as session:
+        statuses = session.scalars(select(EvalRun.status)).all()
+    assert statuses and set(statuses) == {"canceled"}
+    world.evaluate(job_id)  # a run step after the cancel samples nothing
+    world.step(job_id)
+    assert world.load(job_id)["object"]["evaluation"]["status"] == "cancelled"
+    evaluated = [d for d in world.sent(tenant_id) if d.event_type == EVALUATED]
+    assert sorted(d.url for d in evaluated) == [ENDPOINT_URL, JOB_URL]
+    assert {d.payload["data"]["evaluation"]["status"] for d in evaluated} == {"cancelled"}
+    with (
+        session_scope(world.database.sessions) as session,
+        pytest.raises(InvalidRequest) as refused,
+    ):
+        cancel_with_evaluation(session, world.settings, tenant_id, job_id)
+    assert refused.value.code == "job_not_cancellable"
