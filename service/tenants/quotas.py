@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from service.db.models import Tenant
 from service.errors import RateLimited
 from service.settings import Settings
-from service.tenants.repository import TenantRepository
+from service.tenants.repository import LockedTenant, TenantRepository
 
 
-def check_active_jobs(session: Session, settings: Settings, tenant_id: str) -> Tenant | None:
+def check_active_jobs(session: Session, settings: Settings, tenant_id: str) -> LockedTenant:
     """Before a job is created: 429 ``active_job_limit_reached`` when the tenant already has
     ``max_active_jobs_per_tenant`` unfinished jobs. The tenant row is locked first (in its own
     statement: a count in the same statement would read a snapshot taken before the lock was
     granted, and two concurrent creates could both take the last slot). Returns the locked
     tenant."""
     repository = TenantRepository(session)
-    tenant = repository.lock(tenant_id)
+    locked = repository.lock(tenant_id)
     active = repository.unfinished_jobs(tenant_id)
     limit = settings.max_active_jobs_per_tenant
     if active >= limit:
@@ -27,7 +26,7 @@ def check_active_jobs(session: Session, settings: Settings, tenant_id: str) -> T
             f"{limit}); create more when some have finished or been cancelled.",
             code="active_job_limit_reached",
         )
-    return tenant
+    return locked
 
 
 def check_active_eval_runs(settings: Settings, active_runs: int) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from providers.base import TERMINAL_STATUSES
 from service.db.models import ApiKey, Job, Tenant, TenantBudget
+
+
+@dataclass(frozen=True)
+class LockedTenant:
+    tenant: Tenant | None
+    """None: no such tenant."""
+    has_budget: bool
+    """A budget row existed when the lock was taken."""
 
 
 class TenantRepository:
@@ -57,14 +66,20 @@ class TenantRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def lock(self, tenant_id: str) -> Tenant | None:
+    def lock(self, tenant_id: str) -> LockedTenant:
         """Hold the tenant row until commit (PostgreSQL; SQLite writers are serialised). The
-        row is loaded whole: a later ``session.get(Tenant, …)`` in the transaction (the
-        credentials fallback at create) then costs no round trip."""
-        query = select(Tenant).where(Tenant.id == tenant_id)
+        row is loaded whole (a later ``session.get(Tenant, …)`` in the transaction, such as the
+        credentials fallback at create, then costs no round trip), and whether the tenant has
+        a budget row is read in the same statement: a create skips the budget check, and its
+        lock, when there is none."""
+        has_budget = exists().where(TenantBudget.tenant_id == Tenant.id)
+        query = select(Tenant, has_budget).where(Tenant.id == tenant_id)
         if self.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        return self.session.scalars(query).first()
+            query = query.with_for_update(of=Tenant)
+        row = self.session.execute(query).first()
+        if row is None:
+            return LockedTenant(None, has_budget=False)
+        return LockedTenant(row[0], has_budget=bool(row[1]))
 
     def unfinished_jobs(self, tenant_id: str) -> int:
         return (

@@ -126,8 +126,9 @@ def create_job_with_warnings(
     # them (the other order could deadlock the two). Held, so the session's (weak) identity map
     # keeps the row the lock loaded: the credentials check below reads the tenant's fallback
     # setting from it instead of the database.
-    _locked_tenant = check_active_jobs(session, settings, tenant_id)
-    costs.check_budget(session, settings, tenant_id, estimate.amount)
+    locked = check_active_jobs(session, settings, tenant_id)
+    if locked.has_budget:  # no budget row: unlimited, nothing to check or lock
+        costs.check_budget(session, settings, tenant_id, estimate.amount)
     if target.provider != "local":
         require_credentials(session, settings, tenant_id, target.provider)
     if webhook_url is not None:  # its deliveries are signed with the tenant secret
