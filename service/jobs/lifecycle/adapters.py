@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from service.credentials.service import (
     credentials_for,
     operator_credentials,
 )
+from service.db.models import Job
 from service.settings import Settings
 
 AdapterFactory = Callable[[Settings, ProviderCredentials], ProviderAdapter]
@@ -63,6 +65,23 @@ def tenant_credentials(
         return credentials_for(session, settings, tenant_id, provider)
     except CredentialsMissing as missing:
         return missing
+
+
+@dataclass(frozen=True)
+class ProviderCallPlan:
+    """One call about a launched job to its provider (cancel, pause, resume)."""
+
+    provider: str
+    provider_job_id: str
+    credentials: ProviderCredentials | CredentialsMissing
+
+
+def provider_call_plan(session: Session, settings: Settings, job: Job) -> ProviderCallPlan | None:
+    """The plan for a call about ``job`` (None: it has no provider job yet)."""
+    if job.provider_job_id is None:
+        return None
+    credentials = tenant_credentials(session, settings, job.tenant_id, job.provider)
+    return ProviderCallPlan(job.provider, job.provider_job_id, credentials)
 
 
 def build_adapter(

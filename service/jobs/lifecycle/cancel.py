@@ -11,11 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import ProviderJob
 from providers.errors import ProviderPermanentError
-from service.credentials.service import CredentialsMissing, ProviderCredentials
 from service.db.models import Job
 from service.db.types import utcnow
 from service.jobs.lifecycle import steps
-from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
+from service.jobs.lifecycle.adapters import (
+    AdapterFactory,
+    ProviderCallPlan,
+    build_adapter,
+    provider_call_plan,
+)
 from service.jobs.lifecycle.adopt import apply_provider_job
 from service.jobs.lifecycle.kind import CANCEL_TASK, JOB, next_task
 from service.lifecycle.kind import StepContext, StepRetry
@@ -24,13 +28,6 @@ from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CancelPlan:
-    provider: str
-    provider_job_id: str
-    credentials: ProviderCredentials | CredentialsMissing
 
 
 def cancel_job(
@@ -51,13 +48,10 @@ class CancelStep:
     def wanted(self, job: Job) -> bool:
         return next_task(job) == CANCEL_TASK
 
-    def begin(self, ctx: StepContext, session: Session, job: Job) -> CancelPlan | None:
-        if job.provider_job_id is None or not self.wanted(job):
-            return None
-        credentials = tenant_credentials(session, ctx.settings, job.tenant_id, job.provider)
-        return CancelPlan(job.provider, job.provider_job_id, credentials)
+    def begin(self, ctx: StepContext, session: Session, job: Job) -> ProviderCallPlan | None:
+        return provider_call_plan(session, ctx.settings, job) if self.wanted(job) else None
 
-    def act(self, ctx: StepContext, plan: CancelPlan) -> ProviderJob | None:
+    def act(self, ctx: StepContext, plan: ProviderCallPlan) -> ProviderJob | None:
         adapter = build_adapter(self.adapter_factory, ctx.settings, plan.credentials)
         try:
             with time_provider_call(plan.provider, "cancel_job"):

@@ -18,11 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import ProviderAdapter, ProviderJob
 from providers.errors import ProviderPermanentError
-from service.credentials.service import CredentialsMissing, ProviderCredentials
 from service.db.models import Job
 from service.db.types import utcnow
 from service.jobs.lifecycle import steps
-from service.jobs.lifecycle.adapters import AdapterFactory, build_adapter, tenant_credentials
+from service.jobs.lifecycle.adapters import (
+    AdapterFactory,
+    ProviderCallPlan,
+    build_adapter,
+    provider_call_plan,
+)
 from service.jobs.lifecycle.adopt import apply_provider_job
 from service.jobs.lifecycle.kind import JOB, PAUSE_TASK, RESUME_TASK, next_task
 from service.jobs.transitions import PAUSED, RUNNING, transition
@@ -32,13 +36,6 @@ from service.observability.metrics import time_provider_call
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProviderCallPlan:
-    provider: str
-    provider_job_id: str
-    credentials: ProviderCredentials | CredentialsMissing
 
 
 @dataclass(frozen=True)
@@ -70,10 +67,7 @@ class PauseStep:
         return next_task(job) == self.task
 
     def begin(self, ctx: StepContext, session: Session, job: Job) -> ProviderCallPlan | None:
-        if job.provider_job_id is None or not self.wanted(job):
-            return None
-        credentials = tenant_credentials(session, ctx.settings, job.tenant_id, job.provider)
-        return ProviderCallPlan(job.provider, job.provider_job_id, credentials)
+        return provider_call_plan(session, ctx.settings, job) if self.wanted(job) else None
 
     def act(self, ctx: StepContext, plan: ProviderCallPlan) -> ProviderJob | Refused:
         adapter = build_adapter(self.adapter_factory, ctx.settings, plan.credentials)
