@@ -40,9 +40,34 @@ def load_spec(path: Path) -> dict[str, Any]:
         raise StudyError(
             f"{path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
         ) from None
+    except RecursionError:
+        raise StudyError(f"{path} nests too deep to read") from None
     if not isinstance(spec, dict):
         raise StudyError(f"{path} must hold one object (the study's fields)")
+    if _expanded_size(spec) > MAX_SPEC_VALUES:
+        # YAML aliases can make a small file a huge (or, pointing at themselves, endless) body
+        raise StudyError(
+            f"{path} expands to more than {MAX_SPEC_VALUES} values (YAML aliases?): "
+            "write the study's fields out plainly"
+        )
     return spec
+
+
+MAX_SPEC_VALUES = 100_000
+
+
+def _expanded_size(value: Any) -> int:
+    """Values in ``value`` as JSON would write them out (an alias counts each time it is
+    used), counted without recursion; stops past ``MAX_SPEC_VALUES``."""
+    count, stack = 0, [value]
+    while stack and count <= MAX_SPEC_VALUES:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from tests.live import live_api
 from tests.service.evals.criteria import IDEAL_EXACT
 from tests.service.jobs.helpers import chat_lines, jsonl, make_file
 from tuneforge_cli.main import app
-from tuneforge_cli.study import leaderboard
+from tuneforge_cli.study import StudyError, leaderboard, load_spec
 
 
 @pytest.fixture()
@@ -120,3 +120,27 @@ def test_following_a_study_that_does_not_move_gives_up_at_the_timeout(
     args = ["study", "run", str(spec), "--url", url, "--api-key", key]
     result = CliRunner().invoke(app, [*args, "--interval", "0.1", "--timeout", "1"])
     assert result.exit_code == 1 and "still queued at the timeout" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("a: &a [*a]\n", "expands to more than"),  # an alias inside itself: endless
+        (
+            'a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
+            + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)),
+            "expands to more than",  # a kilobyte of aliases, 10^9 values as the JSON body
+        ),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deep"),
+    ],
+    ids=["self-alias", "alias-bomb", "deep"],
+)
+def test_a_spec_that_cannot_become_a_request_body_is_refused_at_load(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    """Each was a traceback: ValueError (circular reference) when the body was encoded,
+    RecursionError in the YAML parser; the alias bomb would have been encoded whole."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text)
+    with pytest.raises(StudyError, match=reason):
+        load_spec(spec)
