@@ -118,6 +118,35 @@ def check_template(
             raise InvalidRequest(f"{param}: {problem}.", param=param, code="invalid_template")
 
 
+def check_message_list_reference(reference: str, param: str, item_schema: dict[str, Any]) -> None:
+    """An ``item_reference`` names the list of messages to send: one whose schema says it is
+    something else (a string, an object) would fail every row at sampling, after the run
+    started."""
+    refs = references("{{" + reference + "}}")
+    schema: Any = item_schema
+    for step in refs[0].steps if refs else []:
+        if not isinstance(schema, dict):
+            return
+        if isinstance(step, int):
+            schema = schema.get("items")
+            continue
+        properties = schema.get("properties")
+        schema = properties.get(step) if isinstance(properties, dict) else None
+    declared = schema.get("type") if isinstance(schema, dict) else None
+    if (
+        declared is None
+        or declared == "array"
+        or (isinstance(declared, list) and "array" in declared)
+    ):
+        return
+    raise InvalidRequest(
+        f"{param}: '{reference}' is a {declared} in the item_schema; an item_reference names "
+        "the row's list of messages (an array).",
+        param=param,
+        code="invalid_template",
+    )
+
+
 def _missing(ref: Reference, item_schema: dict[str, Any]) -> str | None:
     if ref.namespace == "sample":
         first = ref.steps[0] if ref.steps else None

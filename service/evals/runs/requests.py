@@ -10,7 +10,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictStr
 
 from service.errors import InvalidRequest
 from service.evals.graders.specs import InputMessage
-from service.evals.graders.validate import check_template
+from service.evals.graders.validate import check_message_list_reference, check_template
 from service.evals.runs.items import SamplingPlan
 from service.evals.schemas import Metadata
 
@@ -149,6 +149,9 @@ def sampling_plan(
             "data_source.input_messages.item_reference",
             item_schema,
             sample=False,
+        )
+        check_message_list_reference(
+            reference, "data_source.input_messages.item_reference", item_schema
         )
         return SamplingPlan(item_reference=reference, **common)
     template: list[dict[str, Any]] = []

@@ -76,6 +76,11 @@ def test_an_item_reference_names_the_messages_of_each_row() -> None:
     missing = {"type": "item_reference", "item_reference": "item.history"}
     error = refused(completions(model="m", input_messages=missing))
     assert error.param == "data_source.input_messages.item_reference"
+    # a string is no list of messages: every row errored once the run had started
+    text = {"type": "item_reference", "item_reference": "item.country"}
+    error = refused(completions(model="m", input_messages=text))
+    assert error.param == "data_source.input_messages.item_reference"
+    assert "string" in error.message and "array" in error.message
 
 
 def test_prompts_may_name_item_fields_the_schema_has_and_never_the_sample() -> None:
