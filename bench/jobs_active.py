@@ -25,7 +25,7 @@ Pushed and surprise ends come at random moments over ``--spread-s`` (30 s: 100 e
 about the end rate of 10,000 jobs that run an hour; 0 ends them all at once, a burst).
 
     python bench/jobs_active.py [--jobs 10000] [--seconds 240] [--sample 100]
-                                [--finish estimated|pushed|surprise] [--page-size 100]
+                                [--finish estimated|pushed|surprise] [--page-size N]
                                 [--no-sweep] [--spread-s 30]
 
 Jobs are inserted already launched (``running``, a provider job in the emulator running with
@@ -298,7 +298,9 @@ def main() -> None:
     parser.add_argument(
         "--finish", choices=["estimated", "pushed", "surprise"], default="estimated"
     )
-    parser.add_argument("--page-size", type=int, default=100, help="the sweep's list page")
+    parser.add_argument(
+        "--page-size", type=int, default=None, help="the sweep's list page (default: settings')"
+    )
     parser.add_argument("--no-sweep", action="store_true", help="per-job polls, as before")
     parser.add_argument(
         "--spread-s", type=float, default=30.0, help="pushed/surprise ends spread over this"
@@ -345,7 +347,8 @@ def main() -> None:
             for name in FAST_TEST_OVERRIDES:
                 processes.env.pop(name)  # default poll and reconcile settings
             processes.env["TUNEFORGE_SWEEP_ENABLED"] = str(not args.no_sweep).lower()
-            processes.env["TUNEFORGE_SWEEP_PAGE_SIZE"] = str(args.page_size)
+            if args.page_size is not None:
+                processes.env["TUNEFORGE_SWEEP_PAGE_SIZE"] = str(args.page_size)
             if args.finish == "pushed":
                 secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
                 processes.env["TUNEFORGE_OPENAI_WEBHOOK_SECRET"] = secret
@@ -464,7 +467,8 @@ def run(
     calls_end = emulator.requests_by_endpoint()
     done = finished_at(database, list(sample))
     rounds, pages, interval = sweep_rounds(database)
-    mode = "per-job polls" if args.no_sweep else f"sweep, pages of {args.page_size}"
+    asked = args.page_size or "the default size"
+    mode = "per-job polls" if args.no_sweep else f"sweep, pages of {asked}"
     print(
         f"measured for {seconds:.0f}s with one worker ({args.concurrency} processes), "
         f"{len(provider_ids)} jobs, {mode}, sample ends: {args.finish}"

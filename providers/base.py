@@ -322,6 +322,9 @@ class ProviderAdapter(abc.ABC):
     """Whether ``list_jobs`` works here (readable without building the adapter)."""
     max_list_page: ClassVar[int] = 100
     """The largest ``limit`` the provider's list takes."""
+    default_list_page: ClassVar[int] = 100
+    """The page a sweep asks for unless configured: the provider's documented maximum, or 100
+    where none is documented."""
 
     @abc.abstractmethod
     def __init__(self, config: ProviderConfig) -> None:

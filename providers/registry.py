@@ -21,6 +21,10 @@ def max_list_page(name: str) -> int:
     return adapter_class(name).max_list_page
 
 
+def default_list_page(name: str) -> int:
+    return adapter_class(name).default_list_page
+
+
 def adapter_class(name: str) -> type[ProviderAdapter]:
     if name == "openai":
         from providers.adapters.openai_adapter import OpenAIAdapter

@@ -73,7 +73,8 @@ NEWEST_FIRST = "createTime desc"
 class FireworksAdapter(ProviderAdapter):
     name = "fireworks"
     lists_jobs = True
-    max_list_page = 200
+    max_list_page = 200  # documented: "The maximum page_size is 200"
+    default_list_page = 200
 
     def __init__(self, config: ProviderConfig) -> None:
         if not config.account_id:

@@ -38,7 +38,9 @@ def _ts(value: int | None) -> datetime | None:
 class OpenAIAdapter(ProviderAdapter):
     name = "openai"
     lists_jobs = True
-    max_list_page = 1000  # undocumented for fine-tuning jobs (files take 10,000): settings decide
+    # OpenAI documents no maximum `limit` for its job list (the API reference and the SDK give
+    # only the default, 20): a sweep asks 100 unless configured, up to 1000.
+    max_list_page = 1000
 
     def __init__(self, config: ProviderConfig) -> None:
         self.client = openai.OpenAI(

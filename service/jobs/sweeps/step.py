@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import ProviderJob, RateLimit
 from providers.errors import ProviderPermanentError
-from providers.registry import lists_jobs, max_list_page
+from providers.registry import default_list_page, lists_jobs, max_list_page
 from service import outbox
 from service.credentials.service import (
     CredentialsMissing,
@@ -125,7 +125,8 @@ class SweepStep:
                 credentials = credentials_for(session, settings, sweep.tenant_id, sweep.provider)
             except CredentialsMissing as missing:
                 credentials = missing
-        page_size = min(settings.sweep_page_size, max_list_page(sweep.provider))
+        wanted = settings.sweep_page_size or default_list_page(sweep.provider)
+        page_size = min(wanted, max_list_page(sweep.provider))
         if page_size >= _refused_pages.get(sweep.id, page_size + 1):
             page_size = min(page_size, SAFE_PAGE)
         return SweepPlan(
