@@ -14,5 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 {
   echo "# Exact versions of every dependency, used by scripts/setup.sh (pip -c)."
   echo "# Refreshed on purpose with scripts/lock.sh, then checked with make test."
-  "$tmp/venv/bin/pip" freeze --exclude-editable | grep -v '^tuneforge' | sed 's/^torch==2.13.0+cpu$/torch==2.13.0/'
+  # --all keeps setuptools, which torch requires at run time (plain freeze leaves it out)
+  "$tmp/venv/bin/pip" freeze --all --exclude-editable | grep -v -e '^tuneforge' -e '^pip==' \
+    | sed 's/^torch==2.13.0+cpu$/torch==2.13.0/'
 } > constraints.txt

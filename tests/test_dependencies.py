@@ -7,8 +7,10 @@ import ast
 import re
 import sys
 import tomllib
-from importlib.metadata import packages_distributions
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("service", "workers", "providers", "emulators", "local_gpu", "tuneforge_cli")
@@ -72,3 +74,41 @@ def _imported_modules_of(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
     return found
+
+
+def _pinned() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("==", 1)
+            pins[_normalise(name.split("[")[0])] = version.strip()
+    return pins
+
+
+def test_constraints_pin_every_package_an_install_resolves() -> None:
+    """scripts/setup.sh and the Dockerfile install with ``-c constraints.txt``; a package the
+    install pulls in (directly or through another) that the file does not name is resolved to
+    whatever is newest that day."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    wanted = [*project["dependencies"], *extras["local"], *extras["dev"]]
+    pins = _pinned()
+    todo = [Requirement(text) for text in wanted]
+    seen: set[str] = set()
+    unpinned = set()
+    while todo:
+        requirement = todo.pop()
+        name = _normalise(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name not in pins:
+            unpinned.add(name)
+            continue
+        requested = {"", *requirement.extras}
+        for text in distribution(name).requires or []:
+            child = Requirement(text)
+            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in requested):
+                todo.append(child)
+    assert unpinned == set()
+    assert len(seen) > 100  # the walk reached the transitive closure
