@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Eval
+from service.errors import UnknownCursor
 
 Order = Literal["asc", "desc"]
 OrderBy = Literal["created_at", "updated_at"]
@@ -37,8 +38,10 @@ class EvalRepository:
         """Ordered by ``order_by`` then id; ``after`` is the last id of the previous page."""
         column = Eval.created_at if order_by == "created_at" else Eval.updated_at
         query = select(Eval).where(Eval.tenant_id == tenant_id)
-        anchor = self.get_for_tenant(tenant_id, after) if after else None
-        if anchor is not None:
+        if after is not None:
+            anchor = self.get_for_tenant(tenant_id, after)
+            if anchor is None:
+                raise UnknownCursor(after)
             value = getattr(anchor, order_by)
             if order == "asc":
                 query = query.where(or_(column > value, (column == value) & (Eval.id > anchor.id)))

@@ -134,6 +134,8 @@ def test_usage_refuses_dates_out_of_range(client: TestClient, key: str, value: s
         "/v1/fine_tuning/jobs?after=ftjob-nope",
         "/v1/files?after=file-nope",
         "/v1/webhook_deliveries?after=msg_nope",
+        "/v1/evals?after=eval_nope",
+        "/v1/fine_tuning/studies?after=study_nope",
     ],
 )
 def test_unknown_cursors_are_400_not_page_one(client: TestClient, key: str, path: str) -> None:

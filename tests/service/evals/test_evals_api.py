@@ -92,6 +92,9 @@ def test_sdk_errors_are_bad_requests_naming_the_field(sdk: openai.OpenAI) -> Non
         sdk.evals.create(data_source_config=CONFIG, testing_criteria=bad)
     assert caught.value.param == "testing_criteria[0].reference"
     assert "expected" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as cursor:
+        sdk.evals.list(after="eval_nope")
+    assert (cursor.value.code, cursor.value.param) == ("invalid_cursor", "after")
 
 
 @pytest.fixture()
@@ -110,6 +113,16 @@ def _error(response: Any) -> dict[str, Any]:
     assert response.status_code == 400, response.text
     error: dict[str, Any] = response.json()["error"]
     return error
+
+
+def test_another_tenants_eval_is_no_cursor(
+    client: TestClient, key: str, db_session: Session
+) -> None:
+    theirs = _create(client, key).json()["id"]
+    mine = make_key(db_session, make_tenant(db_session))
+    db_session.commit()
+    error = _error(client.get("/v1/evals", params={"after": theirs}, headers=auth(mine)))
+    assert (error["code"], error["param"]) == ("invalid_cursor", "after")
 
 
 @pytest.mark.parametrize("kind", ["logs", "stored_completions"])
