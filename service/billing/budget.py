@@ -1,10 +1,11 @@
 """Monthly budgets: a job whose estimate would exceed what is left is refused before launch.
 
 What counts as spent this month (UTC calendar month): every ledger entry booked this month
-in the budget's currency, plus the estimates of the tenant's jobs that are still active
-(``validating_files``/``queued``/``running``), whenever they were created — they will be
-booked when they finish, and counting them stops many jobs started at once from together
-overshooting the budget. The check locks the tenant's budget row (PostgreSQL), so two
+in the budget's currency, plus what is committed: the estimates of the tenant's jobs and eval
+runs that are still active, whenever they were created — they will be booked when they
+finish — and the quotes of its unfinished studies (a job's evaluation included) that no job or
+run holds yet. Counting them stops many creates at once from together overshooting the
+budget. The check locks the tenant's budget row (PostgreSQL), so two
 creates of one tenant are checked one after the other."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class BudgetStatus:
     monthly_limit: Decimal
     currency: str
     booked: Decimal  # ledger entries this month
-    committed: Decimal  # estimates of still-active jobs
+    committed: Decimal  # active jobs' and runs' estimates, unfinished studies' unspent quotes
     period_start: datetime
     period_end: datetime
 
@@ -64,9 +65,11 @@ def budget_status(
     now: datetime,
     *,
     exclude_job_id: str | None = None,
+    exclude_study_id: str | None = None,
     lock: bool = False,
 ) -> BudgetStatus | None:
-    """None when the tenant has no budget (unlimited)."""
+    """None when the tenant has no budget (unlimited). ``exclude_study_id``: a study
+    launching its jobs or eval runs, whose quote these take over."""
     repo = LedgerRepository(session)
     budget = repo.budget_for_update(tenant_id) if lock else repo.budget_of(tenant_id)
     if budget is None:
@@ -76,7 +79,8 @@ def budget_status(
         monthly_limit=budget.monthly_limit,
         currency=budget.currency,
         booked=repo.booked_between(tenant_id, budget.currency, start, end),
-        committed=repo.active_estimates(tenant_id, exclude_job_id),
+        committed=repo.active_estimates(tenant_id, exclude_job_id)
+        + repo.unspent_study_quotes(tenant_id, exclude_study_id),
         period_start=start,
         period_end=end,
     )
@@ -89,12 +93,21 @@ def ensure_within_budget(
     now: datetime,
     *,
     exclude_job_id: str | None = None,
+    exclude_study_id: str | None = None,
 ) -> None:
     """Raises ``BudgetExceeded`` (HTTP 400, code ``budget_exceeded``) when ``estimate`` is more
     than what is left of the tenant's monthly budget. Call it before the new job's row is
     flushed, or pass its id as ``exclude_job_id`` so its own estimate is not counted twice.
-    An unknown estimate (None) passes while something is left. No budget: always passes."""
-    status = budget_status(session, tenant_id, now, exclude_job_id=exclude_job_id, lock=True)
+    An unknown estimate (None) passes while something is left. No budget: always passes.
+    ``exclude_study_id``: the study whose quote already holds this spend (it launches it)."""
+    status = budget_status(
+        session,
+        tenant_id,
+        now,
+        exclude_job_id=exclude_job_id,
+        exclude_study_id=exclude_study_id,
+        lock=True,
+    )
     if status is None:
         return
     remaining = status.remaining
@@ -105,7 +118,8 @@ def ensure_within_budget(
     raise BudgetExceeded(
         f"This job's estimated cost ({shown}) exceeds what is left of the monthly budget: "
         f"{max(remaining, Decimal(0))} of {status.monthly_limit} {status.currency} "
-        f"({status.booked} booked this month, {status.committed} committed by active jobs).",
+        f"({status.booked} booked this month, {status.committed} committed by active jobs, eval "
+        f"runs and studies).",
         param="budget",
         extra={
             "budget": status.to_dict(),

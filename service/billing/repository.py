@@ -10,10 +10,14 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from providers.base import JobStatus
-from service.db.models import CostLedgerEntry, EvalRun, Job, TenantBudget
+from service.db.models import CostLedgerEntry, EvalRun, Job, Study, TenantBudget
 
 ACTIVE_STATUSES = tuple(s for s in JobStatus if not s.is_terminal)
 ACTIVE_RUN_STATUSES = ("queued", "in_progress")
+QUOTING_STUDY_STATUSES = ("queued", "training")
+"""Studies whose quote is not yet held by jobs and eval runs: queued (nothing launched) and
+training (the jobs exist; the eval runs do not yet). ``service.studies.schemas.StudyStatus``'s
+values, spelt here so billing does not import the studies domain."""
 
 GroupKey = ColumnElement[Any] | InstrumentedAttribute[str]
 
@@ -75,6 +79,26 @@ class LedgerRepository:
         return (total if isinstance(total, Decimal) else Decimal(0)) + (
             runs if isinstance(runs, Decimal) else Decimal(0)
         )
+
+    def unspent_study_quotes(self, tenant_id: str, exclude_study_id: str | None = None) -> Decimal:
+        """What the tenant's unfinished studies (a job's attached evaluation included) have
+        been quoted that no job or eval run holds yet: a queued study's whole quote (its jobs
+        are not launched); a training one's parts other than training (its evaluation and
+        judge calls; the jobs count their own estimates). Once evaluating, its eval runs count
+        their own estimates. ``exclude_study_id``: the study launching its own jobs or runs."""
+        query = select(Study.id, Study.status, Study.quote).where(
+            Study.tenant_id == tenant_id, Study.status.in_(QUOTING_STUDY_STATUSES)
+        )
+        if exclude_study_id is not None:
+            query = query.where(Study.id != exclude_study_id)
+        total = Decimal(0)
+        for _, status, quote in self.session.execute(query):
+            for part in (quote or {}).get("parts", []):
+                amount = part.get("amount")
+                if amount is None or (part.get("kind") == "training" and status != "queued"):
+                    continue
+                total += Decimal(str(amount))
+        return total
 
     def usage_rows(
         self,

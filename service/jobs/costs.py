@@ -44,10 +44,18 @@ def estimate_cost(
 
 
 def check_budget(
-    session: Session, settings: Settings, tenant_id: str, estimate: Decimal | None
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    estimate: Decimal | None,
+    *,
+    quoted_by_study: str | None = None,
 ) -> None:
-    """Raises ``budget_exceeded`` (400) when ``estimate`` exceeds what is left this month."""
-    billing.ensure_within_budget(session, tenant_id, estimate, utcnow())
+    """Raises ``budget_exceeded`` (400) when ``estimate`` exceeds what is left this month
+    (``quoted_by_study``: the study launching this job, whose quote held it until now)."""
+    billing.ensure_within_budget(
+        session, tenant_id, estimate, utcnow(), exclude_study_id=quoted_by_study
+    )
 
 
 def book_final_cost(

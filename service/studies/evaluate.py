@@ -62,7 +62,9 @@ def _run(
     )
     try:
         with session.begin_nested():
-            run = create_run(session, settings, study.tenant_id, eval_id, body)
+            run = create_run(
+                session, settings, study.tenant_id, eval_id, body, quoted_by_study=study.id
+            )
     except TuneforgeError as exc:
         return None, exc.message
     return run.id, None

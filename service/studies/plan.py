@@ -424,7 +424,7 @@ def _check_budgets(
         raise BudgetExceeded(
             f"This {subject} is quoted at {total} {status.currency}, more than what is left of the "
             f"monthly budget: {max(status.remaining, Decimal(0))} of {status.monthly_limit} "
-            f"({status.booked} booked, {status.committed} committed by active jobs): {summary}.",
+            f"({status.booked} booked, {status.committed} committed by active work): {summary}.",
             param="budget",
             extra={"total": format(total, "f"), "parts": parts, "budget": status.to_dict()},
         )

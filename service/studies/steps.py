@@ -104,7 +104,14 @@ def _launch(
     )
     try:
         with session.begin_nested():
-            job = create_job(session, settings, study.tenant_id, request, today=now.date())
+            job = create_job(
+                session,
+                settings,
+                study.tenant_id,
+                request,
+                today=now.date(),
+                quoted_by_study=study.id,
+            )
     except TuneforgeError as exc:
         add_event(
             study,

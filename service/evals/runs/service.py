@@ -32,8 +32,15 @@ from service.tenants.repository import TenantRepository
 
 
 def create_run(
-    session: Session, settings: Settings, tenant_id: str, eval_id: str, body: CreateRunRequest
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    eval_id: str,
+    body: CreateRunRequest,
+    *,
+    quoted_by_study: str | None = None,
 ) -> EvalRun:
+    """``quoted_by_study``: the study starting this run, whose quote held its cost until now."""
     evaluation = get_eval(session, tenant_id, eval_id)
     item_schema = item_schema_of(evaluation.data_source_config)
     source = body.data_source
@@ -57,7 +64,9 @@ def create_run(
     check_active_eval_runs(settings, repository.active_count(tenant_id))
     now = utcnow()
     try:
-        ensure_within_budget(session, tenant_id, estimate.total, now)
+        ensure_within_budget(
+            session, tenant_id, estimate.total, now, exclude_study_id=quoted_by_study
+        )
     except BudgetExceeded as exc:
         raise BudgetExceeded(
             exc.message.replace("This job's estimated cost", "This eval run's estimated cost")

@@ -61,8 +61,11 @@ def create_job(
     request: CreateJobRequest,
     *,
     today: date | None = None,
+    quoted_by_study: str | None = None,
 ) -> Job:
-    return create_job_with_warnings(session, settings, tenant_id, request, today=today).job
+    return create_job_with_warnings(
+        session, settings, tenant_id, request, today=today, quoted_by_study=quoted_by_study
+    ).job
 
 
 def create_job_with_warnings(
@@ -72,9 +75,11 @@ def create_job_with_warnings(
     request: CreateJobRequest,
     *,
     today: date | None = None,
+    quoted_by_study: str | None = None,
 ) -> CreatedJob:
     """Checked before anything is queued; ``today`` (default: the UTC date) decides what a
-    closing provider still takes."""
+    closing provider still takes; ``quoted_by_study``: the study launching it (its quote held
+    the job's cost until now, so it is not counted twice)."""
     day = today or utcnow().date()
     unused = request.method.unused_body() if request.method is not None else None
     if unused is not None:
@@ -128,7 +133,9 @@ def create_job_with_warnings(
     # setting from it instead of the database.
     locked = check_active_jobs(session, settings, tenant_id)
     if locked.has_budget:  # no budget row: unlimited, nothing to check or lock
-        costs.check_budget(session, settings, tenant_id, estimate.amount)
+        costs.check_budget(
+            session, settings, tenant_id, estimate.amount, quoted_by_study=quoted_by_study
+        )
     if target.provider != "local":
         require_credentials(session, settings, tenant_id, target.provider)
     if webhook_url is not None:  # its deliveries are signed with the tenant secret

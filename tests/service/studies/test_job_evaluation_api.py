@@ -137,6 +137,35 @@ def test_the_evaluation_counts_against_the_tenants_budget_before_anything_is_spe
     assert client.post(URL, json=body, headers=headers).status_code == 200
 
 
+def test_a_pending_evaluations_quote_is_committed_so_two_creates_cannot_overspend(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    """Between create and run, the evaluation's quote is held in the budget's ``committed``
+    beside the job's training estimate: a budget that holds one job with its evaluation and a
+    half, and the training of the second besides, refuses the second."""
+    tenant_id, headers, file_id = _setup(db_session, settings)
+    first = client.post(URL, json=_body(file_id), headers=headers)
+    assert first.status_code == 200, first.text
+    quote = first.json()["evaluation"]["quote"]
+    total = Decimal(quote["total"]["amount"])
+    evaluation = sum(
+        (Decimal(p["amount"]) for p in quote["parts"] if p["kind"] == "evaluation"), Decimal(0)
+    )
+    assert 0 < evaluation < total
+    # without the evaluation held, what is left (limit - training) would fit the second whole
+    limit = 2 * total - evaluation / 2
+    db_session.add(TenantBudget(tenant_id=tenant_id, monthly_limit=limit))
+    db_session.commit()
+    budget = client.get("/v1/budget", headers=headers).json()
+    assert Decimal(budget["committed"]) == total
+    second = client.post(URL, json=_body(file_id), headers=headers)
+    assert second.status_code == 400, second.text
+    error = second.json()["error"]
+    assert error["code"] == "budget_exceeded"
+    assert Decimal(error["budget"]["committed"]) == total
+    assert _counts(db_session, tenant_id) == (1, 1)
+
+
 @pytest.mark.parametrize(
     ("evaluation", "param"),
     [

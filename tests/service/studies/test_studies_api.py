@@ -257,6 +257,26 @@ def test_a_study_over_the_tenants_monthly_budget_is_refused(
     assert _counts(db_session, tenant.id) == (0, 0)
 
 
+def test_a_queued_studys_quote_is_committed_so_two_creates_cannot_overspend(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    """A study not yet launched holds its whole quote in the budget's ``committed``: two
+    studies that each fit the tenant's budget but not together, the second is refused."""
+    tenant, headers, file_id = _setup(db_session, settings)
+    first = client.post(URL, json=_body(file_id), headers=headers)
+    assert first.status_code == 200, first.text
+    total = Decimal(first.json()["quote"]["total"]["amount"])
+    db_session.add(TenantBudget(tenant_id=tenant.id, monthly_limit=total * 3 / 2))
+    db_session.commit()
+    assert Decimal(client.get("/v1/budget", headers=headers).json()["committed"]) == total
+    second = client.post(URL, json=_body(file_id), headers=headers)
+    assert second.status_code == 400, second.text
+    error = second.json()["error"]
+    assert error["code"] == "budget_exceeded" and "monthly budget" in error["message"]
+    assert Decimal(error["budget"]["committed"]) == total
+    assert _counts(db_session, tenant.id) == (0, 1)
+
+
 @pytest.mark.parametrize(
     ("changes", "param", "code"),
     [

@@ -11,9 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from service.billing.budget import budget_status
 from service.db.database import Database
-from service.db.models import Job, Study
+from service.db.models import Job, Study, TenantBudget
 from service.db.session import session_scope
+from service.db.types import utcnow
 from service.jobs.api.service import cancel_job
 from service.settings import Settings
 from service.studies.schemas import CreateStudyRequest
@@ -127,3 +129,27 @@ def test_evaluation_never_starts_when_training_spent_the_budget(
     assert study.status == "failed" and study.evaluation is None
     assert study.error is not None and study.error["code"] == "budget_exceeded"
     assert "49.999999" in study.error["message"]
+
+
+def test_a_study_that_fills_the_budget_launches_its_candidates_without_counting_them_twice(
+    settings: Settings, committed_db: Database
+) -> None:
+    """The study's quote is committed from its create; at launch the jobs take over the
+    training parts (their estimates), so a budget exactly the quote still launches them all
+    and commits the same total (the evaluation's parts until its runs exist)."""
+    study_id = _study(
+        committed_db, settings, [{"model": "gpt-4o-mini-2024-07-18"}, {"model": LLAMA}]
+    )
+    with session_scope(committed_db.sessions) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        total = Decimal(study.quote["total"]["amount"])
+        session.add(TenantBudget(tenant_id=study.tenant_id, monthly_limit=total))
+    run_study_step(committed_db.sessions, settings, study_id)
+    study, jobs = _load(committed_db, study_id)
+    assert study.status == "training"
+    assert [c["status"] for c in study.candidates] != ["refused", "refused"]
+    assert all(c.get("job_id") for c in study.candidates) and len(jobs) == 2
+    with session_scope(committed_db.sessions) as session:
+        status = budget_status(session, study.tenant_id, utcnow())
+        assert status is not None and status.committed == total
