@@ -12,6 +12,7 @@ poll of its own instead (the poll step classifies its errors)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,8 @@ from service.jobs.sweeps.compare import Watched
 from service.lifecycle import leases
 from service.observability.metrics import time_provider_call
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_PER_ROUND = 200
 """Status changes a round fetches details for itself; more wait for their own prompt polls."""
@@ -103,11 +106,17 @@ class DetailPool:
         return outcomes
 
     def _one(self, watched: Watched, found: ProviderJob) -> tuple[Watched, bool]:
-        detail = fetch_one(self.sessions, self.adapter, watched, found)
-        if detail is None:
+        try:
+            detail = fetch_one(self.sessions, self.adapter, watched, found)
+            if detail is None:
+                return watched, False
+            with self._write, session_scope(self.sessions) as session:
+                return watched, apply(session, self.settings, detail)
+        except Exception:
+            # One job's trouble (a deadlock, a bug) is its own poll's to report; the round
+            # and the other jobs' ends go on.
+            log.exception("sweep: folding in job %s failed; its own poll follows", watched.id)
             return watched, False
-        with self._write, session_scope(self.sessions) as session:
-            return watched, apply(session, self.settings, detail)
 
 
 def _sqlite(sessions: sessionmaker[Session]) -> bool:

@@ -310,3 +310,30 @@ def test_a_closer_estimate_brings_that_jobs_poll_forward_without_a_detail_fetch(
     old = before_polls[moving]
     assert old is not None and due < old
     assert all(jobs[j].next_poll_at == before_polls[j] for j in fleet.job_ids if j != moving)
+
+
+def test_a_job_that_fails_to_fold_in_leaves_the_round_and_the_other_ends_alone(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _round(fleet)
+    broken, fine = fleet.job_ids[2], fleet.job_ids[1]
+    for job_id in (broken, fine):
+        fleet.emulator.advance(_jobs(fleet)[job_id].provider_job_id or "")
+    apply = details.apply
+
+    def apply_or_fail(session: Session, settings: Settings, detail: details.Detail) -> bool:
+        if detail.watched.id == broken:
+            raise RuntimeError("deadlock detected")  # as a database error would
+        return apply(session, settings, detail)
+
+    monkeypatch.setattr(details, "apply", apply_or_fail)
+    _round(fleet)
+    assert _sweep(fleet).failures == 0  # the round itself went through
+    jobs = _jobs(fleet)
+    assert jobs[fine].status == "succeeded"
+    assert jobs[broken].status == "validating_files"
+    due = jobs[broken].next_poll_at
+    assert due is not None and due <= utcnow()  # its own poll, at once
+    monkeypatch.setattr(details, "apply", apply)
+    poll_job(fleet.database.sessions, fleet.settings, broken, adapter_for)
+    assert _jobs(fleet)[broken].status == "succeeded"
