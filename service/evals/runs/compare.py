@@ -11,8 +11,8 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from service.db.models import EvalRunOutputItem
-from service.errors import InvalidRequest
+from service.db.models import EvalRun, EvalRunOutputItem
+from service.errors import InvalidRequest, NotFound
 from service.evals.runs.repository import RunRepository
 from service.evals.runs.service import get_run
 from service.evals.service import get_eval
@@ -114,12 +114,18 @@ def _graded(items: list[EvalRunOutputItem]) -> dict[int, EvalRunOutputItem]:
     return {item.datasource_item_id: item for item in items if item.status != "error"}
 
 
+def _named_run(session: Session, tenant_id: str, eval_id: str, run_id: str) -> EvalRun:
+    try:
+        return get_run(session, tenant_id, eval_id, run_id)
+    except NotFound as exc:  # it names run_id, a path parameter /compare does not have
+        raise NotFound(exc.message, param="runs") from None
+
+
 def compare_runs(
     session: Session, tenant_id: str, eval_id: str, run_a_id: str, run_b_id: str
 ) -> Comparison:
     evaluation = get_eval(session, tenant_id, eval_id)
-    run_a = get_run(session, tenant_id, eval_id, run_a_id)
-    run_b = get_run(session, tenant_id, eval_id, run_b_id)
+    run_a, run_b = (_named_run(session, tenant_id, eval_id, i) for i in (run_a_id, run_b_id))
     repository = RunRepository(session)
     items_a, items_b = (
         _graded(repository.items_of(run_a.id)),

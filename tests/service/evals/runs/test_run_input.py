@@ -185,6 +185,12 @@ def test_another_tenants_eval_and_runs_are_not_found(
         response = client.request(method, path, headers=auth(other))
         assert response.status_code == 404, (method, path, response.text)
     assert client.get(f"{base}/{run['id']}", headers=auth(key)).status_code == 200
+    # the query parameter is runs: a run it names that is not there is named as runs
+    unknown = client.get(
+        f"/v1/evals/{eval_id}/compare?runs={run['id']},evalrun_x", headers=auth(key)
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "runs"
+    assert "evalrun_x" in unknown.json()["error"]["message"]
 
 
 def test_a_run_over_the_monthly_budget_is_refused_before_it_starts(
