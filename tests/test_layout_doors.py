@@ -104,3 +104,19 @@ def test_progress_rows_are_built_by_the_one_progress_writer() -> None:
         in ("JobEvent", "Metric", "Checkpoint")
     ]
     assert built == []
+
+
+def test_the_studies_sql_lives_in_its_repository() -> None:
+    """STYLE.md: SQL lives in repositories. No module of ``service/studies`` but
+    ``repository.py`` imports sqlalchemy's query builders."""
+    builders = {"select", "update", "delete", "insert", "exists", "text", "func", "or_", "and_"}
+    broken = [
+        f"{path.relative_to(ROOT)}:{node.lineno} imports {alias.name} from {node.module}"
+        for path in _files("service/studies")
+        if path.name != "repository.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy"
+        for alias in node.names
+        if alias.name in builders
+    ]
+    assert broken == []

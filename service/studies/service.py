@@ -7,12 +7,11 @@ from contextlib import suppress
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Job, Study
+from service.db.models import Study
 from service.db.types import utcnow
-from service.errors import InvalidRequest, NotFound, UnknownCursor
+from service.errors import InvalidRequest, NotFound
 from service.evals.runs.service import cancel_run
 from service.jobs.api.service import cancel_job
 from service.lifecycle import schedule
@@ -21,6 +20,7 @@ from service.settings import Settings
 from service.studies.job_event import attached_job_id
 from service.studies.kind import STUDY
 from service.studies.plan import plan_study
+from service.studies.repository import StudyRepository
 from service.studies.schemas import CreateStudyRequest, StudyGates, StudyStatus
 from service.studies.steps import PENDING
 from service.studies.transitions import add_event, is_terminal, transition
@@ -83,28 +83,16 @@ def create_study(
 
 
 def get_study(session: Session, tenant_id: str, study_id: str) -> Study:
-    study = session.get(Study, study_id)
+    study = StudyRepository(session).get_for_tenant(tenant_id, study_id)
     # a job's evaluation is read and cancelled through its job
-    if study is None or study.tenant_id != tenant_id or attached_job_id(study) is not None:
+    if study is None or attached_job_id(study) is not None:
         raise NotFound(f"No study found with id '{study_id}'.", param="study_id")
     return study
 
 
 def list_studies(session: Session, tenant_id: str, *, after: str | None, limit: int) -> Page[Study]:
     """Newest first."""
-    attached = select(Job.id).where(Job.evaluation_study_id == Study.id).exists()
-    query = select(Study).where(Study.tenant_id == tenant_id, ~attached)
-    if after is not None:
-        cursor = session.get(Study, after)
-        if cursor is None or cursor.tenant_id != tenant_id:
-            raise UnknownCursor(after)
-        query = query.where(
-            (Study.created_at < cursor.created_at)
-            | ((Study.created_at == cursor.created_at) & (Study.id < cursor.id))
-        )
-    rows = list(
-        session.scalars(query.order_by(Study.created_at.desc(), Study.id.desc()).limit(limit + 1))
-    )
+    rows = StudyRepository(session).list_standalone(tenant_id, after=after, limit=limit + 1)
     return Page.of(rows, limit)
 
 
