@@ -50,6 +50,7 @@ def _group_key(group_by: GroupBy, dialect: str) -> GroupKey:
         # provider's prefix ("together/Qwen/…") or beside a "provider" field ("Qwen/…"): one key.
         prefix = CostLedgerEntry.provider + "/"
         return case(
+            (CostLedgerEntry.model == "", CostLedgerEntry.provider),  # e.g. a run's judges only
             (CostLedgerEntry.model.startswith(prefix), CostLedgerEntry.model),
             else_=prefix + CostLedgerEntry.model,
         )

@@ -78,11 +78,14 @@ def test_a_model_named_with_its_provider_prefix_is_keyed_once(
     ledger_entry(db_session, tenant, "1", day, provider="together", model=f"together/{qwen}")
     ledger_entry(db_session, tenant, "2", day, provider="together", model=qwen)
     ledger_entry(db_session, tenant, "4", day, provider="vertex", model="vertex/gemini-2.5-flash")
+    # a jsonl eval run samples no model (its judges' tokens are its cost): it was "none/"
+    ledger_entry(db_session, tenant, "0.5", day, provider="none", model="", kind="evaluation")
     headers = auth(make_key(db_session, tenant))
     body = client.get("/v1/usage?group_by=model", headers=headers).json()
     assert _by(body, "model") == {
         f"together/{qwen}": "3.000000",
         "vertex/gemini-2.5-flash": "4.000000",
+        "none": "0.500000",
     }
 
 
