@@ -36,6 +36,7 @@ from service.db.models import Job
 from service.db.types import utcnow
 from service.errors import TuneforgeError
 from service.evals.runs.compare import Comparison, compare_runs
+from service.jobs.api.evaluation import evaluation_object
 from service.jobs.transitions import is_terminal
 from service.webhooks.queries import DELIVERY_STATUSES, list_deliveries
 
@@ -171,6 +172,9 @@ def job_detail(
         is_terminal=is_terminal(job.status),
         booked=sum((entry.amount for entry in detail.ledger), Decimal(0)),
         eval_runs=DashboardEvalQueries(session).runs_of_job(job),
+        evaluation=None
+        if job.evaluation_study is None
+        else evaluation_object(job.evaluation_study),
     )
 
 

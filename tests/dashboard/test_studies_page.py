@@ -146,3 +146,53 @@ def test_studies_pages(
 
     missing = page.goto("/admin/studies/study_nope")
     assert missing is not None and missing.status == 404
+
+
+def test_a_jobs_page_shows_its_evaluation(
+    page: Page,
+    dashboard: Dashboard,
+    screenshot: Screenshot,
+    committed_db: Database,
+    seeded_eval: SeededEval,
+) -> None:
+    """A job created with ``evaluation``: its page shows the attached study's status, verdict,
+    the comparison against the best baseline with its interval, each model's results and links
+    to the eval runs' pages (the same leaderboard as above, attached to the job)."""
+    with committed_db.sessions() as session:
+        study = _study(session, seeded_eval)
+        study.spec = {**SPEC, "job_id": seeded_eval.job_id}
+        study.evaluation = {
+            "eval_id": seeded_eval.eval_id,
+            "runs": [
+                {"role": "baseline", "label": "zero-shot", "run_id": seeded_eval.base_run},
+                {"role": "candidate", "label": "candidate 1", "run_id": seeded_eval.tuned_run},
+            ],
+        }
+        job = session.get(Job, seeded_eval.job_id)
+        assert job is not None
+        job.evaluation_study_id = study.id
+        session.commit()
+    log_in(page, dashboard.data.admin_key)
+    page.goto(f"/admin/jobs/{seeded_eval.job_id}")
+
+    card = page.locator("#job-evaluation-card")
+    expect(card.locator("#evaluation-status")).to_have_text("completed")
+    expect(card.locator("#evaluation-verdict")).to_contain_text("winner")
+    comparison = card.locator("#evaluation-comparison")
+    expect(comparison).to_contain_text("zero-shot")  # the best (here the only) baseline
+    expect(comparison).to_contain_text("better")
+    expect(comparison).to_contain_text(re.compile(r"Δ \+0\.938 95% CI \[\+0\.\d{3}, \+\d\.\d{3}\]"))
+    tuned = card.locator('#evaluation-results tr[data-row="candidate 1"]')
+    expect(tuned).to_contain_text("0.938")  # 15 of 16 exact, with its interval
+    expect(tuned).to_contain_text("completed")
+    expect(card.locator('#evaluation-results tr[data-row="zero-shot"]')).to_contain_text("0.000")
+    expect(tuned.get_by_role("link", name=seeded_eval.tuned_run)).to_have_attribute(
+        "href", f"/admin/evals/{seeded_eval.eval_id}/runs/{seeded_eval.tuned_run}"
+    )
+    screenshot(page, "job-evaluation")
+
+    card.locator("#evaluation-compare").click()
+    expect(page).to_have_url(
+        re.compile(rf"/runs/{seeded_eval.tuned_run}\?against={seeded_eval.base_run}$")
+    )
+    expect(page.locator('#comparison-table tr[data-criterion="all"]')).to_contain_text("better")
