@@ -106,6 +106,21 @@ def test_progress_rows_are_built_by_the_one_progress_writer() -> None:
     assert built == []
 
 
+def test_a_study_row_is_built_by_its_one_constructor() -> None:
+    """``service/studies/rows.py``'s ``new_study`` is the only ``Study(...)`` in the code: a
+    standalone study and a job's evaluation start alike."""
+    built = [
+        f"{path.relative_to(ROOT)}:{node.lineno} builds Study"
+        for package in ("service", "workers")
+        for path in _files(package)
+        if path.relative_to(ROOT).as_posix() != "service/studies/rows.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Study"
+    ]
+    assert built == []
+
+
 def test_the_studies_sql_lives_in_its_repository() -> None:
     """STYLE.md: SQL lives in repositories. No module of ``service/studies`` but
     ``repository.py`` imports sqlalchemy's query builders."""

@@ -26,6 +26,8 @@ from service.settings import Settings
 from service.studies.job_event import announce_evaluated
 from service.studies.kind import STUDY
 from service.studies.plan import StudyPlan, plan_study
+from service.studies.repository import StudyRepository
+from service.studies.rows import new_study
 from service.studies.schemas import CreateStudyRequest, StudyCandidate, StudyGates, StudyStatus
 from service.studies.service import stop_study
 from service.studies.transitions import add_event, is_terminal
@@ -165,42 +167,36 @@ def _attach(
 ) -> Study:
     now = utcnow()
     candidate = plan.candidates[0]
-    study = Study(
+    spec = {
+        "job_id": job_id,
+        "testing_criteria": plan.criteria,
+        "baselines": [b.model_dump(mode="json") for b in plan.baselines],
+        "primary": plan.primary,
+        "gates": StudyGates().model_dump(mode="json"),
+        "budget": None,
+        "volume": 0,
+        "horizon_months": 6,
+    }
+    tuned = {
+        "model": request.model,
+        "provider": candidate["provider"],
+        "request": candidate["request"],
+        "status": job_status,
+        "job_id": job_id,
+    }
+    study = new_study(
+        plan,
         tenant_id=tenant_id,
         name=f"evaluation of {job_id}",
-        status=StudyStatus.TRAINING.value,
-        spec={
-            "job_id": job_id,
-            "testing_criteria": plan.criteria,
-            "baselines": [b.model_dump(mode="json") for b in plan.baselines],
-            "primary": plan.primary,
-            "gates": StudyGates().model_dump(mode="json"),
-            "budget": None,
-            "volume": 0,
-            "horizon_months": 6,
-        },
+        status=StudyStatus.TRAINING,
+        spec=spec,
         training_file_id=request.training_file,
-        train_file_id=plan.train_file_id,
-        test_file_id=plan.test_file_id,
-        quote=plan.quote_dict(None),
-        candidates=[
-            {
-                "model": request.model,
-                "provider": candidate["provider"],
-                "request": candidate["request"],
-                "status": job_status,
-                "job_id": job_id,
-            }
-        ],
-        warnings=plan.warnings,
-        events=[],
+        budget=None,
+        candidates=[tuned],
         user_metadata={},
-        step_failures=0,
-        created_at=now,
-        updated_at=now,
+        now=now,
     )
-    session.add(study)
-    session.flush()
+    StudyRepository(session).add(study)
     add_event(
         study,
         f"Attached to job {job_id}: {len(plan.baselines)} baseline(s) and the tuned model on "

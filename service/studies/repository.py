@@ -13,6 +13,11 @@ class StudyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def add(self, study: Study) -> Study:
+        self.session.add(study)
+        self.session.flush()
+        return study
+
     def get_for_tenant(self, tenant_id: str, study_id: str) -> Study | None:
         study = self.session.get(Study, study_id)
         return study if study is not None and study.tenant_id == tenant_id else None

@@ -21,6 +21,7 @@ from service.studies.job_event import attached_job_id
 from service.studies.kind import STUDY
 from service.studies.plan import plan_study
 from service.studies.repository import StudyRepository
+from service.studies.rows import new_study
 from service.studies.schemas import CreateStudyRequest, StudyGates, StudyStatus
 from service.studies.steps import PENDING
 from service.studies.transitions import add_event, is_terminal, transition
@@ -42,35 +43,30 @@ def create_study(
     spec["baselines"] = [b.model_dump(mode="json") for b in plan.baselines]
     spec["gates"] = (body.gates or StudyGates()).model_dump(mode="json")
     spec["primary"] = plan.primary
-    study = Study(
+    candidates = [
+        {
+            "model": c["request"]["model"],
+            "provider": c["provider"],
+            "label": c["label"],
+            "as_on": c.get("as_on"),
+            "request": c["request"],
+            "status": PENDING,
+        }
+        for c in plan.candidates
+    ]
+    study = new_study(
+        plan,
         tenant_id=tenant_id,
         name=body.name,
-        status=StudyStatus.QUEUED.value,
+        status=StudyStatus.QUEUED,
         spec=spec,
         training_file_id=body.training_file,
-        train_file_id=plan.train_file_id,
-        test_file_id=plan.test_file_id,
-        quote=plan.quote_dict(body.budget),
-        candidates=[
-            {
-                "model": c["request"]["model"],
-                "provider": c["provider"],
-                "label": c["label"],
-                "as_on": c.get("as_on"),
-                "request": c["request"],
-                "status": PENDING,
-            }
-            for c in plan.candidates
-        ],
-        warnings=plan.warnings,
-        events=[],
+        budget=body.budget,
+        candidates=candidates,
         user_metadata=dict(body.metadata or {}),
-        step_failures=0,
-        created_at=now,
-        updated_at=now,
+        now=now,
     )
-    session.add(study)
-    session.flush()
+    StudyRepository(session).add(study)
     add_event(
         study,
         f"Created study {study.id}: {len(plan.candidates)} candidate(s), "
