@@ -1,8 +1,9 @@
 """Issue #16's must-show "a job with ``evaluation`` sends ``fine_tuning.job.evaluated`` with its
 verdict", through real processes: the API and a Celery worker, the OpenAI emulator, a loopback
 receiver. The job trains on the train part of a frozen split, succeeds, its tuned model and the
-default baselines are evaluated on the held-out items, and the signed webhook and ``GET`` of
-the job carry the verdict."""
+default baselines are evaluated on the held-out items, and the signed webhooks (to the
+subscribed endpoint and to the job's own ``webhook_url``) and ``GET`` of the job carry the
+verdict."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def test_a_job_with_evaluation_sends_its_verdict(
             json={
                 "model": "gpt-4o-mini-2024-07-18",
                 "training_file": file_id,
+                "webhook_url": receiver.url("/job"),
                 "evaluation": {
                     "testing_criteria": SPEC["testing_criteria"],
                     "primary": "exact",
@@ -89,11 +91,22 @@ def test_a_job_with_evaluation_sends_its_verdict(
         assert evaluation["comparison"]["ci_low"] > 0
         assert all(r["run_status"] == "completed" for r in evaluation["results"])
         assert len(evaluation["results"]) == 3  # two default baselines and the tuned model
-        wait_for(lambda: len(receiver.received) >= 1, 30, "the job.evaluated webhook")
-        received = receiver.received[0]
-        assert Webhook(endpoint.json()["secret"]).verify(received.body, received.headers)
-        payload = json.loads(received.body)
-        assert payload["type"] == EVALUATED
+        # the endpoint hears the evaluation; the job's URL its end, then the evaluation
+        wait_for(lambda: len(receiver.received) >= 3, 30, "the job.evaluated webhooks")
+        secrets = {
+            "/hook": endpoint.json()["secret"],
+            "/job": httpx.get(f"{base_url}/v1/webhook_secret", headers=headers).json()["secret"],
+        }
+        by_path: dict[str, dict[str, dict[str, Any]]] = {"/hook": {}, "/job": {}}
+        for received in receiver.received:
+            assert Webhook(secrets[received.path]).verify(received.body, received.headers)
+            event = json.loads(received.body)
+            by_path[received.path][event["type"]] = event
+        assert sorted(by_path["/hook"]) == [EVALUATED]
+        assert sorted(by_path["/job"]) == [EVALUATED, "fine_tuning.job.succeeded"]
+        assert len(receiver.received) == 3
+        payload = by_path["/hook"][EVALUATED]
+        assert by_path["/job"][EVALUATED] == payload  # the same event to both targets
         assert payload["data"]["id"] == job_id
         assert payload["data"]["fine_tuned_model"] == finished["fine_tuned_model"]
         assert payload["data"]["evaluation"]["verdict"] == evaluation["verdict"]
