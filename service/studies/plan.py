@@ -198,6 +198,14 @@ def _eval_cost(
 
 def _baselines(body: CreateStudyRequest, candidates: list[dict[str, Any]]) -> list[StudyBaseline]:
     if body.baselines is not None:
+        if not body.baselines:
+            # The default gate is an improvement over the best baseline: with none, a "winner"
+            # would have beaten nothing.
+            raise InvalidRequest(
+                "baselines: at least one baseline is needed to tell whether fine-tuning helped; "
+                "omit baselines for the default (each base model zero-shot and 5-shot).",
+                param="baselines",
+            )
         return body.baselines
     found: list[StudyBaseline] = []
     for candidate in candidates:

@@ -179,6 +179,7 @@ def test_a_pending_evaluations_quote_is_committed_so_two_creates_cannot_overspen
             {"testing_criteria": [{**EXACT, "reference": "{{item.label}}"}]},
             "evaluation.testing_criteria[0].reference",
         ),
+        ({"baselines": []}, "evaluation.baselines"),
         ({"baselines": [{"model": MINI, "few_shot": 40}]}, "evaluation.baselines[0].few_shot"),
         ({"baselines": [{"model": MINI, "few_shot": 65}]}, "evaluation.baselines.0.few_shot"),
         ({"baselines": [{"model": "gpt-nope"}]}, "evaluation.baselines[0].model"),

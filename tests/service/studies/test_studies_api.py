@@ -301,6 +301,7 @@ def test_a_queued_studys_quote_is_committed_so_two_creates_cannot_overspend(
             "testing_criteria[0].reference",
             "invalid_template",
         ),
+        ({"baselines": []}, "baselines", None),
         ({"baselines": [{"model": MINI, "few_shot": 64}]}, "baselines[0].few_shot", None),
         ({"baselines": [{"model": "together/nope"}]}, "baselines[0].model", "model_not_found"),
         ({"primary": "nope"}, "primary", None),
