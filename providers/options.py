@@ -111,7 +111,8 @@ def parse_options(provider: str, options: Mapping[str, Any]) -> dict[str, Any]:
         parsed = model.model_validate(dict(options))
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
+        # the options are flat: the rest of a location names a union's member, not a field
+        key = str(first["loc"][0]) if first["loc"] else ""
         if first["type"] == "extra_forbidden":
             message = (
                 f"{provider} does not take the option '{key}' "

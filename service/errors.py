@@ -3,7 +3,19 @@ OpenAI-style ``type``/``code``/``param`` so the API renders it the same way ever
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
+
+
+def field_path(parts: Iterable[str | int]) -> str:
+    """A field's name as OpenAI writes ``param`` and as our own checks do: ``a.b[0].c``."""
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
 
 
 class TuneforgeError(Exception):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import TuneforgeError
+from service.errors import TuneforgeError, field_path
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,26 @@ def is_database_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def _param_from_loc(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+def _param_from_loc(loc: tuple[Any, ...], body: Any = None) -> str | None:
+    """``a.b[0].c``; a discriminated union's tag (the ``type`` value pydantic puts in the
+    location, found by walking the request body beside it) is no field and is left out."""
+    parts: list[str | int] = []
+    node = body
+    for part in loc:
+        if part in ("body", "query", "path", "header", "form"):
+            continue
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue
+        parts.append(part if isinstance(part, int) else str(part))
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
     while parts and _is_union_tag(parts[-1]):
         parts.pop()
-    return ".".join(parts) or None
+    return field_path(parts) or None
 
 
 def _most_telling(errors: list[Any]) -> Any:
@@ -83,9 +98,9 @@ def _most_telling(errors: list[Any]) -> Any:
     return sorted(errors, key=lambda e: any("literal[" in str(p) for p in e.get("loc", ())))[0]
 
 
-def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
+def _validation_message(error: dict[str, Any], body: Any) -> tuple[str, str | None]:
     loc = tuple(error.get("loc", ()))
-    param = _param_from_loc(loc)
+    param = _param_from_loc(loc, body)
     kind = error.get("type", "")
     if kind == "json_invalid":
         detail = error.get("ctx", {}).get("error", "")
@@ -114,10 +129,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         message, param = (
-            _validation_message(_most_telling(errors)) if errors else ("Invalid request.", None)
+            _validation_message(_most_telling(errors), exc.body)
+            if errors
+            else ("Invalid request.", None)
         )
         # a union's members each report the same field: count fields, not errors
-        others = {_param_from_loc(tuple(e.get("loc", ()))) for e in errors} - {param}
+        others = {_param_from_loc(tuple(e.get("loc", ())), exc.body) for e in errors} - {param}
         if others:
             message += f" ({len(others)} more problem(s) in this request.)"
         return error_response(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from providers.errors import ProviderPermanentError
-from providers.options import parse_options
+from providers.options import InvalidOptions, parse_options
 from tests.providers.conftest import Harness
 from tests.providers.test_contract import spec_for
 
@@ -43,3 +43,11 @@ def test_allowed_options_are_typed_and_bounded() -> None:
     for bad in ({"warmup_ratio": 2}, {"n_checkpoints": True}, {"max_grad_norm": float("inf")}):
         with pytest.raises(ValueError):
             parse_options("together", bad)
+
+
+def test_a_bad_union_option_is_named_by_its_key_alone() -> None:
+    """``train_on_inputs`` is ``bool | "auto"``: pydantic's location adds the union member
+    (``train_on_inputs.bool``), which is no option of the provider's."""
+    with pytest.raises(InvalidOptions) as caught:
+        parse_options("together", {"train_on_inputs": "sometimes"})
+    assert caught.value.key == "train_on_inputs"

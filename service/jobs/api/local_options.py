@@ -55,11 +55,11 @@ def _local_options(options: dict[str, Any]) -> LocalOptions:
         return LocalOptions.model_validate(options)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        # the options are flat: the rest of a location names a union's member, not a field
+        param = f"provider_options.{first['loc'][0]}" if first["loc"] else "provider_options"
         raise InvalidRequest(
-            f"provider_options.{where}: {first['msg']} (local jobs accept: "
-            f"{', '.join(LocalOptions.model_fields)})",
-            param=f"provider_options.{where}",
+            f"{param}: {first['msg']} (local jobs accept: {', '.join(LocalOptions.model_fields)})",
+            param=param,
             code="invalid_provider_options",
         ) from None
 

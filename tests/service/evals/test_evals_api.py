@@ -135,9 +135,9 @@ def test_logs_configs_are_refused_saying_why(client: TestClient, key: str, kind:
 def test_unknown_grader_type_and_operation(client: TestClient, key: str) -> None:
     unknown = _error(_create(client, key, testing_criteria=[{**CRITERIA[0], "type": "regex"}]))
     assert "regex" in unknown["message"] and "string_check" in unknown["message"]
-    assert (unknown["param"] or "").startswith("testing_criteria.0")
+    assert (unknown["param"] or "").startswith("testing_criteria[0]")
     operation = _error(_create(client, key, testing_criteria=[{**CRITERIA[0], "operation": "gt"}]))
-    assert operation["param"] == "testing_criteria.0.string_check.operation"
+    assert operation["param"] == "testing_criteria[0].operation"
 
 
 def test_refused_graders_and_bad_schemas(client: TestClient, key: str) -> None:

@@ -181,7 +181,7 @@ def test_a_pending_evaluations_quote_is_committed_so_two_creates_cannot_overspen
         ),
         ({"baselines": []}, "evaluation.baselines"),
         ({"baselines": [{"model": MINI, "few_shot": 40}]}, "evaluation.baselines[0].few_shot"),
-        ({"baselines": [{"model": MINI, "few_shot": 65}]}, "evaluation.baselines.0.few_shot"),
+        ({"baselines": [{"model": MINI, "few_shot": 65}]}, "evaluation.baselines[0].few_shot"),
         ({"baselines": [{"model": "gpt-nope"}]}, "evaluation.baselines[0].model"),
         ({"primary": "nope"}, "evaluation.primary"),
     ],
