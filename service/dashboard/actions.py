@@ -31,8 +31,9 @@ from service.dashboard.session import (
 )
 from service.dashboard.webhook_queries import WebhookQueries
 from service.errors import TuneforgeError
-from service.jobs.api.service import cancel_job, retry_launch
+from service.jobs.api.service import retry_launch
 from service.settings import Settings
+from service.studies.attached import cancel_job
 from service.tenants.service import authenticate, end_dashboard_sessions
 from service.webhooks.deliveries import redeliver
 
@@ -150,6 +151,9 @@ def cancel(
         return _back(request, settings, target, error.message, "error")
     if job.status == "cancelled":
         return _back(request, settings, target, f"Job {job.id} is cancelled.", "ok")
+    if job.status == "succeeded":  # only its evaluation was still going
+        message = f"The evaluation of {job.id} is cancelled; the job stays succeeded."
+        return _back(request, settings, target, message, "ok")
     return _back(
         request,
         settings,

@@ -156,6 +156,8 @@ def job_detail(
         raise DashboardError(404, "Job not found", f"There is no job with id {job_id!r}.")
     job = detail.job
     deliveries = list_deliveries(session, job.tenant_id, job_id=job.id, limit=100).items
+    study = job.evaluation_study
+    evaluation = None if study is None else evaluation_object(study)
     return render(
         request,
         settings,
@@ -172,9 +174,11 @@ def job_detail(
         is_terminal=is_terminal(job.status),
         booked=sum((entry.amount for entry in detail.ledger), Decimal(0)),
         eval_runs=DashboardEvalQueries(session).runs_of_job(job),
-        evaluation=None
-        if job.evaluation_study is None
-        else evaluation_object(job.evaluation_study),
+        evaluation=evaluation,
+        # the job's cancel, once it has succeeded, cancels the evaluation still in progress
+        can_cancel_evaluation=job.status == "succeeded"
+        and evaluation is not None
+        and evaluation["status"] in ("pending", "running"),
     )
 
 

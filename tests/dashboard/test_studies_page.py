@@ -148,6 +148,27 @@ def test_studies_pages(
     assert missing is not None and missing.status == 404
 
 
+def _attach(db: Database, seeded: SeededEval, status: str) -> None:
+    """The seeded study as the evaluation attached to the seeded succeeded job, ``status``."""
+    with db.sessions() as session:
+        study = _study(session, seeded)
+        study.status = status
+        study.spec = {**SPEC, "job_id": seeded.job_id}
+        study.evaluation = {
+            "eval_id": seeded.eval_id,
+            "runs": [
+                {"role": "baseline", "label": "zero-shot", "run_id": seeded.base_run},
+                {"role": "candidate", "label": "candidate 1", "run_id": seeded.tuned_run},
+            ],
+        }
+        if status != "completed":
+            study.leaderboard, study.verdict = None, None
+        job = session.get(Job, seeded.job_id)
+        assert job is not None
+        job.evaluation_study_id = study.id
+        session.commit()
+
+
 def test_a_jobs_page_shows_its_evaluation(
     page: Page,
     dashboard: Dashboard,
@@ -158,20 +179,7 @@ def test_a_jobs_page_shows_its_evaluation(
     """A job created with ``evaluation``: its page shows the attached study's status, verdict,
     the comparison against the best baseline with its interval, each model's results and links
     to the eval runs' pages (the same leaderboard as above, attached to the job)."""
-    with committed_db.sessions() as session:
-        study = _study(session, seeded_eval)
-        study.spec = {**SPEC, "job_id": seeded_eval.job_id}
-        study.evaluation = {
-            "eval_id": seeded_eval.eval_id,
-            "runs": [
-                {"role": "baseline", "label": "zero-shot", "run_id": seeded_eval.base_run},
-                {"role": "candidate", "label": "candidate 1", "run_id": seeded_eval.tuned_run},
-            ],
-        }
-        job = session.get(Job, seeded_eval.job_id)
-        assert job is not None
-        job.evaluation_study_id = study.id
-        session.commit()
+    _attach(committed_db, seeded_eval, "completed")
     log_in(page, dashboard.data.admin_key)
     page.goto(f"/admin/jobs/{seeded_eval.job_id}")
 
@@ -196,3 +204,19 @@ def test_a_jobs_page_shows_its_evaluation(
         re.compile(rf"/runs/{seeded_eval.tuned_run}\?against={seeded_eval.base_run}$")
     )
     expect(page.locator('#comparison-table tr[data-criterion="all"]')).to_contain_text("better")
+
+
+def test_cancel_on_a_succeeded_jobs_page_cancels_its_running_evaluation(
+    page: Page, dashboard: Dashboard, committed_db: Database, seeded_eval: SeededEval
+) -> None:
+    _attach(committed_db, seeded_eval, "evaluating")
+    log_in(page, dashboard.data.admin_key)
+    page.goto(f"/admin/jobs/{seeded_eval.job_id}")
+    expect(page.locator("#evaluation-status")).to_have_text("running")
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+    page.get_by_role("button", name="Cancel evaluation").click()
+    expect(page.locator(".flash-ok")).to_contain_text("the job stays succeeded")
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    expect(page.locator("#evaluation-status")).to_have_text("cancelled")
+    expect(page.locator("#evaluation-error")).to_contain_text("evaluation_cancelled")
+    expect(page.get_by_role("button", name="Cancel evaluation")).to_have_count(0)
