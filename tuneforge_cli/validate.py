@@ -1,6 +1,7 @@
 """``tuneforge validate PATH``: check a training file before a cent is spent on it.
 
-Exit status: 0 valid, 1 invalid, 2 usage error (missing file, unknown provider).
+Exit status: 0 valid, 1 invalid, 2 usage error (missing file, unknown provider, a ``--model``
+the catalog does not know on that provider).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 from rich.text import Text
 
+from providers.catalog import resolve_provider
+from service.billing.catalog import service_catalog
 from service.datasets.billing import Epochs
 from service.datasets.report import ValidationReport
 from service.datasets.rules import PROVIDERS
@@ -39,6 +42,19 @@ def _tokenizer_dir(explicit: Path | None, model: str | None) -> Path | None:
     return model_tokenizer_dir(get_settings().tokenizers_dir, model)
 
 
+def _known_model(provider: str, model: str) -> str:
+    """``model`` as the catalog names it on ``provider`` (a ``provider/`` prefix stripped), or
+    a usage error listing the models known there: the provider's defaults would otherwise
+    stand in for an unknown model without a word."""
+    _, name = resolve_provider(model, provider)
+    known = sorted({m.model for m in service_catalog(get_settings()) if m.provider == provider})
+    if name not in known:
+        raise _usage_error(
+            f"unknown model {model!r} on {provider}; known there: {', '.join(known) or 'none'}"
+        )
+    return name
+
+
 def validate(
     path: Annotated[Path, typer.Argument(help="JSONL training file")],
     provider: Annotated[str, typer.Option(help=f"target: {', '.join(PROVIDERS)}")] = "openai",
@@ -58,6 +74,8 @@ def validate(
         raise _usage_error(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
     if not path.is_file():
         raise _usage_error(f"no such file: {path}")
+    if model is not None:
+        model = _known_model(provider, model)
     chosen_epochs: Epochs | None = None
     if epochs == "auto":
         chosen_epochs = "auto"

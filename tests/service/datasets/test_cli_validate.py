@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from providers.catalog import BUILTIN
 from tests.service.datasets.helpers import chat, write_jsonl
 from tuneforge_cli.main import app
 
@@ -42,6 +43,21 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "ok.jsonl", [chat()])
     assert runner.invoke(app, ["validate", str(path), "--provider", "acme"]).exit_code == 2
     assert runner.invoke(app, ["validate", str(path), "--epochs", "zero"]).exit_code == 2
+
+
+def test_an_unknown_model_exits_two_naming_it_and_listing_the_known_ones(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "ok.jsonl", [chat(f"q{i}") for i in range(10)])
+    result = runner.invoke(app, ["validate", str(path), "--provider", "together", "--model", "x/y"])
+    assert result.exit_code == 2, result.output
+    assert "'x/y'" in result.output
+    known = [m.model for m in BUILTIN if m.provider == "together"]
+    assert known and all(name in result.output for name in known)
+
+    for model in (known[0], f"together/{known[0]}"):
+        args = ["validate", str(path), "--provider", "together", "--model", model, "--json"]
+        ok = runner.invoke(app, args)
+        assert ok.exit_code == 0, ok.output
+        assert json.loads(ok.stdout)["valid"] is True
 
 
 def test_user_data_is_printed_literally_never_as_markup(tmp_path: Path) -> None:
