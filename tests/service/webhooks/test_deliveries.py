@@ -220,10 +220,11 @@ def test_a_redirect_is_a_failure_and_is_not_followed(
 def test_a_hanging_receiver_times_out_and_is_retried(
     db_session: Session, webhook_settings: Settings
 ) -> None:
+    settings = webhook_settings.model_copy(update={"webhook_timeout_s": 0.5})
     with running_receiver() as receiver:
         receiver.replies.append(Reply(200, b"late", delay_s=1.5))
-        delivery_id, _ = _one_delivery(db_session, webhook_settings, receiver)
-        outcome = attempt_delivery(db_session, delivery_id, settings=webhook_settings)
+        delivery_id, _ = _one_delivery(db_session, settings, receiver)
+        outcome = attempt_delivery(db_session, delivery_id, settings=settings)
     assert outcome.outcome == "retrying"
     assert outcome.error is not None and "timed out after 0.5s" in outcome.error
 
