@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from service.datasets.split import assignment, input_hash
+from service.settings import Settings
 from tests.factories import auth, make_key, make_tenant
+from tests.service.jobs.helpers import make_file
 
 SYSTEM = {"role": "system", "content": "You convert facts to JSON."}
 
@@ -157,3 +159,17 @@ def test_a_split_without_a_body_takes_the_documented_defaults(client: TestClient
     body = bare.json()
     assert body["test_fraction"] == 0.1
     assert body["id"] == split(client, key, file_id).json()["id"]
+
+
+def test_a_factory_file_splits_like_an_upload_of_the_same_lines(
+    client: TestClient, db_session: Session, settings: Settings
+) -> None:
+    """Without a seed a split is seeded by the file's sha256; the tests' ``make_file`` stores
+    the content's, as an upload does (it was random, so held-out sizes varied by run)."""
+    tenant = make_tenant(db_session)
+    plaintext = make_key(db_session, tenant)
+    made = make_file(db_session, settings, tenant, jsonl(EXAMPLES))
+    db_session.commit()
+    by_upload = split(client, plaintext, upload(client, plaintext, EXAMPLES)).json()["report"]
+    by_factory = split(client, plaintext, made.id).json()["report"]
+    assert by_factory["test_lines"] == by_upload["test_lines"] != []

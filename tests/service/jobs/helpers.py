@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from pathlib import Path
@@ -50,7 +51,7 @@ def make_file(
         filename="train.jsonl",
         purpose="fine-tune",
         bytes=len(content),
-        sha256=secrets.token_hex(32),
+        sha256=hashlib.sha256(content).hexdigest(),  # as an upload stores it; a split's seed
         storage_path=str(path),
         status="uploaded",
         validation={"pending": True, "provider": provider, "model": None},
