@@ -33,8 +33,11 @@ def credential_owner(session: Session, tenant_id: str, provider: str) -> str | N
 def ensure_sweep(
     session: Session, settings: Settings, provider: str, tenant_id: str | None, now: datetime
 ) -> None:
-    """The sweep of this credential exists and runs within its shortest interval (a new job
-    is seen soon, and a dormant sweep wakes up): two statements, no row read."""
+    """The sweep of this credential exists, and one that is dormant or watched no job at its
+    last round runs within its shortest interval (a new job is seen soon): two statements, no
+    row read. A sweep already watching jobs keeps its own cadence (every job's poll calls this:
+    pulling the round forward each time would spend the list budget many times over) and a
+    sweep backing off after a failure keeps its backoff."""
     identifier = sweep_id(provider, tenant_id)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -61,7 +64,14 @@ def ensure_sweep(
         .where(
             ProviderSweep.id == identifier,
             ProviderSweep.status == SweepStatus.ACTIVE.value,
-            or_(ProviderSweep.next_sweep_at.is_(None), ProviderSweep.next_sweep_at > soon),
+            or_(
+                ProviderSweep.next_sweep_at.is_(None),
+                and_(
+                    ProviderSweep.next_sweep_at > soon,
+                    ProviderSweep.active_jobs == 0,
+                    ProviderSweep.failures == 0,
+                ),
+            ),
         )
         .values(next_sweep_at=soon)
         .execution_options(synchronize_session=False)

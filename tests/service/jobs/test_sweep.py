@@ -337,3 +337,27 @@ def test_a_job_that_fails_to_fold_in_leaves_the_round_and_the_other_ends_alone(
     monkeypatch.setattr(details, "apply", apply)
     poll_job(fleet.database.sessions, fleet.settings, broken, adapter_for)
     assert _jobs(fleet)[broken].status == "succeeded"
+
+
+def test_a_jobs_poll_leaves_a_busy_sweeps_cadence_alone_and_wakes_a_dormant_one(
+    fleet: Fleet,
+) -> None:
+    _round(fleet)  # the sweep now watches three jobs
+    polled = fleet.job_ids[0]
+    later = utcnow() + timedelta(seconds=30)
+
+    def poll_now() -> None:
+        with session_scope(fleet.database.sessions) as session:
+            _get(session, Job, polled).next_poll_at = utcnow()
+        poll_job(fleet.database.sessions, fleet.settings, polled, adapter_for)
+
+    with session_scope(fleet.database.sessions) as session:
+        _get(session, ProviderSweep, fleet.sweep_id).next_sweep_at = later
+    poll_now()  # a routine detailed poll of one of its jobs
+    assert _sweep(fleet).next_sweep_at == later  # the sweep keeps its cadence
+
+    with session_scope(fleet.database.sessions) as session:
+        _get(session, ProviderSweep, fleet.sweep_id).next_sweep_at = None  # dormant
+    poll_now()
+    woken = _sweep(fleet).next_sweep_at
+    assert woken is not None and woken < later
