@@ -39,6 +39,12 @@ class LedgerRepository:
             self.session.add(entry)
             self.session.flush()
 
+    def add_all(self, entries: list[CostLedgerEntry]) -> None:
+        """All or none, inside one savepoint (as ``add``)."""
+        with self.session.begin_nested():
+            self.session.add_all(entries)
+            self.session.flush()
+
     def budget_of(self, tenant_id: str) -> TenantBudget | None:
         return self.session.get(TenantBudget, tenant_id)
 

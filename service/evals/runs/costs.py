@@ -46,27 +46,64 @@ def run_routes(
     return routes
 
 
-def usage_cost(routes: list[ModelRoute], per_model_usage: list[dict[str, Any]]) -> Decimal | None:
-    """The tokens of every model used × its prices; None when any used model is unpriced."""
+@dataclass(frozen=True)
+class ProviderSpend:
+    """What the models of one provider used in a run (the sampled model's, a judge's), at
+    their prices."""
+
+    provider: str
+    models: tuple[str, ...]
+    amount: Decimal
+    tokens: int
+
+
+def spend_by_provider(
+    routes: list[ModelRoute], per_model_usage: list[dict[str, Any]]
+) -> list[ProviderSpend] | None:
+    """Each provider's tokens × its models' prices (quantized), the sampled model's provider
+    first, then the judges' in the order they are named; None when any used model is
+    unpriced."""
     by_name: dict[str, ModelRoute] = {}
-    for route in routes:
+    rank: dict[str, int] = {}
+    for index, route in enumerate(routes):
         by_name.setdefault(route.model, route)
         by_name.setdefault(route.requested, route)
-    total = Decimal(0)
+        rank.setdefault(route.provider, index)
+    found: dict[str, ProviderSpend] = {}
     for used in per_model_usage:
-        tokens = int(used.get("prompt_tokens", 0)) + int(used.get("completion_tokens", 0))
-        if tokens == 0:
-            continue
-        found = by_name.get(str(used.get("model_name")))
-        cost = (
-            None
-            if found is None
-            else inference_cost(found, int(used["prompt_tokens"]), int(used["completion_tokens"]))
+        prompt, completion = (
+            int(used.get("prompt_tokens", 0)),
+            int(used.get("completion_tokens", 0)),
         )
-        if cost is None:
+        if prompt + completion == 0:
+            continue
+        priced = by_name.get(str(used.get("model_name")))
+        cost = None if priced is None else inference_cost(priced, prompt, completion)
+        if priced is None or cost is None:
             return None
-        total += cost
-    return total.quantize(QUANTUM)
+        name, provider = priced.requested, priced.provider
+        before = found.get(provider, ProviderSpend(provider, (), Decimal(0), 0))
+        models = before.models + (() if name in before.models else (name,))
+        found[provider] = ProviderSpend(
+            provider, models, before.amount + cost, before.tokens + prompt + completion
+        )
+    ordered = sorted(found.values(), key=lambda s: rank.get(s.provider, len(routes)))
+    return [replace(s, amount=s.amount.quantize(QUANTUM)) for s in ordered]
+
+
+def usage_cost(routes: list[ModelRoute], per_model_usage: list[dict[str, Any]]) -> Decimal | None:
+    """The tokens of every model used × its prices; None when any used model is unpriced."""
+    spends = spend_by_provider(routes, per_model_usage)
+    if spends is None:
+        return None
+    return sum((s.amount for s in spends), Decimal(0)).quantize(QUANTUM)
+
+
+def _ledger_kind(index: int, provider: str) -> str:
+    """``evaluation`` for the run's first provider; the ledger is unique on (run, kind), so
+    another provider's share is ``evaluation:<provider>`` (usage by kind counts it as
+    ``evaluation``)."""
+    return EVALUATION if index == 0 else f"{EVALUATION}:{provider}"[:32]
 
 
 def book_run_cost(
@@ -76,8 +113,9 @@ def book_run_cost(
     per_model_usage: list[dict[str, Any]],
     now: datetime,
 ) -> None:
-    """Sets ``run.cost`` and books it once (unique on run and kind); unpriced: cost null and
-    nothing booked (nor is a zero cost)."""
+    """Sets ``run.cost`` and books it once (unique on run and kind), one entry per provider
+    whose models the run used — a judge's tokens under the judge's provider; unpriced: cost
+    null and nothing booked (nor is a zero cost)."""
     evaluation = session.get(Eval, run.eval_id)
     criteria = evaluation.testing_criteria if evaluation is not None else []
     try:
@@ -87,26 +125,29 @@ def book_run_cost(
     if run.deployment is not None and routes:
         # the samples name the deployed copy: priced as the tuned model it serves
         routes.append(replace(routes[0], model=str(run.deployment.get("model_to_call"))))
-    cost = usage_cost(routes, per_model_usage)
-    run.cost = cost
-    if cost is None or cost == 0:
+    spends = spend_by_provider(routes, per_model_usage)
+    if spends is None:
+        run.cost = None
         return
-    tokens = sum(int(u.get("total_tokens", 0)) for u in per_model_usage)
-    entry = CostLedgerEntry(
-        tenant_id=run.tenant_id,
-        eval_run_id=run.id,
-        provider=run.provider or "none",
-        model=(run.model or "")[:255],
-        kind=EVALUATION,
-        amount=cost,
-        currency="USD",
-        basis=BASIS,
-        billed_tokens=tokens,
-        occurred_at=now,
-    )
-    # booked already (a duplicate settle): the first entry stands
+    run.cost = sum((s.amount for s in spends), Decimal(0)).quantize(QUANTUM)
+    entries = [
+        CostLedgerEntry(
+            tenant_id=run.tenant_id,
+            eval_run_id=run.id,
+            provider=spend.provider,
+            model=", ".join(spend.models)[:255],
+            kind=_ledger_kind(index, spend.provider),
+            amount=spend.amount,
+            currency="USD",
+            basis=BASIS,
+            billed_tokens=spend.tokens,
+            occurred_at=now,
+        )
+        for index, spend in enumerate(s for s in spends if s.amount > 0)
+    ]
+    # booked already (a duplicate settle): the first entries stand
     with contextlib.suppress(IntegrityError):
-        LedgerRepository(session).add(entry)
+        LedgerRepository(session).add_all(entries)
 
 
 @dataclass(frozen=True)
