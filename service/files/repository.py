@@ -51,7 +51,7 @@ class FileRepository:
         if purpose:
             query = query.where(File.purpose == purpose)
         descending = order == "desc"
-        if after:
+        if after is not None:
             anchor = self.get(tenant_id, after)
             if anchor is None:
                 raise UnknownCursor(after)

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep, request_session
+from service.api.query import After
 from service.api.wire import BINARY, ListPage
 from service.db.ids import new_id
 from service.db.session import after_commit
@@ -93,7 +94,7 @@ def list_files(
     caller: CallerDep,
     session: SessionDep,
     purpose: str | None = None,
-    after: str | None = None,
+    after: After = None,
     limit: int = Query(default=100),
     order: str = Query(default="desc"),
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.query import After
 from service.db.models import WebhookAttempt, WebhookEndpoint
 from service.webhooks import endpoints as endpoint_service
 from service.webhooks.deliveries import redeliver
@@ -224,7 +225,7 @@ def list_webhook_deliveries(
     job_id: str | None = None,
     endpoint_id: str | None = None,
     status: str | None = None,
-    after: str | None = None,
+    after: After = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     page = list_deliveries(

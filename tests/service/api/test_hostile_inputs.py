@@ -144,6 +144,17 @@ def test_unknown_cursors_are_400_not_page_one(client: TestClient, key: str, path
 
 
 @pytest.mark.parametrize(
+    "path", ["/v1/fine_tuning/jobs", "/v1/files", "/v1/webhook_deliveries", "/v1/evals"]
+)
+def test_cursors_are_bounded_and_never_empty(client: TestClient, key: str, path: str) -> None:
+    """An ``after`` longer than any id is refused before the database sees it, and an empty
+    one names nothing (it was page one on the files list)."""
+    _bad(client.get(path, params={"after": "x" * 65}, headers=auth(key)), "after")
+    empty = _bad(client.get(path, params={"after": ""}, headers=auth(key)), "after")
+    assert empty["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize(
     "path", ["/v1/fine_tuning/jobs?limit=0", "/v1/files?limit=0", "/v1/webhook_deliveries?limit=0"]
 )
 def test_limit_zero_is_400(client: TestClient, key: str, path: str) -> None:
