@@ -57,11 +57,7 @@ def _group_key(group_by: GroupBy, dialect: str) -> GroupKey:
     if group_by == "tenant":
         return CostLedgerEntry.tenant_id
     if group_by == "kind":  # what the money bought: training, evaluation, ...
-        # a run's share on a second provider is booked as "evaluation:<provider>"
-        return case(
-            (CostLedgerEntry.kind.startswith("evaluation:"), "evaluation"),
-            else_=CostLedgerEntry.kind,
-        )
+        return CostLedgerEntry.kind
     return _month_key(dialect)
 
 

@@ -329,7 +329,9 @@ class CostLedgerEntry(Base):
     __tablename__ = "cost_ledger"
     __table_args__ = (
         UniqueConstraint("job_id", "kind", name="uq_cost_ledger_job_kind"),
-        UniqueConstraint("eval_run_id", "kind", name="uq_cost_ledger_eval_run_kind"),
+        UniqueConstraint(
+            "eval_run_id", "kind", "provider", name="uq_cost_ledger_eval_run_kind_provider"
+        ),
         Index("ix_cost_ledger_tenant_time", "tenant_id", "occurred_at"),
     )
 

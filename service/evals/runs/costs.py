@@ -99,13 +99,6 @@ def usage_cost(routes: list[ModelRoute], per_model_usage: list[dict[str, Any]]) 
     return sum((s.amount for s in spends), Decimal(0)).quantize(QUANTUM)
 
 
-def _ledger_kind(index: int, provider: str) -> str:
-    """``evaluation`` for the run's first provider; the ledger is unique on (run, kind), so
-    another provider's share is ``evaluation:<provider>`` (usage by kind counts it as
-    ``evaluation``)."""
-    return EVALUATION if index == 0 else f"{EVALUATION}:{provider}"[:32]
-
-
 def book_run_cost(
     session: Session,
     settings: Settings,
@@ -113,9 +106,9 @@ def book_run_cost(
     per_model_usage: list[dict[str, Any]],
     now: datetime,
 ) -> None:
-    """Sets ``run.cost`` and books it once (unique on run and kind), one entry per provider
-    whose models the run used — a judge's tokens under the judge's provider; unpriced: cost
-    null and nothing booked (nor is a zero cost)."""
+    """Sets ``run.cost`` and books it once (unique on run, kind and provider): one entry per
+    provider whose models the run used, a judge's tokens under the judge's provider; unpriced:
+    cost null and nothing booked (nor is a zero cost)."""
     evaluation = session.get(Eval, run.eval_id)
     criteria = evaluation.testing_criteria if evaluation is not None else []
     try:
@@ -136,14 +129,15 @@ def book_run_cost(
             eval_run_id=run.id,
             provider=spend.provider,
             model=", ".join(spend.models)[:255],
-            kind=_ledger_kind(index, spend.provider),
+            kind=EVALUATION,
             amount=spend.amount,
             currency="USD",
             basis=BASIS,
             billed_tokens=spend.tokens,
             occurred_at=now,
         )
-        for index, spend in enumerate(s for s in spends if s.amount > 0)
+        for spend in spends
+        if spend.amount > 0
     ]
     # booked already (a duplicate settle): the first entries stand
     with contextlib.suppress(IntegrityError):

@@ -85,7 +85,7 @@ def test_a_sampled_model_and_its_judge_on_another_provider_are_booked_apart(
     booked = _entries(db_session, run)
     assert [(kind, provider, model) for kind, provider, model, _, _ in booked] == [
         ("evaluation", "together", TOGETHER),
-        ("evaluation:openai", "openai", BASE_MODEL),
+        ("evaluation", "openai", BASE_MODEL),
     ]
     assert booked[1][3] == JUDGED and booked[0][3] > 0
     assert run.cost == booked[0][3] + booked[1][3]
