@@ -222,9 +222,9 @@ def rotate_tenant_secret(
 def list_webhook_deliveries(
     caller: CallerDep,
     session: SessionDep,
-    job_id: str | None = None,
-    endpoint_id: str | None = None,
-    status: str | None = None,
+    job_id: Annotated[str | None, Query(max_length=64)] = None,
+    endpoint_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
     after: After = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:

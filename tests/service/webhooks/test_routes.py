@@ -88,6 +88,9 @@ def test_deliveries_are_listed_with_attempts_and_can_be_redelivered(
             ]["param"]
             == "status"
         )
+        for name in ("job_id", "endpoint_id", "status"):
+            long = client.get("/v1/webhook_deliveries", params={name: "x" * 5000}, headers=headers)
+            assert long.status_code == 400 and long.json()["error"]["param"] == name, long.text
 
         again = client.post(f"/v1/webhook_deliveries/{delivery.id}/redeliver", headers=headers)
         assert again.status_code == 200 and again.json()["status"] == "pending"
