@@ -145,8 +145,9 @@ class Settings(BaseSettings):
     # list call per credential; a job's own detailed poll (events, checkpoints) runs when the
     # list shows it changed, or every sweep_detail_interval_s.
     sweep_enabled: bool = True
-    # None: each provider's documented largest page (Fireworks 200), else 100 (OpenAI
-    # documents none); a larger one the provider refuses falls back to 100.
+    # None: each provider's own default (Fireworks its documented maximum, 200; OpenAI 1000,
+    # no maximum being documented; else 100); a larger one the provider refuses falls back to
+    # 100, and a provider serving fewer than asked is paged to the end.
     sweep_page_size: int | None = Field(default=None, ge=1, le=1000)
     sweep_min_interval_s: float = Field(default=5.0, gt=0)
     sweep_max_interval_s: float = Field(default=30.0, gt=0)

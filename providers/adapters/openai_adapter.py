@@ -39,8 +39,11 @@ class OpenAIAdapter(ProviderAdapter):
     name = "openai"
     lists_jobs = True
     # OpenAI documents no maximum `limit` for its job list (the API reference and the SDK give
-    # only the default, 20): a sweep asks 100 unless configured, up to 1000.
+    # only the default, 20). A sweep asks 1000: a refusal (400/422) falls back to pages of 100
+    # for that sweep, and shorter pages than asked are read to the end and paced by the pages
+    # actually read. At 100 a page, a surprise end among 10,000 jobs waits up to 30 s.
     max_list_page = 1000
+    default_list_page = 1000
 
     def __init__(self, config: ProviderConfig) -> None:
         self.client = openai.OpenAI(

@@ -4,6 +4,7 @@ limit; never faster than the floor nor slower than the ceiling."""
 from __future__ import annotations
 
 from providers.base import RateLimit
+from providers.registry import default_list_page
 from service.jobs.sweeps.pacing import pages_for, sweep_interval_s
 from service.settings import Settings
 
@@ -40,3 +41,9 @@ def test_fast_test_settings_bring_the_sweep_down_with_the_poll_bounds() -> None:
     fast = SETTINGS.model_copy(update={"job_poll_min_s": 0.3, "job_poll_max_s": 1.5})
     assert sweep_interval_s(fast, pages=1, jobs=1) == 0.3
     assert sweep_interval_s(fast, pages=50, jobs=50) == 1.5
+
+
+def test_unset_page_size_asks_each_provider_its_own_default() -> None:
+    # OpenAI documents no maximum: ask 1000 (a refusal or short pages are handled in the round);
+    # Fireworks documents 200; a provider with no list keeps the safe 100.
+    assert [default_list_page(p) for p in ("openai", "fireworks", "mistral")] == [1000, 200, 100]
