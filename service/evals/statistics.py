@@ -84,6 +84,17 @@ def bootstrap_mean(
     return Estimate(mean, Interval(low, high), int(data.size))
 
 
+def mean_score(
+    values: Sequence[float], seed: int = DEFAULT_SEED, confidence: float = CONFIDENCE
+) -> Estimate | None:
+    """A criterion's mean score: scores that are all 0 or 1 are a pass rate, so the Wilson
+    interval (a bootstrap of 0/16 resamples nothing but zeros and claims [0, 0]); other scores
+    the BCa bootstrap."""
+    if values and all(v in (0.0, 1.0) for v in values):
+        return wilson_interval(int(sum(values)), len(values), confidence)
+    return bootstrap_mean(values, seed=seed, confidence=confidence)
+
+
 def mcnemar_exact(a_only: int, b_only: int) -> float:
     """McNemar's exact p-value from the discordant counts (items only A passed, only B
     passed); 1.0 when no pair disagrees."""

@@ -29,7 +29,8 @@ class RunObject(BaseModel):
     per_model_usage: list[dict[str, Any]] | None
     per_testing_criteria_results: list[dict[str, Any]] | None
     statistics: dict[str, Any] | None = None
-    """Ours: per criterion id, ``pass_rate`` (Wilson) and ``mean_score`` (bootstrap), each
+    """Ours: per criterion id, ``pass_rate`` (Wilson) and ``mean_score`` (bootstrap; Wilson when
+    every score is 0 or 1), each
     ``{value, ci_low, ci_high, n, confidence}``; under ``latency_ms``, ``{p50, p95, n}`` of the
     sampling calls in ms (null when the run sampled nothing); null until the run ends."""
     estimated_cost: Money | None = None

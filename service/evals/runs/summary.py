@@ -12,7 +12,7 @@ from typing import Any
 
 from service.evals.runs.items import Criterion, ItemOutcome, ItemStatus, ModelUsage
 from service.evals.runs.latency import latency_summary
-from service.evals.statistics import DEFAULT_SEED, Estimate, bootstrap_mean, wilson_interval
+from service.evals.statistics import DEFAULT_SEED, Estimate, mean_score, wilson_interval
 
 LATENCY = "latency_ms"
 """The statistics' key of the sampled model's latency (``{p50, p95, n}`` ms, or null); every
@@ -74,7 +74,7 @@ def summarize(
         )
         statistics[criterion.id] = {
             "pass_rate": _estimate(wilson_interval(passed, len(results))),
-            "mean_score": _estimate(bootstrap_mean([r.score for r in results], seed=seed)),
+            "mean_score": _estimate(mean_score([r.score for r in results], seed=seed)),
         }
     statistics[LATENCY] = latency_summary(o.sample for o in outcomes)
     return RunSummary(counts, per_model, per_criterion, statistics)

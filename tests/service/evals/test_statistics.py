@@ -11,6 +11,7 @@ from service.evals.statistics import (
     bootstrap_mean,
     compare_paired,
     mcnemar_exact,
+    mean_score,
     wilson_interval,
 )
 
@@ -87,3 +88,14 @@ def test_paired_comparison_needs_the_same_items() -> None:
     with pytest.raises(ValueError):
         compare_paired([1.0], [1.0, 0.0])
     assert compare_paired([], []) is None
+
+
+def test_a_mean_of_pass_fail_scores_has_the_pass_rates_interval() -> None:
+    # 0 of 16: a bootstrap resamples only zeros and would claim [0, 0]
+    none = mean_score([0.0] * 16)
+    assert none is not None and none.value == 0.0
+    assert none.interval.low == 0.0 and 0.19 < none.interval.high < 0.20
+    rate = wilson_interval(15, 16)
+    assert mean_score([1.0] * 15 + [0.0]) == rate
+    graded = mean_score([0.5, 0.25, 1.0, 0.0, 0.75])  # not pass/fail: bootstrapped
+    assert graded == bootstrap_mean([0.5, 0.25, 1.0, 0.0, 0.75])
