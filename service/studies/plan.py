@@ -20,7 +20,7 @@ from providers.catalog import ModelInfo, resolve_provider
 from service.billing.budget import BudgetExceeded, budget_status
 from service.billing.catalog import hourly_rate, lookup_model, service_catalog
 from service.billing.lifecycle import lifecycle_warnings
-from service.credentials.service import has_own_credentials, require_credentials
+from service.credentials.service import require_credentials
 from service.datasets.tokens import counter_for, model_tokenizer_dir
 from service.db.models import File
 from service.errors import InvalidRequest, NotFound
@@ -28,10 +28,9 @@ from service.evals.graders.validate import check_criteria
 from service.files.service import get_file
 from service.files.split import SplitRequest, split_file
 from service.jobs import costs
-from service.jobs.api.filecheck import checked_report
 from service.jobs.api.schemas import CreateJobRequest
-from service.jobs.api.targets import Target, resolve_target
-from service.jobs.repository import JobRepository
+from service.jobs.api.service import checked_request
+from service.jobs.api.targets import Target
 from service.settings import Settings
 from service.studies.baselines import DEFAULT_FEW_SHOT, StudyBaseline
 from service.studies.items import (
@@ -299,34 +298,19 @@ def _plan_candidate(
 ) -> Target:
     """``candidate`` through the job create's own checks (a 400 naming the field under
     ``where``), appended to the plan with its training and evaluation quoted."""
-    repository = JobRepository(session)
     request = _job_request(candidate, plan.train_file_id, body.validation_file)
     try:
-        target = resolve_target(
-            request,
-            settings,
-            today,
-            own_vertex_account=lambda: has_own_credentials(session, tenant_id, "vertex"),
-        )
+        checked = checked_request(session, settings, tenant_id, request, today)
+        target = checked.target
         if target.provider != "local":
             require_credentials(session, settings, tenant_id, target.provider)
-        training = checked_report(
-            repository, settings, tenant_id, plan.train_file_id, "training_file", target
-        )
-        validation = (
-            checked_report(
-                repository, settings, tenant_id, body.validation_file, "validation_file", target
-            )
-            if body.validation_file
-            else None
-        )
         estimate = costs.estimate_cost(
             session,
             settings,
             provider=target.provider,
             model=target.provider_model,
-            training_report=training,
-            validation_report=validation,
+            training_report=checked.training,
+            validation_report=checked.validation,
             hyperparameters=request.effective_hyperparameters(),
         )
     except InvalidRequest as exc:

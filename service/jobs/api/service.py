@@ -20,7 +20,7 @@ from service.errors import InvalidRequest, NotFound
 from service.jobs import costs
 from service.jobs.api.filecheck import check_file_format, checked_report, validation_summary
 from service.jobs.api.schemas import CreateJobRequest
-from service.jobs.api.targets import resolve_target
+from service.jobs.api.targets import Target, resolve_target
 from service.jobs.lifecycle import steps
 from service.jobs.local_parent import parent_adapter
 from service.jobs.provider_parent import provider_checkpoint
@@ -68,19 +68,19 @@ def create_job(
     ).job
 
 
-def create_job_with_warnings(
-    session: Session,
-    settings: Settings,
-    tenant_id: str,
-    request: CreateJobRequest,
-    *,
-    today: date | None = None,
-    quoted_by_study: str | None = None,
-) -> CreatedJob:
-    """Checked before anything is queued; ``today`` (default: the UTC date) decides what a
-    closing provider still takes; ``quoted_by_study``: the study launching it (its quote held
-    the job's cost until now, so it is not counted twice)."""
-    day = today or utcnow().date()
+@dataclass(frozen=True)
+class CheckedRequest:
+    target: Target
+    training: dict[str, Any]
+    validation: dict[str, Any] | None
+
+
+def checked_request(
+    session: Session, settings: Settings, tenant_id: str, request: CreateJobRequest, day: date
+) -> CheckedRequest:
+    """What a job create checks of its request before pricing it (a study's candidates go
+    through it too): the method body, the model and provider options, both files against the
+    target and the method, and a ``from_checkpoint`` parent; a 400 naming the field."""
     unused = request.method.unused_body() if request.method is not None else None
     if unused is not None:
         raise InvalidRequest(
@@ -116,6 +116,24 @@ def create_job_with_warnings(
         provider_checkpoint(
             session, tenant_id, target.options["from_checkpoint"], target.provider, request.model
         )
+    return CheckedRequest(target, training, validation)
+
+
+def create_job_with_warnings(
+    session: Session,
+    settings: Settings,
+    tenant_id: str,
+    request: CreateJobRequest,
+    *,
+    today: date | None = None,
+    quoted_by_study: str | None = None,
+) -> CreatedJob:
+    """Checked before anything is queued; ``today`` (default: the UTC date) decides what a
+    closing provider still takes; ``quoted_by_study``: the study launching it (its quote held
+    the job's cost until now, so it is not counted twice)."""
+    day = today or utcnow().date()
+    checked = checked_request(session, settings, tenant_id, request, day)
+    target, training, validation = checked.target, checked.training, checked.validation
     webhook_url = _job_webhook_url(request.webhook_url, settings) if request.webhook_url else None
     hyperparameters = request.effective_hyperparameters()
     estimate = costs.estimate_cost(
@@ -141,7 +159,7 @@ def create_job_with_warnings(
     if webhook_url is not None:  # its deliveries are signed with the tenant secret
         tenant_secret(session, tenant_id, keyring_for(settings))
     now = utcnow()
-    job = repository.add(
+    job = JobRepository(session).add(
         Job(
             tenant_id=tenant_id,
             provider=target.provider,

@@ -296,6 +296,16 @@ def test_a_queued_studys_quote_is_committed_so_two_creates_cannot_overspend(
             "candidates[0].provider_options.bogus",
             "invalid_provider_options",
         ),
+        (  # as job create refuses it at launch: a preference method on a chat file
+            {"candidates": [{"model": MINI, "method": {"type": "dpo"}}]},
+            "candidates[0].training_file",
+            "invalid_file",
+        ),
+        (
+            {"candidates": [{"model": MINI, "method": {"type": "supervised", "dpo": {}}}]},
+            "candidates[0].method.dpo",
+            None,
+        ),
         (
             {"testing_criteria": [{**CRITERIA[0], "reference": "{{item.label}}"}], "primary": None},
             "testing_criteria[0].reference",
